@@ -1,0 +1,262 @@
+"""A small async Kubernetes REST client over one shared httpx connection pool.
+
+Why not the `kubernetes` package's client: it is synchronous (a thread per call and per watch),
+while activities and the watcher are asyncio code that must stream watches with heartbeats. The
+`kubernetes` package still loads credentials (kubeconfig or in-cluster), so every auth method it
+supports works here too. Only this module speaks HTTP to the API server.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from activities.errors import (
+    AlreadyExists,
+    BadInput,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    KultaError,
+    NotFound,
+    Unavailable,
+)
+
+JsonObject = dict[str, Any]
+PatchType = Literal["merge", "strategic", "json", "apply"]
+_CONTENT_TYPES: dict[PatchType, str] = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+@dataclass(frozen=True)
+class KubeCredentials:
+    server: str
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    token: str | None = None
+    verify: bool = True
+
+
+def load_credentials(kubeconfig: str | None = None, context: str | None = None) -> KubeCredentials:
+    """Credentials from in-cluster config when running in a Pod, else from kubeconfig."""
+    from kubernetes import config as kconfig
+    from kubernetes.client import Configuration
+
+    cfg = Configuration()
+    try:
+        if kubeconfig is None:
+            kconfig.load_incluster_config(client_configuration=cfg)
+        else:
+            raise kconfig.ConfigException("kubeconfig given")
+    except kconfig.ConfigException:
+        kconfig.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=cfg
+        )
+    token = None
+    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    if auth:
+        token = auth.removeprefix("Bearer ").strip()
+    return KubeCredentials(
+        server=cfg.host,
+        ca_file=cfg.ssl_ca_cert,
+        cert_file=cfg.cert_file,
+        key_file=cfg.key_file,
+        token=token,
+        verify=bool(cfg.verify_ssl),
+    )
+
+
+def resource_path(
+    api_version: str,
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """`/api/v1/namespaces/ns/services/x` or `/apis/group/v1/...` for a resource."""
+    base = "/api/" + api_version if "/" not in api_version else "/apis/" + api_version
+    parts = [base]
+    if namespace is not None:
+        parts.append(f"namespaces/{namespace}")
+    parts.append(plural)
+    if name is not None:
+        parts.append(name)
+    if subresource is not None:
+        parts.append(subresource)
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
+    object: JsonObject
+
+
+class KubeClient:
+    """JSON-in, JSON-out access to the API server with errors mapped to `activities.errors`."""
+
+    def __init__(
+        self,
+        credentials: KubeCredentials,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 100,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.credentials = credentials
+        verify: ssl.SSLContext | bool = credentials.verify
+        if credentials.verify:
+            ctx = ssl.create_default_context(cafile=credentials.ca_file)
+            if credentials.cert_file and credentials.key_file:
+                ctx.load_cert_chain(credentials.cert_file, credentials.key_file)
+            verify = ctx
+        all_headers = {"Accept": "application/json", "User-Agent": "kulta/0.1"}
+        if credentials.token:
+            all_headers["Authorization"] = f"Bearer {credentials.token}"
+        all_headers.update(headers or {})
+        self._http = httpx.AsyncClient(
+            base_url=credentials.server,
+            verify=verify,
+            headers=all_headers,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> JsonObject:
+        return await self._request("GET", path, params=params)
+
+    async def create(self, path: str, body: JsonObject) -> JsonObject:
+        return await self._request("POST", path, json_body=body)
+
+    async def replace(self, path: str, body: JsonObject) -> JsonObject:
+        return await self._request("PUT", path, json_body=body)
+
+    async def patch(
+        self,
+        path: str,
+        body: JsonObject | list[JsonObject],
+        patch_type: PatchType = "merge",
+        params: Mapping[str, str] | None = None,
+    ) -> JsonObject:
+        return await self._request(
+            "PATCH",
+            path,
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": _CONTENT_TYPES[patch_type]},
+            params=params,
+        )
+
+    async def delete(self, path: str, body: JsonObject | None = None) -> JsonObject:
+        return await self._request("DELETE", path, json_body=body)
+
+    async def watch(
+        self,
+        path: str,
+        *,
+        resource_version: str | None,
+        params: Mapping[str, str] | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Streams watch events until the server closes the watch.
+
+        Raises:
+            Gone: the resource version is too old (410); relist and watch again.
+        """
+        query = {
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+            **(params or {}),
+        }
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        read_timeout = httpx.Timeout(30.0, read=timeout_seconds + 30.0)
+        try:
+            async with self._http.stream(
+                "GET", path, params=query, timeout=read_timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error_for(response)
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        if status.get("code") == 410:
+                            raise Gone(status.get("message", "watch expired"))
+                        raise Unavailable(f"watch error: {status.get('message', status)}")
+                    yield WatchEvent(type=event["type"], object=event["object"])
+        except httpx.TransportError as err:
+            raise Unavailable(f"watch {path}: {err!r}") from err
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: JsonObject | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> JsonObject:
+        try:
+            response = await self._http.request(
+                method, path, json=json_body, content=content, headers=headers, params=params
+            )
+        except httpx.TransportError as err:
+            raise Unavailable(f"{method} {path}: {err!r}") from err
+        if response.status_code >= 400:
+            raise _error_for(response)
+        if not response.content:
+            return {}
+        result: JsonObject = response.json()
+        return result
+
+
+def _error_for(response: httpx.Response) -> KultaError:
+    try:
+        status = response.json()
+        message = status.get("message") or response.text
+        reason = status.get("reason", "")
+    except ValueError:
+        message, reason = response.text, ""
+    where = f"{response.request.method} {response.request.url.path}"
+    text = f"{where}: {response.status_code} {message}"
+    code = response.status_code
+    if code == 404:
+        return NotFound(text)
+    if code == 409:
+        return AlreadyExists(text) if reason == "AlreadyExists" else Conflict(text)
+    if code == 410:
+        return Gone(text)
+    if code == 403:
+        return Forbidden(text)
+    if code == 422:
+        return Invalid(text)
+    if code == 429 or code >= 500:
+        return Unavailable(text)
+    return BadInput(text)

@@ -1,0 +1,131 @@
+"""Inputs and results of every activity: one model per call, so signatures can grow.
+
+Pure data; imported by workflow code, so it must stay free of I/O libraries.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RolloutRef(Contract):
+    namespace: str
+    name: str
+    uid: str
+
+
+class ClaimInput(Contract):
+    rollout: RolloutRef
+    workflow_id: str
+    revision: str
+
+
+class ClaimResult(Contract):
+    """What the Rollout looked like once this workflow became its owner."""
+
+    claimed: bool
+    reason: str = ""
+    stable_revision: str | None = None
+    phase: str | None = None
+    previous_owner: str | None = None
+    current_revision: str | None = None
+
+
+class EnsureReplicaSetInput(Contract):
+    rollout: RolloutRef
+    revision: str
+    template: dict[str, Any]
+    match_labels: dict[str, str]
+    replicas: int
+    min_ready_seconds: int = 0
+
+
+class ScaleInput(Contract):
+    namespace: str
+    name: str
+    replicas: int
+
+
+class ReplicaSetState(Contract):
+    name: str
+    replicas: int
+    ready: int
+    available: int
+    exists: bool = True
+
+
+class WaitAvailableInput(Contract):
+    namespace: str
+    name: str
+    want: int
+    progress_deadline_seconds: int
+
+
+class WaitAvailableResult(Contract):
+    met: bool
+    available: int
+    message: str = ""
+
+
+class ScaleDownOthersInput(Contract):
+    rollout: RolloutRef
+    keep_revisions: list[str]
+
+
+class SelectRevisionInput(Contract):
+    namespace: str
+    service: str
+    revision: str
+
+
+class CheckTargetsInput(Contract):
+    namespace: str
+    services: list[str]
+    route: str | None = None
+    route_namespace: str | None = None
+
+
+class CheckTargetsResult(Contract):
+    ok: bool
+    reason: str = ""
+    message: str = ""
+
+
+class SetWeightsInput(Contract):
+    namespace: str
+    route: str
+    weights: dict[str, int]
+    # The weights this workflow wrote last; a route that shows others was edited by someone else.
+    expected: dict[str, int] | None = None
+    port: int | None = None
+
+
+class SetWeightsResult(Contract):
+    outcome: Literal["applied", "unchanged", "drifted", "missing"]
+    message: str = ""
+    observed: dict[str, int] = {}
+
+
+class EventSpec(Contract):
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+    # Names the transition; a retried write of the same transition creates no second Event.
+    transition_id: str
+
+
+class PublishStatusInput(Contract):
+    rollout: RolloutRef
+    status: dict[str, Any]
+    event: EventSpec | None = None
+
+
+class AwaitWorkflowClosedInput(Contract):
+    workflow_id: str
+    cancel: bool = True

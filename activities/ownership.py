@@ -1,0 +1,104 @@
+"""Which workflow may mutate a Rollout: claimed in the Rollout's status, handed over by cancel.
+
+A new revision's workflow asks the previous owner to cancel (it compensates: traffic back to
+stable, its canary scaled down), waits until that workflow has closed, and only then records
+itself as owner with a resourceVersion precondition. So at most one workflow mutates a Rollout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.adapters.kube import KubeClient, resource_path
+from activities.contracts import AwaitWorkflowClosedInput, ClaimInput, ClaimResult
+from activities.errors import Conflict, NotFound
+from activities.naming import ROLLOUT_API_VERSION, revision_of
+
+HEARTBEAT_SECONDS = 5.0
+MAX_CLAIM_ATTEMPTS = 20
+
+
+class OwnershipActivities:
+    def __init__(self, kube: KubeClient, temporal: Client) -> None:
+        self._kube = kube
+        self._temporal = temporal
+
+    @activity.defn(name="claim_rollout")
+    async def claim_rollout(self, inp: ClaimInput) -> ClaimResult:
+        """Makes `inp.workflow_id` the Rollout's owner once any previous owner has closed.
+
+        Idempotent: claiming a Rollout this workflow already owns changes nothing.
+        """
+        ref = inp.rollout
+        path = resource_path(ROLLOUT_API_VERSION, "rollouts", ref.namespace, ref.name)
+        previous: str | None = None
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            try:
+                rollout = await self._kube.get(path)
+            except NotFound:
+                return ClaimResult(claimed=False, reason="RolloutDeleted")
+            meta = rollout["metadata"]
+            if meta.get("uid") != ref.uid:
+                return ClaimResult(claimed=False, reason="RolloutDeleted")
+            current = revision_of(rollout.get("spec", {}).get("template") or {})
+            status = rollout.get("status") or {}
+            if current != inp.revision:
+                return ClaimResult(
+                    claimed=False, reason="Superseded", current_revision=current
+                )
+            owner = status.get("workflowId")
+            if owner and owner != inp.workflow_id:
+                previous = owner
+                await self.await_workflow_closed(AwaitWorkflowClosedInput(workflow_id=owner))
+                continue  # the previous owner wrote status while compensating: read again
+            if owner != inp.workflow_id:
+                try:
+                    await self._kube.patch(
+                        path + "/status",
+                        {
+                            "metadata": {"resourceVersion": meta["resourceVersion"]},
+                            "status": {"workflowId": inp.workflow_id},
+                        },
+                    )
+                except Conflict:
+                    continue
+            return ClaimResult(
+                claimed=True,
+                stable_revision=status.get("stableRevision"),
+                phase=status.get("phase"),
+                previous_owner=previous,
+                current_revision=current,
+            )
+        raise Conflict(f"Rollout {ref.namespace}/{ref.name} ownership kept changing; will retry")
+
+    @activity.defn(name="await_workflow_closed")
+    async def await_workflow_closed(self, inp: AwaitWorkflowClosedInput) -> None:
+        """Requests cancellation of a workflow (optional) and waits until it has closed.
+
+        Idempotent: cancelling a closed or unknown workflow is ignored.
+        """
+        handle = self._temporal.get_workflow_handle(inp.workflow_id)
+        if inp.cancel:
+            try:
+                await handle.cancel()
+            except RPCError as err:
+                if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                    raise
+        while True:
+            try:
+                description = await handle.describe()
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return
+                raise
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return
+            with contextlib.suppress(Exception):
+                activity.heartbeat()
+            # The cancelled workflow runs its compensation (a few activities); check again soon.
+            await asyncio.sleep(0.5)

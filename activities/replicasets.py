@@ -1,0 +1,214 @@
+"""ReplicaSet activities: one ReplicaSet per revision, scaled to absolute counts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from temporalio import activity
+
+from activities.adapters.kube import KubeClient, WatchEvent, resource_path
+from activities.contracts import (
+    EnsureReplicaSetInput,
+    ReplicaSetState,
+    ScaleDownOthersInput,
+    ScaleInput,
+    WaitAvailableInput,
+    WaitAvailableResult,
+)
+from activities.errors import AlreadyExists, BadInput, Gone, NotFound, Transient
+from activities.naming import (
+    LABEL_MANAGED,
+    LABEL_ROLLOUT,
+    LABEL_TEMPLATE_HASH,
+    ROLLOUT_API_VERSION,
+    replicaset_name,
+)
+
+HEARTBEAT_SECONDS = 5.0
+
+
+def _state(rs: dict[str, Any]) -> ReplicaSetState:
+    status = rs.get("status") or {}
+    return ReplicaSetState(
+        name=rs["metadata"]["name"],
+        replicas=int(rs.get("spec", {}).get("replicas", 0)),
+        ready=int(status.get("readyReplicas", 0)),
+        available=int(status.get("availableReplicas", 0)),
+    )
+
+
+def build_replicaset(inp: EnsureReplicaSetInput) -> dict[str, Any]:
+    """The ReplicaSet object for one revision of a Rollout."""
+    template: dict[str, Any] = {**inp.template}
+    metadata = {**(template.get("metadata") or {})}
+    labels = {**(metadata.get("labels") or {}), LABEL_TEMPLATE_HASH: inp.revision}
+    metadata["labels"] = labels
+    template["metadata"] = metadata
+    name = replicaset_name(inp.rollout.name, inp.revision)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": name,
+            "namespace": inp.rollout.namespace,
+            "labels": {
+                **labels,
+                LABEL_MANAGED: "true",
+                LABEL_ROLLOUT: inp.rollout.name,
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": ROLLOUT_API_VERSION,
+                    "kind": "Rollout",
+                    "name": inp.rollout.name,
+                    "uid": inp.rollout.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": inp.replicas,
+            "minReadySeconds": inp.min_ready_seconds,
+            "selector": {
+                "matchLabels": {**inp.match_labels, LABEL_TEMPLATE_HASH: inp.revision}
+            },
+            "template": template,
+        },
+    }
+
+
+class ReplicaSetActivities:
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+
+    @activity.defn(name="ensure_replicaset")
+    async def ensure_replicaset(self, inp: EnsureReplicaSetInput) -> ReplicaSetState:
+        """Creates the revision's ReplicaSet or scales it to `replicas`.
+
+        Idempotent: the replica count is absolute, and creating an existing one reads it instead.
+        """
+        ns = inp.rollout.namespace
+        name = replicaset_name(inp.rollout.name, inp.revision)
+        path = resource_path("apps/v1", "replicasets", ns, name)
+        try:
+            current = await self._kube.get(path)
+        except NotFound:
+            body = build_replicaset(inp)
+            try:
+                return _state(await self._kube.create(resource_path("apps/v1", "replicasets", ns), body))
+            except AlreadyExists:
+                current = await self._kube.get(path)
+        owners = current["metadata"].get("ownerReferences") or []
+        if not any(o.get("uid") == inp.rollout.uid for o in owners):
+            raise BadInput(
+                f"ReplicaSet {ns}/{name} exists but is not owned by Rollout {inp.rollout.name}"
+            )
+        if int(current["spec"].get("replicas", 0)) != inp.replicas:
+            current = await self._kube.patch(path, {"spec": {"replicas": inp.replicas}})
+        return _state(current)
+
+    @activity.defn(name="scale_replicaset")
+    async def scale_replicaset(self, inp: ScaleInput) -> ReplicaSetState:
+        """Sets `spec.replicas` of a ReplicaSet; scaling a missing one to zero is a no-op."""
+        path = resource_path("apps/v1", "replicasets", inp.namespace, inp.name)
+        try:
+            rs = await self._kube.patch(path, {"spec": {"replicas": inp.replicas}})
+        except NotFound:
+            if inp.replicas == 0:
+                return ReplicaSetState(name=inp.name, replicas=0, ready=0, available=0, exists=False)
+            raise
+        return _state(rs)
+
+    @activity.defn(name="scale_down_other_revisions")
+    async def scale_down_other_revisions(self, inp: ScaleDownOthersInput) -> list[str]:
+        """Scales every managed ReplicaSet of the Rollout outside `keep_revisions` to zero."""
+        selector = f"{LABEL_MANAGED}=true,{LABEL_ROLLOUT}={inp.rollout.name}"
+        listing = await self._kube.get(
+            resource_path("apps/v1", "replicasets", inp.rollout.namespace),
+            params={"labelSelector": selector},
+        )
+        scaled = []
+        for rs in listing.get("items", []):
+            revision = rs["metadata"].get("labels", {}).get(LABEL_TEMPLATE_HASH)
+            if revision in inp.keep_revisions or int(rs["spec"].get("replicas", 0)) == 0:
+                continue
+            path = resource_path("apps/v1", "replicasets", inp.rollout.namespace, rs["metadata"]["name"])
+            await self._kube.patch(path, {"spec": {"replicas": 0}})
+            scaled.append(rs["metadata"]["name"])
+        return scaled
+
+    @activity.defn(name="wait_replicaset_available")
+    async def wait_available(self, inp: WaitAvailableInput) -> WaitAvailableResult:
+        """Waits, watching (not polling), until `want` pods are available.
+
+        Gives up with `met=False` once no new pod became available for the progress deadline.
+        Heartbeats while it waits, so a dead worker is noticed and another one resumes the wait.
+        """
+        path = resource_path("apps/v1", "replicasets", inp.namespace)
+        name_path = resource_path("apps/v1", "replicasets", inp.namespace, inp.name)
+        best = -1
+        last_progress = time.monotonic()
+        while True:
+            rs = await self._kube.get(name_path)
+            state = _state(rs)
+            if state.available >= inp.want:
+                return WaitAvailableResult(met=True, available=state.available)
+            if state.available > best:
+                best, last_progress = state.available, time.monotonic()
+            queue: asyncio.Queue[WatchEvent | Exception] = asyncio.Queue()
+            pump = asyncio.create_task(
+                self._pump(path, inp.name, rs["metadata"]["resourceVersion"], queue)
+            )
+            try:
+                while True:
+                    left = inp.progress_deadline_seconds - (time.monotonic() - last_progress)
+                    if left <= 0:
+                        return WaitAvailableResult(
+                            met=False,
+                            available=best,
+                            message=(
+                                f"ReplicaSet {inp.name} has {best}/{inp.want} available pods and "
+                                f"made no progress for {inp.progress_deadline_seconds}s"
+                            ),
+                        )
+                    activity.heartbeat(best)
+                    try:
+                        item = await asyncio.wait_for(queue.get(), min(HEARTBEAT_SECONDS, left))
+                    except TimeoutError:
+                        continue
+                    if isinstance(item, Exception):
+                        break  # watch ended or expired: re-read and watch again
+                    if item.type == "BOOKMARK":
+                        continue
+                    state = _state(item.object)
+                    if state.available >= inp.want:
+                        return WaitAvailableResult(met=True, available=state.available)
+                    if state.available > best:
+                        best, last_progress = state.available, time.monotonic()
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
+
+    async def _pump(
+        self,
+        path: str,
+        name: str,
+        resource_version: str,
+        queue: asyncio.Queue[WatchEvent | Exception],
+    ) -> None:
+        try:
+            async for event in self._kube.watch(
+                path,
+                resource_version=resource_version,
+                params={"fieldSelector": f"metadata.name={name}"},
+                timeout_seconds=120,
+            ):
+                await queue.put(event)
+            await queue.put(Transient("watch closed"))
+        except (Gone, Transient) as err:
+            await queue.put(err)

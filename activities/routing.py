@@ -1,0 +1,107 @@
+"""Surgical HTTPRoute edits: only the weights of backendRefs naming our Services change.
+
+Pure functions over the route's JSON, so the rules (which rules we touch, what counts as someone
+else's edit) are unit-tested without a cluster. Matches, filters, other rules and other backends
+are carried through untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonObject = dict[str, Any]
+# Gateway API: a backendRef without a weight has weight 1.
+DEFAULT_BACKEND_WEIGHT = 1
+
+
+class RouteMisconfigured(ValueError):
+    """The route does not reference our Services the way a weighted split needs."""
+
+
+@dataclass
+class WeightPlan:
+    route: JsonObject
+    changed: bool
+    observed: dict[str, int] = field(default_factory=dict)
+
+
+def _is_service_ref(ref: JsonObject, route_namespace: str) -> bool:
+    return (
+        ref.get("group", "") in ("", "core")
+        and ref.get("kind", "Service") == "Service"
+        and ref.get("namespace", route_namespace) == route_namespace
+    )
+
+
+def managed_rule_indexes(route: JsonObject, services: list[str]) -> list[int]:
+    """Indexes of the rules that reference every one of `services`.
+
+    Raises:
+        RouteMisconfigured: no rule references them all, or a rule references only some.
+    """
+    namespace = route.get("metadata", {}).get("namespace", "")
+    wanted = set(services)
+    indexes = []
+    for index, rule in enumerate(route.get("spec", {}).get("rules") or []):
+        names = {
+            ref.get("name")
+            for ref in rule.get("backendRefs") or []
+            if _is_service_ref(ref, namespace)
+        }
+        present = wanted & names
+        if present and present != wanted:
+            missing = ", ".join(sorted(wanted - present))
+            raise RouteMisconfigured(
+                f"HTTPRoute {route['metadata']['name']} rule {index} references "
+                f"{', '.join(sorted(present))} but not {missing}; add a backendRef for it"
+            )
+        if present == wanted:
+            indexes.append(index)
+    if not indexes:
+        raise RouteMisconfigured(
+            f"HTTPRoute {route.get('metadata', {}).get('name')} has no rule whose backendRefs "
+            f"name the Services {', '.join(services)}"
+        )
+    return indexes
+
+
+def observed_weights(route: JsonObject, services: list[str]) -> dict[str, int]:
+    """The weights our Services currently have (from the first managed rule)."""
+    first = managed_rule_indexes(route, services)[0]
+    namespace = route.get("metadata", {}).get("namespace", "")
+    out: dict[str, int] = {}
+    for ref in route["spec"]["rules"][first].get("backendRefs") or []:
+        if _is_service_ref(ref, namespace) and ref.get("name") in services:
+            out[ref["name"]] = int(ref.get("weight", DEFAULT_BACKEND_WEIGHT))
+    return out
+
+
+def with_weights(route: JsonObject, weights: dict[str, int]) -> WeightPlan:
+    """A copy of `route` with `weights` set on our backendRefs in every managed rule."""
+    services = sorted(weights)
+    indexes = managed_rule_indexes(route, services)
+    observed = observed_weights(route, services)
+    new_route = copy.deepcopy(route)
+    namespace = route.get("metadata", {}).get("namespace", "")
+    changed = False
+    for index in indexes:
+        for ref in new_route["spec"]["rules"][index]["backendRefs"]:
+            if _is_service_ref(ref, namespace) and ref.get("name") in weights:
+                want = weights[ref["name"]]
+                if ref.get("weight", DEFAULT_BACKEND_WEIGHT) != want:
+                    ref["weight"] = want
+                    changed = True
+    return WeightPlan(route=new_route, changed=changed, observed=observed)
+
+
+def drifted(route: JsonObject, expected: dict[str, int]) -> bool:
+    """True when any managed rule shows weights other than the ones we wrote last."""
+    namespace = route.get("metadata", {}).get("namespace", "")
+    for index in managed_rule_indexes(route, sorted(expected)):
+        for ref in route["spec"]["rules"][index]["backendRefs"]:
+            if _is_service_ref(ref, namespace) and ref.get("name") in expected:
+                if int(ref.get("weight", DEFAULT_BACKEND_WEIGHT)) != expected[ref["name"]]:
+                    return True
+    return False

@@ -1,0 +1,83 @@
+"""Rollout status and Kubernetes Events, written by the workflow that owns the Rollout."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from activities.adapters.kube import KubeClient, resource_path
+from activities.contracts import EventSpec, PublishStatusInput, RolloutRef
+from activities.errors import AlreadyExists, Conflict, NotFound
+from activities.naming import ROLLOUT_API_VERSION
+
+ROLLOUTS_API = ROLLOUT_API_VERSION
+COMPONENT = "kulta"
+
+
+def event_name(rollout: str, transition_id: str) -> str:
+    """A deterministic Event name, so a retried write of one transition is one Event."""
+    digest = hashlib.sha256(transition_id.encode()).hexdigest()[:16]
+    return f"{rollout[:200]}.{digest}"
+
+
+def build_event(ref: RolloutRef, spec: EventSpec, now: datetime) -> dict[str, object]:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    micro = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": event_name(ref.name, spec.transition_id), "namespace": ref.namespace},
+        "involvedObject": {
+            "apiVersion": ROLLOUT_API_VERSION,
+            "kind": "Rollout",
+            "name": ref.name,
+            "namespace": ref.namespace,
+            "uid": ref.uid,
+        },
+        "type": spec.type,
+        "reason": spec.reason,
+        "message": spec.message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": "kulta.io/controller",
+        "reportingInstance": COMPONENT,
+        "action": spec.reason,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "eventTime": micro,
+        "count": 1,
+    }
+
+
+class StatusActivities:
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+
+    @activity.defn(name="publish_status")
+    async def publish_status(self, inp: PublishStatusInput) -> bool:
+        """Writes the whole status (nulls clear fields) and records the transition's Event.
+
+        Idempotent: the status is absolute, and the Event's name derives from the transition.
+        Returns False when the Rollout no longer exists (or is a different object now).
+        """
+        ref = inp.rollout
+        path = resource_path(ROLLOUTS_API, "rollouts", ref.namespace, ref.name)
+        try:
+            await self._kube.patch(
+                path + "/status",
+                {"metadata": {"uid": ref.uid}, "status": inp.status},
+            )
+        except NotFound:
+            return False
+        except Conflict as err:
+            if "UID" in str(err):  # the uid precondition failed: a re-created Rollout
+                return False
+            raise
+        if inp.event is not None:
+            body = build_event(ref, inp.event, datetime.now(UTC))
+            try:
+                await self._kube.create(resource_path("v1", "events", ref.namespace), body)
+            except AlreadyExists:
+                pass
+        return True

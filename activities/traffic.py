@@ -1,0 +1,119 @@
+"""Traffic activities: Service selectors per revision and HTTPRoute backend weights."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.adapters.kube import KubeClient, resource_path
+from activities.contracts import (
+    CheckTargetsInput,
+    CheckTargetsResult,
+    SelectRevisionInput,
+    SetWeightsInput,
+    SetWeightsResult,
+)
+from activities.errors import Conflict, NotFound
+from activities.naming import LABEL_TEMPLATE_HASH
+from activities.routing import (
+    RouteMisconfigured,
+    drifted,
+    managed_rule_indexes,
+    observed_weights,
+    with_weights,
+)
+
+HTTPROUTE_API = "gateway.networking.k8s.io/v1"
+MAX_CONFLICT_RETRIES = 8
+
+
+def _route_path(namespace: str, name: str) -> str:
+    return resource_path(HTTPROUTE_API, "httproutes", namespace, name)
+
+
+class TrafficActivities:
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+
+    @activity.defn(name="check_traffic_targets")
+    async def check_targets(self, inp: CheckTargetsInput) -> CheckTargetsResult:
+        """Reports (does not raise) why the Services or the HTTPRoute cannot carry the rollout.
+
+        Read-only, so trivially idempotent.
+        """
+        for service in inp.services:
+            try:
+                await self._kube.get(resource_path("v1", "services", inp.namespace, service))
+            except NotFound:
+                return CheckTargetsResult(
+                    ok=False,
+                    reason="ServiceNotFound",
+                    message=f"Service {inp.namespace}/{service} does not exist",
+                )
+        if inp.route:
+            route_ns = inp.route_namespace or inp.namespace
+            try:
+                route = await self._kube.get(_route_path(route_ns, inp.route))
+            except NotFound:
+                return CheckTargetsResult(
+                    ok=False,
+                    reason="HTTPRouteNotFound",
+                    message=f"HTTPRoute {route_ns}/{inp.route} does not exist",
+                )
+            try:
+                managed_rule_indexes(route, inp.services)
+            except RouteMisconfigured as err:
+                return CheckTargetsResult(ok=False, reason="HTTPRouteMisconfigured", message=str(err))
+        return CheckTargetsResult(ok=True)
+
+    @activity.defn(name="select_revision")
+    async def select_revision(self, inp: SelectRevisionInput) -> None:
+        """Adds `pod-template-hash=<revision>` to a Service's selector (merge patch, absolute)."""
+        await self._kube.patch(
+            resource_path("v1", "services", inp.namespace, inp.service),
+            {"spec": {"selector": {LABEL_TEMPLATE_HASH: inp.revision}}},
+        )
+
+    @activity.defn(name="set_route_weights")
+    async def set_route_weights(self, inp: SetWeightsInput) -> SetWeightsResult:
+        """Sets our backendRefs' weights; every other part of the route is kept as it is.
+
+        Idempotent: weights are absolute, and a route already showing them is left alone. Writes
+        carry the resourceVersion that was read, and a 409 re-reads and tries again. If the route
+        shows weights that we did not write, it reports `drifted` instead of overwriting them.
+        """
+        path = _route_path(inp.namespace, inp.route)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                route = await self._kube.get(path)
+            except NotFound:
+                return SetWeightsResult(
+                    outcome="missing", message=f"HTTPRoute {inp.namespace}/{inp.route} does not exist"
+                )
+            services = sorted(inp.weights)
+            try:
+                current = observed_weights(route, services)
+                if current == inp.weights and not drifted(route, inp.weights):
+                    return SetWeightsResult(outcome="unchanged", observed=current)
+                if inp.expected is not None and drifted(route, inp.expected):
+                    return SetWeightsResult(
+                        outcome="drifted",
+                        observed=current,
+                        message=(
+                            f"HTTPRoute {inp.namespace}/{inp.route} weights were changed outside "
+                            f"kulta: expected {_fmt(inp.expected)}, found {_fmt(current)}"
+                        ),
+                    )
+                plan = with_weights(route, inp.weights)
+            except RouteMisconfigured as err:
+                return SetWeightsResult(outcome="missing", message=str(err))
+            try:
+                # The body carries metadata.resourceVersion: a PUT is refused (409) if it moved.
+                await self._kube.replace(path, plan.route)
+            except Conflict:
+                continue
+            return SetWeightsResult(outcome="applied", observed=plan.observed)
+        raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
+
+
+def _fmt(weights: dict[str, int]) -> str:
+    return ", ".join(f"{name}={weight}" for name, weight in sorted(weights.items()))

@@ -1,0 +1,191 @@
+"""Generates `deploy/crd.yaml` from the pydantic model (`python -m kulta.crd > deploy/crd.yaml`).
+
+Pydantic emits JSON Schema 2020-12; Kubernetes wants a structural OpenAPI v3.0 subset. This module
+inlines `$ref`s, folds `Optional[X]` into `X`, maps `int | str` to `x-kubernetes-int-or-string`,
+converts numeric `exclusiveMinimum` to v3.0's boolean form, and adds the CEL rules the API
+server enforces (exactly one strategy, non-empty steps, non-zero durations).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+from workflows.durations import DURATION_PATTERN
+from workflows.model import API_GROUP, API_VERSION, KIND, PLURAL, RolloutSpec, RolloutStatus
+
+Schema = dict[str, Any]
+
+_KEEP = {
+    "type",
+    "properties",
+    "items",
+    "required",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "description",
+    "additionalProperties",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-validations",
+}
+
+ZERO_DURATION = "^(0+[smhd])+$"
+
+# CEL rules, by the JSON path (in the spec) of the object they apply to.
+_RULES: dict[str, list[dict[str, str]]] = {
+    "strategy": [
+        {
+            "rule": "[has(self.canary), has(self.blueGreen), has(self.abTesting), "
+            "has(self.simple)].filter(x, x).size() == 1",
+            "message": "exactly one of canary, blueGreen, abTesting, simple must be set",
+        }
+    ],
+    "strategy.canary.steps[]": [
+        {
+            "rule": "has(self.setWeight) || has(self.pause)",
+            "message": "a step needs setWeight, pause, or both",
+        }
+    ],
+    "strategy.abTesting.variantBMatch": [
+        {
+            "rule": "has(self.header) || has(self.cookie)",
+            "message": "variantBMatch needs header or cookie",
+        }
+    ],
+}
+
+
+def _inline(node: Any, defs: dict[str, Schema]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = defs[node["$ref"].split("/")[-1]]
+            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            return _inline(merged, defs)
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def _structural(node: Schema, path: str, rules: dict[str, list[dict[str, str]]]) -> Schema:
+    node = dict(node)
+    options = node.pop("anyOf", None)
+    if options is not None:
+        non_null = [o for o in options if o.get("type") != "null"]
+        types = sorted(o.get("type", "") for o in non_null)
+        if types == ["integer", "string"]:
+            node["x-kubernetes-int-or-string"] = True
+        elif len(non_null) == 1:
+            node = {**non_null[0], **{k: v for k, v in node.items() if k != "default"}}
+        else:
+            raise ValueError(f"{path}: cannot express union {options} in a structural schema")
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if "exclusiveMinimum" in node and not isinstance(node["exclusiveMinimum"], bool):
+        node["minimum"] = node.pop("exclusiveMinimum")
+        node["exclusiveMinimum"] = True
+    if "exclusiveMaximum" in node and not isinstance(node["exclusiveMaximum"], bool):
+        node["maximum"] = node.pop("exclusiveMaximum")
+        node["exclusiveMaximum"] = True
+    out: Schema = {k: v for k, v in node.items() if k in _KEEP or k.startswith("exclusive")}
+    if node.get("type") == "object" or "properties" in node:
+        out["type"] = "object"
+    if "properties" in out:
+        out["properties"] = {
+            name: _structural(sub, f"{path}.{name}".lstrip("."), rules)
+            for name, sub in out["properties"].items()
+        }
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = _structural(out["additionalProperties"], path + "{}", rules)
+    elif "additionalProperties" in out:
+        del out["additionalProperties"]
+    if "items" in out:
+        out["items"] = _structural(out["items"], path + "[]", rules)
+    if out.get("pattern") == DURATION_PATTERN:
+        out.setdefault("x-kubernetes-validations", []).append(
+            {"rule": f"!self.matches('{ZERO_DURATION}')", "message": "duration must be greater than zero"}
+        )
+    if path in rules:
+        out.setdefault("x-kubernetes-validations", []).extend(rules[path])
+    if out.get("x-kubernetes-preserve-unknown-fields"):
+        out = {k: v for k, v in out.items() if k in ("type", "description", "x-kubernetes-preserve-unknown-fields")}
+    return out
+
+
+def model_schema(
+    model: type[RolloutSpec] | type[RolloutStatus],
+    rules: dict[str, list[dict[str, str]]] | None = None,
+) -> Schema:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    return _structural(_inline(raw, defs), "", rules or {})
+
+
+def crd() -> Schema:
+    spec = model_schema(RolloutSpec, _RULES)
+    status = model_schema(RolloutStatus)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{API_GROUP}"},
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": ["kro"],
+                "categories": ["all"],
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+                        {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Weight", "type": "integer", "jsonPath": ".status.currentWeight"},
+                        {"name": "Step", "type": "integer", "jsonPath": ".status.currentStepIndex"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A progressive rollout of a workload, driven by kulta.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    header = "# Generated from workflows/model.py by `make crd`; do not edit by hand.\n"
+    return header + yaml.safe_dump(crd(), sort_keys=False, width=100)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

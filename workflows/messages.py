@@ -1,0 +1,51 @@
+"""What goes in and out of the rollout workflow: its start input, signals, and its result.
+
+Names and shapes are part of running histories: add fields with defaults, never rename.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SIGNAL_PROMOTE = "promote"
+SIGNAL_ABORT = "abort"
+SIGNAL_PAUSE = "pause"
+SIGNAL_RESUME = "resume"
+SIGNAL_RETRY = "retry"
+SIGNAL_UPDATE_SPEC = "update-spec"
+QUERY_STATUS = "status"
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RolloutStart(Message):
+    namespace: str
+    name: str
+    uid: str
+    revision: str
+    generation: int
+    spec: dict[str, Any]
+    attempt: int = 1
+
+
+class SpecUpdate(Message):
+    generation: int
+    spec: dict[str, Any]
+
+
+class PromoteRequest(Message):
+    full: bool = False
+
+
+class AbortRequest(Message):
+    reason: str = "aborted by user"
+
+
+class RolloutOutcome(Message):
+    result: Literal["completed", "skipped", "cancelled"]
+    reason: str = ""
+    phase: str | None = None

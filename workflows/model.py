@@ -1,0 +1,318 @@
+"""The Rollout custom resource (`kulta.io/v1alpha1`) as pydantic models.
+
+This module is the single source of the API: `deploy/crd.yaml` is generated from it
+(`make crd`), and the workflow validates every spec with it again, because an old CRD may still be
+installed. Field names are the seed product's, so its manifests apply unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from workflows.durations import DURATION_PATTERN, parse_duration
+
+API_GROUP = "kulta.io"
+API_VERSION = "v1alpha1"
+KIND = "Rollout"
+PLURAL = "rollouts"
+
+MAX_STEPS = 100
+MAX_METRICS = 20
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[
+    str,
+    Field(pattern=DURATION_PATTERN, max_length=64),
+    AfterValidator(_check_duration),
+]
+ServiceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+ResourceName = Annotated[str, Field(min_length=1, max_length=253)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Weight = Annotated[int, Field(ge=0, le=100)]
+
+
+class Model(BaseModel):
+    """Base for spec models: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True
+    )
+
+
+class LabelSelectorRequirement(Model):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] | None = None
+
+
+class LabelSelector(Model):
+    match_labels: dict[str, str] | None = None
+    match_expressions: list[LabelSelectorRequirement] | None = None
+
+
+class GatewayAPIRouting(Model):
+    http_route: ResourceName = Field(description="Name of the HTTPRoute whose weights kulta sets.")
+    namespace: str | None = Field(
+        default=None, description="Namespace of the HTTPRoute (defaults to the Rollout's)."
+    )
+
+
+class TrafficRouting(Model):
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
+
+
+class Metric(Model):
+    name: Annotated[str, Field(min_length=1, max_length=63)]
+    threshold: float | None = None
+    query: Annotated[str, Field(max_length=4096)] | None = None
+    interval: Duration | None = None
+    count: Annotated[int, Field(ge=1, le=10000)] | None = None
+    failure_limit: Annotated[int, Field(ge=0, le=10000)] | None = None
+    consecutive_error_limit: Annotated[int, Field(ge=0, le=10000)] | None = None
+    failure_policy: Literal["Rollback", "Pause", "Continue"] | None = None
+    direction: Literal["lower", "higher"] | None = None
+
+
+class Analysis(Model):
+    warmup_duration: Duration | None = None
+    interval: Duration | None = None
+    metrics: Annotated[list[Metric], Field(max_length=MAX_METRICS)] = []
+    # A/B experiment settings (seed names).
+    min_duration: Duration | None = None
+    min_sample_size: Annotated[int, Field(ge=1)] | None = None
+    confidence_level: Annotated[float, Field(gt=0, lt=1)] | None = None
+
+
+class Pause(Model):
+    duration: Duration | None = Field(
+        default=None, description="Timed pause; without it the step waits for promotion."
+    )
+
+
+class CanaryStep(Model):
+    """One step: set a weight, pause, or both (weight first, then the pause)."""
+
+    set_weight: Weight | None = None
+    pause: Pause | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CanaryStep:
+        if self.set_weight is None and self.pause is None:
+            raise ValueError("a step needs setWeight, pause, or both")
+        return self
+
+
+class CanaryStrategy(Model):
+    stable_service: ServiceName
+    canary_service: ServiceName
+    port: Port | None = None
+    steps: Annotated[list[CanaryStep], Field(max_length=MAX_STEPS)] = []
+    traffic_routing: TrafficRouting | None = None
+    analysis: Analysis | None = None
+    scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
+    abort_scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
+    max_surge: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+class BlueGreenStrategy(Model):
+    active_service: ServiceName
+    preview_service: ServiceName
+    port: Port | None = None
+    auto_promotion_enabled: bool = True
+    auto_promotion_seconds: Annotated[int, Field(ge=0, le=86400 * 30)] | None = None
+    preview_replica_count: Annotated[int, Field(ge=0)] | None = None
+    scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
+    traffic_routing: TrafficRouting | None = None
+    pre_promotion_analysis: Analysis | None = None
+    post_promotion_analysis: Analysis | None = None
+
+
+class HeaderMatch(Model):
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=4096)]
+    type: Literal["Exact", "RegularExpression"] = "Exact"
+
+
+class CookieMatch(Model):
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=4096)]
+
+
+class VariantMatch(Model):
+    header: HeaderMatch | None = None
+    cookie: CookieMatch | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> VariantMatch:
+        if self.header is None and self.cookie is None:
+            raise ValueError("variantBMatch needs header or cookie")
+        return self
+
+
+class ABTestingStrategy(Model):
+    variant_a_service: ServiceName = Field(alias="variantAService")
+    variant_b_service: ServiceName = Field(alias="variantBService")
+    port: Port | None = None
+    max_duration: Duration | None = None
+    variant_b_match: VariantMatch = Field(alias="variantBMatch")
+    traffic_routing: TrafficRouting | None = None
+    analysis: Analysis | None = None
+    scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
+
+
+class SimpleStrategy(Model):
+    analysis: Analysis | None = None
+    max_surge: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+class Strategy(Model):
+    canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
+    ab_testing: ABTestingStrategy | None = None
+    simple: SimpleStrategy | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Strategy:
+        chosen = [n for n in ("canary", "blueGreen", "abTesting", "simple") if self._get(n)]
+        if len(chosen) != 1:
+            raise ValueError(
+                "exactly one of canary, blueGreen, abTesting, simple must be set"
+                + (f" (found {', '.join(chosen)})" if chosen else "")
+            )
+        return self
+
+    def _get(self, wire_name: str) -> object:
+        return getattr(self, {"blueGreen": "blue_green", "abTesting": "ab_testing"}.get(wire_name, wire_name))
+
+    @property
+    def kind(self) -> Literal["canary", "blueGreen", "abTesting", "simple"]:
+        if self.canary:
+            return "canary"
+        if self.blue_green:
+            return "blueGreen"
+        if self.ab_testing:
+            return "abTesting"
+        return "simple"
+
+
+class RolloutSpec(Model):
+    replicas: Annotated[int, Field(ge=0, le=10000)] = 1
+    selector: LabelSelector
+    template: dict[str, Any] = Field(
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Pod template, as in a Deployment.",
+    )
+    strategy: Strategy
+    paused: bool = False
+    progress_deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 600
+    min_ready_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+
+    @model_validator(mode="after")
+    def _selector_matches_template(self) -> RolloutSpec:
+        labels = (self.template.get("metadata") or {}).get("labels") or {}
+        for key, value in (self.selector.match_labels or {}).items():
+            if labels.get(key) != value:
+                raise ValueError(
+                    f"selector.matchLabels {key}={value} does not match "
+                    "template.metadata.labels"
+                )
+        return self
+
+
+# ------------------------------------------------------------------------------------------------
+# Status (written only by the workflow that owns the Rollout)
+
+Phase = Literal[
+    "Initializing",
+    "Progressing",
+    "Paused",
+    "Preview",
+    "Experimenting",
+    "Concluded",
+    "Completed",
+    "Failed",
+]
+TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed"})
+
+
+class StatusModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel)
+
+
+class Condition(StatusModel):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class Decision(StatusModel):
+    time: str
+    action: str
+    reason: str
+    step: int | None = None
+
+
+class RolloutStatus(StatusModel):
+    phase: Phase | None = None
+    message: str | None = None
+    strategy: str | None = None
+    current_step_index: int | None = None
+    step_count: int | None = None
+    current_weight: int | None = None
+    stable_revision: str | None = None
+    canary_revision: str | None = None
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    updated_replicas: int | None = None
+    pause_start_time: str | None = None
+    pause_end_time: str | None = None
+    observed_generation: int | None = None
+    workflow_id: str | None = None
+    conditions: list[Condition] = []
+    decisions: list[Decision] = []
+
+
+def parse_spec(raw: dict[str, Any]) -> RolloutSpec:
+    """Validates a raw spec; raises `InvalidSpec` naming each bad field."""
+    try:
+        return RolloutSpec.model_validate(raw)
+    except ValidationError as err:
+        raise InvalidSpec(describe_validation_error(err)) from None
+
+
+class InvalidSpec(ValueError):
+    """A Rollout spec kulta does not understand; the message names the fields."""
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One line per problem, each starting with the `spec.` field path."""
+    lines = []
+    for problem in err.errors():
+        path = ".".join(
+            f"[{p}]" if isinstance(p, int) else str(p) for p in ("spec", *problem["loc"])
+        ).replace(".[", "[")
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {message}")
+    return "; ".join(lines)

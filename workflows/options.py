@@ -1,0 +1,34 @@
+"""Timeouts and retry policies for activities, in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Exception class names raised by adapters (activities.errors) that retrying cannot fix.
+NON_RETRYABLE = ["BadInput", "NotFound", "Invalid", "Forbidden"]
+
+RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+    non_retryable_error_types=NON_RETRYABLE,
+)
+# Kubernetes writes are quick; a write that takes longer than this is retried.
+KUBE_TIMEOUT = timedelta(seconds=30)
+# Traffic writes during a rollback are retried for a bounded time; after that the rollback is
+# reported as incomplete and nothing is scaled down (DESIGN §2.4).
+ROLLBACK_ROUTE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=12,
+    non_retryable_error_types=NON_RETRYABLE,
+)
+HEARTBEAT = timedelta(seconds=30)
+CLAIM_TIMEOUT = timedelta(minutes=30)
+# How long a rollout blocked on a missing Service or route waits before checking again.
+RECHECK_INITIAL = timedelta(seconds=10)
+RECHECK_MAX = timedelta(minutes=5)
+MAX_DECISIONS = 20

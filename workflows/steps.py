@@ -1,0 +1,28 @@
+"""The step vocabulary the rollout workflow interprets, produced by the pure planners."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SetWeight:
+    """Give the canary `weight` percent of traffic (after enough canary pods are available)."""
+
+    weight: int
+    spec_index: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Wait `seconds`, or until promoted when `seconds` is None."""
+
+    seconds: int | None
+    spec_index: int
+
+    @property
+    def manual(self) -> bool:
+        return self.seconds is None
+
+
+Step = SetWeight | Pause

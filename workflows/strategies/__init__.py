@@ -1,0 +1,1 @@
+"""Pure planners: one module per strategy, each turning a spec into the steps to interpret."""
