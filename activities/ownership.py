@@ -37,6 +37,7 @@ class OwnershipActivities:
         ref = inp.rollout
         path = resource_path(ROLLOUT_API_VERSION, "rollouts", ref.namespace, ref.name)
         previous: str | None = None
+        closed: set[str] = set()
         for _ in range(MAX_CLAIM_ATTEMPTS):
             try:
                 rollout = await self._kube.get(path)
@@ -52,10 +53,11 @@ class OwnershipActivities:
                     claimed=False, reason="Superseded", current_revision=current
                 )
             owner = status.get("workflowId")
-            if owner and owner != inp.workflow_id:
+            if owner and owner != inp.workflow_id and owner not in closed:
                 previous = owner
                 await self.await_workflow_closed(AwaitWorkflowClosedInput(workflow_id=owner))
-                continue  # the previous owner wrote status while compensating: read again
+                closed.add(owner)
+                continue  # the previous owner may have written status while compensating
             if owner != inp.workflow_id:
                 try:
                     await self._kube.patch(

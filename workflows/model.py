@@ -231,7 +231,7 @@ class RolloutSpec(Model):
         for key, value in (self.selector.match_labels or {}).items():
             if labels.get(key) != value:
                 raise ValueError(
-                    f"selector.matchLabels {key}={value} does not match "
+                    f"selector.matchLabels: {key}={value} does not match "
                     "template.metadata.labels"
                 )
         return self
@@ -314,5 +314,9 @@ def describe_validation_error(err: ValidationError) -> str:
             f"[{p}]" if isinstance(p, int) else str(p) for p in ("spec", *problem["loc"])
         ).replace(".[", "[")
         message = problem["msg"].removeprefix("Value error, ")
+        # Whole-object validators name their field as "field.path: message".
+        field, sep, rest = message.partition(": ")
+        if sep and field.replace(".", "").isalnum() and field[:1].islower():
+            path, message = f"{path}.{field}", rest
         lines.append(f"{path}: {message}")
     return "; ".join(lines)

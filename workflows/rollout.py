@@ -8,13 +8,12 @@ stable (Completed); a Failed run stays open, costing nothing, until a retry or a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -104,15 +103,21 @@ class RolloutWorkflow:
         self._spec_changed = False
         self._expected_weights: dict[str, int] | None = None
         self._canary_touched = False
+        self._in_pause = False
         self._done = False
 
     # -------------------------------------------------------------------------------- handlers
 
     @workflow.signal(name=SIGNAL_PROMOTE)
     def promote(self, request: PromoteRequest) -> None:
-        # One promotion passes one pause; more promotions before the next pause are not saved up.
-        self._promotions = 1
-        self._promote_full = self._promote_full or request.full
+        # One promotion passes the current pause; outside a pause it is ignored, never saved up.
+        # A full promotion also skips the remaining steps, so it counts at any time.
+        if request.full:
+            self._promote_full = True
+        elif self._in_pause:
+            self._promotions = 1
+        else:
+            self._decide("promote-ignored", "promote received while no pause was active")
 
     @workflow.signal(name=SIGNAL_ABORT)
     def abort(self, request: AbortRequest) -> None:
@@ -286,11 +291,14 @@ class RolloutWorkflow:
         )
         if not result.met:
             raise RollbackRequired("ProgressDeadlineExceeded", result.message)
-        self._status = self._status.model_copy(update={"available_replicas": result.available})
+        self._status = self._status.model_copy(
+            update={"available_replicas": result.available, "ready_replicas": result.available}
+        )
 
     async def _pause(self, step: Pause) -> None:
         now = workflow.now()
-        self._promotions = 0 if not step.manual else self._promotions
+        self._promotions = 0
+        self._in_pause = True
         if step.manual:
             self._status = self._status.model_copy(
                 update={"pause_start_time": _iso(now), "pause_end_time": None}
@@ -319,6 +327,7 @@ class RolloutWorkflow:
             raise RollbackRequired("Aborted", self._abort.reason)
         promoted = self._promotions > 0
         self._promotions = 0
+        self._in_pause = False
         self._status = self._status.model_copy(
             update={"pause_start_time": None, "pause_end_time": None}
         )

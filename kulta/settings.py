@@ -1,0 +1,76 @@
+"""Configuration from the environment, in one typed object; invalid values fail at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from activities.naming import TASK_QUEUE
+
+# Environment variable -> field name. The README's configuration table mirrors this mapping.
+ENVIRONMENT = {
+    "TEMPORAL_ADDRESS": "temporal_address",
+    "TEMPORAL_NAMESPACE": "temporal_namespace",
+    "KULTA_TASK_QUEUE": "task_queue",
+    "TEMPORAL_TLS_CERT": "temporal_tls_cert",
+    "TEMPORAL_TLS_KEY": "temporal_tls_key",
+    "TEMPORAL_TLS_CA": "temporal_tls_ca",
+    "TEMPORAL_API_KEY": "temporal_api_key",
+    "TEMPORAL_UI_URL": "temporal_ui_url",
+    "KUBECONFIG": "kubeconfig",
+    "KULTA_WATCH_NAMESPACE": "watch_namespace",
+    "KULTA_HTTP_PORT": "http_port",
+    "KULTA_PROMETHEUS_ADDRESS": "prometheus_address",
+    "KULTA_CDEVENTS_ENABLED": "cdevents_enabled",
+    "KULTA_CDEVENTS_SINK_URL": "cdevents_sink_url",
+    "KULTA_OCCURRENCE_DIR": "occurrence_dir",
+    "KULTA_LEADER_ELECTION": "leader_election",
+    "POD_NAME": "pod_name",
+    "POD_NAMESPACE": "pod_namespace",
+}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the environment variable."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    temporal_tls_cert: str | None = None
+    temporal_tls_key: str | None = None
+    temporal_tls_ca: str | None = None
+    temporal_api_key: str | None = None
+    temporal_ui_url: str = "http://localhost:8233"
+    kubeconfig: str | None = None
+    watch_namespace: str | None = None
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    prometheus_address: str | None = None
+    cdevents_enabled: bool = False
+    cdevents_sink_url: str | None = None
+    occurrence_dir: str = "/tmp/kulta"
+    leader_election: bool = False
+    pod_name: str = Field(default_factory=lambda: os.uname().nodename)
+    pod_namespace: str = "kulta-system"
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from `environ` (default: the process environment), then explicit overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {
+        field: env[var] for var, field in ENVIRONMENT.items() if env.get(var, "") != ""
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as err:
+        by_field = {field: var for var, field in ENVIRONMENT.items()}
+        problems = [
+            f"{by_field.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in err.errors()
+        ]
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,93 @@
+"""Manifests for tests: a Rollout with its Services and HTTPRoute, in the seed's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CANARY_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20, "pause": {"duration": "5m"}},
+    {"setWeight": 50, "pause": {"duration": "10m"}},
+    {"setWeight": 80, "pause": {}},
+    {"setWeight": 100},
+]
+
+
+def pod_template(app: str, image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": app}},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+
+
+def rollout(
+    name: str,
+    image: str = "example/app:v1",
+    *,
+    replicas: int = 5,
+    steps: list[dict[str, Any]] | None = None,
+    route: bool = True,
+    abort_delay: int = 30,
+    scale_down_delay: int = 30,
+) -> dict[str, Any]:
+    canary: dict[str, Any] = {
+        "stableService": f"{name}-stable",
+        "canaryService": f"{name}-canary",
+        "port": 8080,
+        "steps": CANARY_STEPS if steps is None else steps,
+        "abortScaleDownDelaySeconds": abort_delay,
+        "scaleDownDelaySeconds": scale_down_delay,
+    }
+    if route:
+        canary["trafficRouting"] = {"gatewayAPI": {"httpRoute": f"{name}-route"}}
+    return {
+        "apiVersion": "kulta.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": pod_template(name, image),
+            "strategy": {"canary": canary},
+        },
+    }
+
+
+def service(name: str, app: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": app}, "ports": [{"port": 8080, "targetPort": 8080}]},
+    }
+
+
+def httproute(name: str, stable: str, canary: str) -> dict[str, Any]:
+    """A route with a user's extra rule and filter that kulta must leave alone."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name},
+        "spec": {
+            "parentRefs": [{"name": "gw"}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                    "backendRefs": [{"name": "admin", "port": 9000}],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "filters": [
+                        {
+                            "type": "RequestHeaderModifier",
+                            "requestHeaderModifier": {"add": [{"name": "x-env", "value": "prod"}]},
+                        }
+                    ],
+                    "backendRefs": [
+                        {"name": stable, "port": 8080, "weight": 100},
+                        {"name": canary, "port": 8080, "weight": 0},
+                        {"name": "mirror-sink", "port": 8080, "weight": 0},
+                    ],
+                },
+            ],
+        },
+    }

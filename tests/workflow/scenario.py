@@ -1,0 +1,147 @@
+"""A rollout under test: its objects in a namespace, and starts done the way the watcher does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.naming import replicaset_name, revision_of
+from tests import builders
+from tests.kube import Kube, path_of
+from watcher.dispatch import StartWorkflow, decide
+from workflows.messages import RolloutOutcome
+from watcher.runner import Runner
+
+
+@dataclass
+class Scenario:
+    kube: Kube
+    client: Client
+    namespace: str
+    task_queue: str
+    name: str = "app"
+    env: WorkflowEnvironment | None = None
+
+    async def create(self, **rollout_args: Any) -> None:
+        ns, name = self.namespace, self.name
+        await self.kube.apply(ns, builders.service(f"{name}-stable", name))
+        await self.kube.apply(ns, builders.service(f"{name}-canary", name))
+        await self.kube.apply(ns, builders.httproute(f"{name}-route", f"{name}-stable", f"{name}-canary"))
+        await self.kube.apply(ns, builders.rollout(name, **rollout_args))
+
+    async def set_image(self, image: str) -> None:
+        await self.kube.patch(
+            "Rollout",
+            self.namespace,
+            self.name,
+            {"spec": {"template": builders.pod_template(self.name, image)}},
+        )
+
+    async def start(self) -> WorkflowHandle[Any, RolloutOutcome]:
+        """Starts the workflow for the Rollout's current revision, as the watcher would."""
+        rollout = await self.rollout()
+        starts = [a for a in decide(rollout) if isinstance(a, StartWorkflow)]
+        assert starts, f"the watcher would start nothing for {rollout.get('status')}"
+        await Runner(self.client, self.kube.client, self.task_queue).apply(starts[0])
+        return self.client.get_workflow_handle(starts[0].workflow_id, result_type=RolloutOutcome)
+
+    async def skip(self, seconds: float) -> None:
+        """Advances the test server's clock; workflows here are not started by the env's own
+        `start_workflow`, so their `result()` does not skip time by itself."""
+        assert self.env is not None
+        await self.env.sleep(seconds)
+
+    async def rollout(self) -> dict[str, Any]:
+        return await self.kube.get("Rollout", self.namespace, self.name)
+
+    async def revision(self) -> str:
+        return revision_of((await self.rollout())["spec"]["template"])
+
+    async def replicaset(self, revision: str) -> dict[str, Any]:
+        return await self.kube.get("ReplicaSet", self.namespace, replicaset_name(self.name, revision))
+
+    async def weights(self) -> dict[str, int]:
+        route = await self.kube.get("HTTPRoute", self.namespace, f"{self.name}-route")
+        return {ref["name"]: ref.get("weight", 1) for ref in route["spec"]["rules"][1]["backendRefs"]}
+
+    async def route(self) -> dict[str, Any]:
+        return await self.kube.get("HTTPRoute", self.namespace, f"{self.name}-route")
+
+    async def selector(self, service: str) -> dict[str, str]:
+        svc = await self.kube.get("Service", self.namespace, service)
+        selector: dict[str, str] = svc["spec"]["selector"]
+        return selector
+
+    async def wait_phase(self, phase: str, message: str = "", timeout: float = 60) -> dict[str, Any]:
+        return await self.kube.wait_for(
+            "Rollout",
+            self.namespace,
+            self.name,
+            lambda r: (r.get("status") or {}).get("phase") == phase
+            and message in ((r.get("status") or {}).get("message") or ""),
+            timeout=timeout,
+            what=f"phase {phase} {message!r}",
+        )
+
+    async def wait_rs_replicas(self, revision: str, replicas: int, timeout: float = 60) -> None:
+        await self.kube.wait_for(
+            "ReplicaSet",
+            self.namespace,
+            replicaset_name(self.name, revision),
+            lambda rs: rs["spec"]["replicas"] == replicas,
+            timeout=timeout,
+            what=f"spec.replicas == {replicas}",
+        )
+
+
+@dataclass
+class Write:
+    resource_version: int
+    kind: str
+    name: str
+    object: dict[str, Any]
+
+
+@dataclass
+class WriteRecorder:
+    """Every change to ReplicaSets and HTTPRoutes of a namespace, in etcd order.
+
+    resourceVersions come from one etcd revision counter, so they order writes across kinds.
+    """
+
+    kube: Kube
+    namespace: str
+    writes: list[Write] = field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[WriteRecorder]:
+        tasks = [asyncio.create_task(self._watch(kind)) for kind in ("ReplicaSet", "HTTPRoute")]
+        await asyncio.sleep(0.3)  # let both watches open before the test acts
+        try:
+            yield self
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.writes.sort(key=lambda w: w.resource_version)
+
+    async def _watch(self, kind: str) -> None:
+        listing = await self.kube.client.get(path_of(kind, self.namespace))
+        async for event in self.kube.client.watch(
+            path_of(kind, self.namespace), resource_version=listing["metadata"]["resourceVersion"]
+        ):
+            if event.type in ("ADDED", "MODIFIED"):
+                meta = event.object["metadata"]
+                self.writes.append(Write(int(meta["resourceVersion"]), kind, meta["name"], event.object))
+
+    def first(self, kind: str, name: str, predicate: Any) -> Write:
+        for write in sorted(self.writes, key=lambda w: w.resource_version):
+            if write.kind == kind and write.name == name and predicate(write.object):
+                return write
+        raise AssertionError(f"no {kind} {name} write matched")

@@ -1,0 +1,229 @@
+"""The canary state machine on Temporal's time-skipping server, with real activities against the
+local API server: pauses of minutes pass in milliseconds, everything else is real."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import CancelledError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from activities.naming import replicaset_name
+from tests.conftest import running_worker
+from tests.kube import Kube
+from tests.workflow.scenario import Scenario, WriteRecorder
+from workflows.messages import SIGNAL_ABORT, SIGNAL_PROMOTE, AbortRequest, PromoteRequest
+from workflows.rollout import RolloutWorkflow
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+async def scenario(
+    time_env: WorkflowEnvironment, kube: Kube, namespace: str
+) -> AsyncIterator[Scenario]:
+    async with running_worker(time_env.client, kube) as worker:
+        yield Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
+
+
+async def stable_v1(sc: Scenario, **rollout_args: Any) -> str:
+    """Creates the Rollout and lets its first revision go to full scale."""
+    await sc.create(**rollout_args)
+    handle = await sc.start()
+    outcome = await handle.result()
+    assert outcome.result == "completed"
+    return await sc.revision()
+
+
+async def test_first_revision_goes_straight_to_full_scale(scenario: Scenario) -> None:
+    v1 = await stable_v1(scenario)
+    rs = await scenario.replicaset(v1)
+    assert rs["status"]["availableReplicas"] == 5
+    status = (await scenario.rollout())["status"]
+    assert status["phase"] == "Completed"
+    assert status["stableRevision"] == v1
+    assert "canaryRevision" not in status
+    assert await scenario.selector("app-stable") == {"app": "app", "pod-template-hash": v1}
+    assert await scenario.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+
+
+async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
+    scenario: Scenario,
+) -> None:
+    v1 = await stable_v1(scenario)
+    route_before = await scenario.route()
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    handle = await scenario.start()
+    await scenario.wait_phase("Paused", "pausing for 300s")
+    assert await scenario.weights() == {"app-stable": 80, "app-canary": 20, "mirror-sink": 0}
+    await scenario.skip(300)
+    await scenario.wait_phase("Paused", "pausing for 600s")
+    assert await scenario.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
+    assert (await scenario.replicaset(v2))["spec"]["replicas"] == 3  # ceil(5 * 50 / 100)
+    await scenario.skip(600)
+    await scenario.wait_phase("Paused", "waiting for promotion")
+    assert await scenario.weights() == {"app-stable": 20, "app-canary": 80, "mirror-sink": 0}
+    assert (await scenario.replicaset(v2))["spec"]["replicas"] == 4  # ceil(5 * 80 / 100)
+    assert (await scenario.replicaset(v1))["spec"]["replicas"] == 5  # stable keeps full capacity
+    assert await scenario.selector("app-canary") == {"app": "app", "pod-template-hash": v2}
+    assert await scenario.selector("app-stable") == {"app": "app", "pod-template-hash": v1}
+    route = await scenario.route()
+    assert route["spec"]["rules"][0] == route_before["spec"]["rules"][0]  # the user's rule
+    assert route["spec"]["rules"][1]["filters"] == route_before["spec"]["rules"][1]["filters"]
+    assert route["spec"]["rules"][1]["matches"] == route_before["spec"]["rules"][1]["matches"]
+    status = (await scenario.rollout())["status"]
+    assert status["currentStepIndex"] == 2 and status["currentWeight"] == 80
+    assert status["pauseStartTime"]
+
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+    await scenario.wait_phase("Completed")
+    await scenario.skip(30)  # scaleDownDelaySeconds
+    outcome = await asyncio.wait_for(handle.result(), 60)
+    assert outcome.result == "completed"
+    status = (await scenario.rollout())["status"]
+    assert status["phase"] == "Completed"
+    assert status["stableRevision"] == v2
+    assert "canaryRevision" not in status and "pauseStartTime" not in status
+    assert await scenario.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+    assert await scenario.selector("app-stable") == {"app": "app", "pod-template-hash": v2}
+    assert (await scenario.replicaset(v2))["spec"]["replicas"] == 5
+    assert (await scenario.replicaset(v1))["spec"]["replicas"] == 0  # after scaleDownDelay
+    actions = [d["action"] for d in status["decisions"]]
+    assert actions.count("set-weight") == 4 and actions[-1] == "promote"
+
+    history = await handle.fetch_history()
+    await Replayer(workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter).replay_workflow(history)
+
+
+async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
+    await stable_v1(
+        scenario, steps=[{"setWeight": 20, "pause": {}}, {"setWeight": 40, "pause": {}}]
+    )
+    await scenario.set_image("example/app:v2")
+    handle = await scenario.start()
+    await scenario.wait_phase("Paused", "waiting for promotion")
+    assert (await scenario.rollout())["status"]["currentWeight"] == 20
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())  # arrives in the same pause: no effect
+    await scenario.kube.wait_for(
+        "Rollout",
+        scenario.namespace,
+        scenario.name,
+        lambda r: r["status"].get("currentWeight") == 40 and r["status"]["phase"] == "Paused",
+        what="paused at 40%",
+    )
+    # Still paused at the second step: the second promote was not saved up for it.
+    status = (await scenario.rollout())["status"]
+    assert status["message"] == "waiting for promotion"
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest(full=True))
+    await scenario.wait_phase("Completed")
+    await scenario.skip(30)
+    assert (await handle.result()).result == "completed"
+
+
+async def test_abort_moves_traffic_before_scaling_the_canary_down(scenario: Scenario) -> None:
+    await stable_v1(scenario, steps=[{"setWeight": 60, "pause": {}}])
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    handle = await scenario.start()
+    await scenario.wait_phase("Paused", "waiting for promotion")
+    async with WriteRecorder(scenario.kube, scenario.namespace).running() as recorder:
+        await handle.signal(SIGNAL_ABORT, AbortRequest(reason="bad canary"))
+        failed = await scenario.wait_phase("Failed", "bad canary")
+        # Traffic is back on stable while the canary keeps its pods for the abort delay.
+        assert await scenario.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+        assert (await scenario.replicaset(v2))["spec"]["replicas"] == 3
+        await scenario.skip(31)  # abortScaleDownDelaySeconds
+        await scenario.wait_rs_replicas(v2, 0)
+    route_write = recorder.first(
+        "HTTPRoute", "app-route", lambda r: r["spec"]["rules"][1]["backendRefs"][1]["weight"] == 0
+    )
+    scale_down = recorder.first(
+        "ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] < 3
+    )
+    assert route_write.resource_version < scale_down.resource_version
+    assert failed["status"]["currentWeight"] == 0
+    assert failed["status"]["decisions"][-1]["action"] == "rollback"
+
+
+async def test_new_revision_supersedes_a_running_canary(scenario: Scenario) -> None:
+    v1 = await stable_v1(scenario, steps=[{"setWeight": 40, "pause": {}}])
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    h2 = await scenario.start()
+    await scenario.wait_phase("Paused", "waiting for promotion")
+    async with WriteRecorder(scenario.kube, scenario.namespace).running() as recorder:
+        await scenario.set_image("example/app:v3")
+        v3 = await scenario.revision()
+        h3 = await scenario.start()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await h2.result()
+        assert isinstance(failure.value.cause, CancelledError)
+        await scenario.wait_phase("Paused", "waiting for promotion")
+    # v2 was compensated (traffic first, then its pods) before v3 created anything.
+    v2_scaled_down = recorder.first("ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] == 0)
+    v3_created = recorder.first("ReplicaSet", replicaset_name("app", v3), lambda rs: True)
+    back_to_stable = recorder.first(
+        "HTTPRoute", "app-route", lambda r: r["spec"]["rules"][1]["backendRefs"][1]["weight"] == 0
+    )
+    assert back_to_stable.resource_version < v2_scaled_down.resource_version < v3_created.resource_version
+    status = (await scenario.rollout())["status"]
+    assert status["canaryRevision"] == v3 and status["stableRevision"] == v1
+    assert status["workflowId"] == h3.id
+    await h3.signal(SIGNAL_PROMOTE, PromoteRequest())
+    await scenario.wait_phase("Completed")
+    await scenario.skip(30)
+    assert (await h3.result()).result == "completed"
+
+
+async def test_reverting_the_template_to_stable_is_a_fast_rollback(scenario: Scenario) -> None:
+    v1 = await stable_v1(scenario, steps=[{"setWeight": 40, "pause": {}}])
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    h2 = await scenario.start()
+    await scenario.wait_phase("Paused", "waiting for promotion")
+    await scenario.set_image("example/app:v1")
+    assert await scenario.revision() == v1
+    h1 = await scenario.start()
+    assert (await h1.result()).result == "completed"
+    with pytest.raises(WorkflowFailureError):
+        await h2.result()
+    assert await scenario.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+    assert (await scenario.replicaset(v2))["spec"]["replicas"] == 0
+    assert (await scenario.replicaset(v1))["spec"]["replicas"] == 5
+    status = (await scenario.rollout())["status"]
+    assert status["phase"] == "Completed" and status["stableRevision"] == v1
+
+
+async def test_invalid_spec_is_reported_and_nothing_moves(scenario: Scenario) -> None:
+    await scenario.create()
+    # Valid for the CRD's schema, invalid for kulta: the selector does not match the template.
+    await scenario.kube.patch(
+        "Rollout", scenario.namespace, scenario.name, {"spec": {"selector": {"matchLabels": {"app": "other"}}}}
+    )
+    await scenario.start()
+    failed = await scenario.wait_phase("Failed", "invalid spec")
+    assert "spec.selector" in failed["status"]["message"]
+    valid = {c["type"]: c for c in failed["status"]["conditions"]}["Valid"]
+    assert valid["status"] == "False" and valid["reason"] == "InvalidSpec"
+    assert await scenario.kube.list("ReplicaSet", scenario.namespace) == []
+    events = await scenario.kube.list("Event", scenario.namespace)
+    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+
+
+async def test_missing_canary_service_pauses_without_scaling(scenario: Scenario) -> None:
+    v1 = await stable_v1(scenario)
+    await scenario.kube.client.delete(f"/api/v1/namespaces/{scenario.namespace}/services/app-canary")
+    await scenario.set_image("example/app:v2")
+    await scenario.start()
+    paused = await scenario.wait_phase("Paused", "does not exist")
+    assert "Service" in paused["status"]["message"] and "app-canary" in paused["status"]["message"]
+    names = [rs["metadata"]["name"] for rs in await scenario.kube.list("ReplicaSet", scenario.namespace)]
+    assert names == [replicaset_name("app", v1)]
+    assert (await scenario.replicaset(v1))["spec"]["replicas"] == 5

@@ -1,0 +1,122 @@
+"""Pure decisions: what one observed Rollout asks of Temporal. No I/O here.
+
+The watcher never touches ReplicaSets or routes: it starts the workflow for the Rollout's
+current revision (idempotently) and turns annotations and spec edits into signals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from activities.naming import revision_of
+from workflows.ids import workflow_id
+from workflows.messages import (
+    SIGNAL_ABORT,
+    SIGNAL_PROMOTE,
+    SIGNAL_RETRY,
+    SIGNAL_UPDATE_SPEC,
+    AbortRequest,
+    PromoteRequest,
+    RolloutStart,
+    SpecUpdate,
+)
+
+ANNOTATION_PROMOTE = "kulta.io/promote"
+ANNOTATION_ABORT = "kulta.io/abort"
+ANNOTATION_RETRY = "kulta.io/retry"
+ANNOTATION_CONCLUDE = "kulta.io/conclude-experiment"
+TRUTHY = {"true", "yes", "1", "full"}
+
+
+@dataclass(frozen=True)
+class StartWorkflow:
+    workflow_id: str
+    start: RolloutStart
+    strategy: str
+
+
+@dataclass(frozen=True)
+class Signal:
+    workflow_id: str
+    name: str
+    arg: Any = None
+
+
+@dataclass(frozen=True)
+class CancelWorkflow:
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class RemoveAnnotation:
+    namespace: str
+    name: str
+    key: str
+
+
+Action = StartWorkflow | Signal | CancelWorkflow | RemoveAnnotation
+
+
+@dataclass
+class Decision:
+    actions: list[Action] = field(default_factory=list)
+
+
+def strategy_of(spec: dict[str, Any]) -> str:
+    strategy = spec.get("strategy") or {}
+    for name in ("canary", "blueGreen", "abTesting", "simple"):
+        if name in strategy:
+            return name
+    return "unknown"
+
+
+def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
+    """The actions one observed state of a Rollout calls for."""
+    meta = rollout.get("metadata") or {}
+    spec = rollout.get("spec") or {}
+    status = rollout.get("status") or {}
+    ns, name, uid = meta.get("namespace", "default"), meta["name"], meta["uid"]
+    owner: str | None = status.get("workflowId")
+    if deleted or meta.get("deletionTimestamp"):
+        return [CancelWorkflow(owner)] if owner else []
+    revision = revision_of(spec.get("template") or {})
+    wid = workflow_id(ns, name, uid, revision)
+    generation = int(meta.get("generation", 1))
+    observed = status.get("observedGeneration")
+    phase = status.get("phase")
+    actions: list[Action] = []
+
+    settled = owner == wid and observed == generation and phase in ("Completed", "Failed")
+    if not settled:
+        actions.append(
+            StartWorkflow(
+                workflow_id=wid,
+                strategy=strategy_of(spec),
+                start=RolloutStart(
+                    namespace=ns, name=name, uid=uid, revision=revision,
+                    generation=generation, spec=spec,
+                ),
+            )
+        )
+    if owner == wid and observed is not None and observed != generation:
+        actions.append(Signal(wid, SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=spec)))
+
+    annotations = meta.get("annotations") or {}
+    target = owner or wid
+    promote = annotations.get(ANNOTATION_PROMOTE)
+    if promote is not None:
+        if promote.lower() in TRUTHY:
+            actions.append(Signal(target, SIGNAL_PROMOTE, PromoteRequest(full=promote.lower() == "full")))
+        actions.append(RemoveAnnotation(ns, name, ANNOTATION_PROMOTE))
+    abort = annotations.get(ANNOTATION_ABORT)
+    if abort is not None:
+        if abort.lower() in TRUTHY:
+            actions.append(Signal(target, SIGNAL_ABORT, AbortRequest(reason="aborted by annotation")))
+        actions.append(RemoveAnnotation(ns, name, ANNOTATION_ABORT))
+    retry = annotations.get(ANNOTATION_RETRY)
+    if retry is not None:
+        if retry.lower() in TRUTHY:
+            actions.append(Signal(wid, SIGNAL_RETRY))
+        actions.append(RemoveAnnotation(ns, name, ANNOTATION_RETRY))
+    return actions

@@ -1,0 +1,112 @@
+"""Applies dispatch decisions: starts workflows, sends signals, removes consumed annotations."""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.adapters.kube import KubeClient, resource_path
+from activities.errors import NotFound
+from activities.naming import (
+    ROLLOUT_API_VERSION,
+    SA_NAMESPACE,
+    SA_PHASE,
+    SA_ROLLOUT,
+    SA_STRATEGY,
+    WORKFLOW_NAME,
+)
+from watcher.dispatch import Action, CancelWorkflow, RemoveAnnotation, Signal, StartWorkflow
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    def __init__(self, temporal: Client, kube: KubeClient, task_queue: str) -> None:
+        self._temporal = temporal
+        self._kube = kube
+        self._task_queue = task_queue
+        # (workflow id, generation) already started by this process: skips repeated RPCs while a
+        # running workflow updates the Rollout's status many times.
+        self._started: set[tuple[str, int]] = set()
+        self.starts = 0
+
+    async def apply(self, action: Action) -> None:
+        match action:
+            case StartWorkflow():
+                await self._start(action)
+            case Signal():
+                await self._signal(action)
+            case CancelWorkflow():
+                await self._cancel(action)
+            case RemoveAnnotation():
+                await self._remove_annotation(action)
+
+    async def _start(self, action: StartWorkflow) -> None:
+        key = (action.workflow_id, action.start.generation)
+        if key in self._started:
+            return
+        start = action.start
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(SearchAttributeKey.for_keyword(SA_ROLLOUT), start.name),
+                SearchAttributePair(SearchAttributeKey.for_keyword(SA_NAMESPACE), start.namespace),
+                SearchAttributePair(SearchAttributeKey.for_keyword(SA_STRATEGY), action.strategy),
+                SearchAttributePair(SearchAttributeKey.for_keyword(SA_PHASE), "Initializing"),
+            ]
+        )
+        try:
+            # USE_EXISTING makes racing starters (or watcher replicas) converge on one run;
+            # ALLOW_DUPLICATE lets a closed revision run again to reconcile (a scale change, a
+            # revert to stable); that run reads the Rollout's status to see what is left to do.
+            await self._temporal.start_workflow(
+                WORKFLOW_NAME,
+                start,
+                id=action.workflow_id,
+                task_queue=self._task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=attributes,
+                static_summary=f"{start.namespace}/{start.name} revision {start.revision}",
+            )
+            self.starts += 1
+        except WorkflowAlreadyStartedError:
+            pass
+        self._started.add(key)
+        log.info("workflow %s running for generation %d", action.workflow_id, start.generation)
+
+    async def _signal(self, action: Signal) -> None:
+        handle = self._temporal.get_workflow_handle(action.workflow_id)
+        try:
+            if action.arg is None:
+                await handle.signal(action.name)
+            else:
+                await handle.signal(action.name, action.arg)
+            log.info("signalled %s to %s", action.name, action.workflow_id)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("%s not delivered: workflow %s is not running", action.name, action.workflow_id)
+
+    async def _cancel(self, action: CancelWorkflow) -> None:
+        try:
+            await self._temporal.get_workflow_handle(action.workflow_id).cancel()
+        except RPCError as err:
+            if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+
+    async def _remove_annotation(self, action: RemoveAnnotation) -> None:
+        path = resource_path(ROLLOUT_API_VERSION, "rollouts", action.namespace, action.name)
+        try:
+            await self._kube.patch(path, {"metadata": {"annotations": {action.key: None}}})
+        except NotFound:
+            pass
