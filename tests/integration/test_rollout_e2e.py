@@ -1,0 +1,95 @@
+"""End to end on the local stack: the Temporal dev server, the watcher and the worker, steered only
+through the Kubernetes API (apply, patch, annotate), as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.naming import SA_NAMESPACE, revision_of
+from tests.conftest import running_worker
+from tests.kube import Kube
+from tests.workflow.scenario import Scenario
+from watcher.__main__ import watch_forever
+from watcher.runner import Runner
+from watcher.source import RolloutSource
+
+pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
+
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25, "pause": {"duration": "1s"}},
+    {"setWeight": 50, "pause": {}},
+    {"setWeight": 100},
+]
+
+
+@pytest.fixture
+async def stack(dev_env: WorkflowEnvironment, kube: Kube, namespace: str) -> AsyncIterator[Scenario]:
+    async with running_worker(dev_env.client, kube) as worker:
+        runner = Runner(dev_env.client, kube.client, worker.task_queue)
+        watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.client, namespace)))
+        try:
+            yield Scenario(kube, dev_env.client, namespace, worker.task_queue)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def annotate(sc: Scenario, key: str, value: str = "true") -> None:
+    await sc.kube.patch("Rollout", sc.namespace, sc.name, {"metadata": {"annotations": {key: value}}})
+
+
+async def test_canary_through_completion(stack: Scenario) -> None:
+    sc = stack
+    await sc.create(steps=STEPS, scale_down_delay=1, replicas=4)
+    done = await sc.wait_phase("Completed")
+    v1 = done["status"]["stableRevision"]
+    assert (await sc.replicaset(v1))["status"]["availableReplicas"] == 4
+
+    await sc.set_image("example/app:v2")
+    v2 = revision_of((await sc.rollout())["spec"]["template"])
+    paused = await sc.wait_phase("Paused", "waiting for promotion")
+    assert paused["status"]["currentWeight"] == 50 and paused["status"]["currentStepIndex"] == 1
+    assert await sc.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
+    assert (await sc.replicaset(v2))["status"]["availableReplicas"] == 2
+    assert (await sc.replicaset(v1))["spec"]["replicas"] == 4
+    steps = [d for d in paused["status"]["decisions"] if d["action"] == "set-weight"]
+    assert [d["reason"] for d in steps] == ["canary weight set to 25%", "canary weight set to 50%"]
+
+    await annotate(sc, "kulta.io/promote")
+    done = await sc.wait_phase("Completed", f"revision {v2} is stable")
+    assert "kulta.io/promote" not in ((await sc.rollout())["metadata"].get("annotations") or {})
+    assert done["status"]["stableRevision"] == v2
+    assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+    assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": v2}
+    await sc.wait_rs_replicas(v1, 0, timeout=30)
+
+    # The Temporal UI can list this namespace's rollouts by search attribute.
+    found = [w async for w in sc.client.list_workflows(f"{SA_NAMESPACE} = '{sc.namespace}'")]
+    assert len(found) == 2
+
+
+async def test_abort_by_annotation_rolls_back_and_retry_runs_again(stack: Scenario) -> None:
+    sc = stack
+    await sc.create(steps=STEPS, abort_delay=1, replicas=4)
+    v1 = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
+    await sc.set_image("example/app:v2")
+    v2 = revision_of((await sc.rollout())["spec"]["template"])
+    await sc.wait_phase("Paused", "waiting for promotion")
+
+    await annotate(sc, "kulta.io/abort")
+    failed = await sc.wait_phase("Failed", "aborted by annotation")
+    assert failed["status"]["currentWeight"] == 0
+    assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+    await sc.wait_rs_replicas(v2, 0, timeout=30)
+    assert (await sc.replicaset(v1))["spec"]["replicas"] == 4
+    events = await sc.kube.list("Event", sc.namespace)
+    assert any(e["reason"] == "Aborted" and e["type"] == "Warning" for e in events)
+
+    await annotate(sc, "kulta.io/retry")
+    again = await sc.wait_phase("Paused", "waiting for promotion")
+    assert again["status"]["canaryRevision"] == v2 and again["status"]["currentWeight"] == 50

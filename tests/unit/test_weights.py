@@ -1,0 +1,72 @@
+"""Replica and weight arithmetic: tables for the cases people ask about, properties for the rest."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workflows.weights import (
+    RouteWeights,
+    canary_replicas_for_weight,
+    replica_split_without_routing,
+    route_weights,
+)
+
+
+@pytest.mark.parametrize(
+    ("replicas", "weight", "pods"),
+    [
+        (5, 0, 0),
+        (5, 1, 1),  # any weight needs at least one pod
+        (5, 20, 1),
+        (5, 50, 3),  # ceil(2.5)
+        (5, 80, 4),
+        (5, 100, 5),
+        (1, 50, 1),
+        (10, 33, 4),  # ceil(3.3)
+        (0, 50, 1),  # a rollout scaled to zero still needs a pod before it takes traffic
+    ],
+)
+def test_canary_pods_needed_before_weight(replicas: int, weight: int, pods: int) -> None:
+    assert canary_replicas_for_weight(replicas, weight) == pods
+
+
+@pytest.mark.parametrize("weight", [-1, 101])
+def test_weights_outside_0_to_100_are_refused(weight: int) -> None:
+    with pytest.raises(ValueError, match="outside 0..100"):
+        canary_replicas_for_weight(5, weight)
+
+
+def test_route_weights_must_sum_to_100() -> None:
+    with pytest.raises(ValueError, match="sum to 100"):
+        RouteWeights(stable=50, canary=60)
+
+
+@given(st.integers(min_value=0, max_value=100))
+def test_route_weights_always_sum_to_100(weight: int) -> None:
+    weights = route_weights(weight)
+    assert weights.stable + weights.canary == 100
+    assert 0 <= weights.stable <= 100 and 0 <= weights.canary <= 100
+
+
+@given(st.integers(min_value=1, max_value=10000), st.integers(min_value=1, max_value=100))
+def test_canary_capacity_covers_its_weight(replicas: int, weight: int) -> None:
+    pods = canary_replicas_for_weight(replicas, weight)
+    assert pods >= replicas * weight / 100
+    assert pods <= max(1, math.ceil(replicas * weight / 100))
+
+
+@given(st.integers(min_value=1, max_value=10000), st.integers(min_value=0, max_value=99))
+def test_without_routing_stable_keeps_a_pod_while_it_carries_traffic(replicas: int, weight: int) -> None:
+    split = replica_split_without_routing(replicas, weight)
+    assert split.stable >= 1
+    assert split.canary <= replicas
+
+
+@given(st.integers(min_value=0, max_value=10000))
+def test_without_routing_full_weight_moves_every_pod(replicas: int) -> None:
+    split = replica_split_without_routing(replicas, 100)
+    assert split == type(split)(stable=0, canary=replicas)
