@@ -1,14 +1,14 @@
 """Errors raised by adapters, drawn as a tree; mapped to retry behaviour in one place.
 
-    KultaError
-    ├── BadInput             non-retryable: the spec or the cluster objects can never work as is
-    │   ├── NotFound         a named object does not exist
-    │   ├── Invalid          the API server rejected the object (422)
-    │   └── Forbidden        RBAC denies the request (403)
-    └── Transient            retried by Temporal's retry policy
-        ├── Conflict         a resourceVersion precondition failed (409)
-        ├── Gone             a watch's resourceVersion is too old (410)
-        └── Unavailable      connection errors, timeouts, 429 and 5xx
+KultaError
+├── BadInput             non-retryable: the spec or the cluster objects can never work as is
+│   ├── NotFound         a named object does not exist
+│   ├── Invalid          the API server rejected the object (422)
+│   └── Forbidden        RBAC denies the request (403)
+└── Transient            retried by Temporal's retry policy
+    ├── Conflict         a resourceVersion precondition failed (409)
+    ├── Gone             a watch's resourceVersion is too old (410)
+    └── Unavailable      connection errors, timeouts, 429 and 5xx
 """
 
 from __future__ import annotations

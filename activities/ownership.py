@@ -49,9 +49,7 @@ class OwnershipActivities:
             current = revision_of(rollout.get("spec", {}).get("template") or {})
             status = rollout.get("status") or {}
             if current != inp.revision:
-                return ClaimResult(
-                    claimed=False, reason="Superseded", current_revision=current
-                )
+                return ClaimResult(claimed=False, reason="Superseded", current_revision=current)
             owner = status.get("workflowId")
             if owner and owner != inp.workflow_id and owner not in closed:
                 previous = owner

@@ -73,9 +73,7 @@ def build_replicaset(inp: EnsureReplicaSetInput) -> dict[str, Any]:
         "spec": {
             "replicas": inp.replicas,
             "minReadySeconds": inp.min_ready_seconds,
-            "selector": {
-                "matchLabels": {**inp.match_labels, LABEL_TEMPLATE_HASH: inp.revision}
-            },
+            "selector": {"matchLabels": {**inp.match_labels, LABEL_TEMPLATE_HASH: inp.revision}},
             "template": template,
         },
     }
@@ -99,7 +97,9 @@ class ReplicaSetActivities:
         except NotFound:
             body = build_replicaset(inp)
             try:
-                return _state(await self._kube.create(resource_path("apps/v1", "replicasets", ns), body))
+                return _state(
+                    await self._kube.create(resource_path("apps/v1", "replicasets", ns), body)
+                )
             except AlreadyExists:
                 current = await self._kube.get(path)
         owners = current["metadata"].get("ownerReferences") or []
@@ -119,7 +119,9 @@ class ReplicaSetActivities:
             rs = await self._kube.patch(path, {"spec": {"replicas": inp.replicas}})
         except NotFound:
             if inp.replicas == 0:
-                return ReplicaSetState(name=inp.name, replicas=0, ready=0, available=0, exists=False)
+                return ReplicaSetState(
+                    name=inp.name, replicas=0, ready=0, available=0, exists=False
+                )
             raise
         return _state(rs)
 
@@ -136,7 +138,9 @@ class ReplicaSetActivities:
             revision = rs["metadata"].get("labels", {}).get(LABEL_TEMPLATE_HASH)
             if revision in inp.keep_revisions or int(rs["spec"].get("replicas", 0)) == 0:
                 continue
-            path = resource_path("apps/v1", "replicasets", inp.rollout.namespace, rs["metadata"]["name"])
+            path = resource_path(
+                "apps/v1", "replicasets", inp.rollout.namespace, rs["metadata"]["name"]
+            )
             await self._kube.patch(path, {"spec": {"replicas": 0}})
             scaled.append(rs["metadata"]["name"])
         return scaled

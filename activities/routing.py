@@ -101,7 +101,7 @@ def drifted(route: JsonObject, expected: dict[str, int]) -> bool:
     namespace = route.get("metadata", {}).get("namespace", "")
     for index in managed_rule_indexes(route, sorted(expected)):
         for ref in route["spec"]["rules"][index]["backendRefs"]:
-            if _is_service_ref(ref, namespace) and ref.get("name") in expected:
-                if int(ref.get("weight", DEFAULT_BACKEND_WEIGHT)) != expected[ref["name"]]:
-                    return True
+            ours = _is_service_ref(ref, namespace) and ref.get("name") in expected
+            if ours and int(ref.get("weight", DEFAULT_BACKEND_WEIGHT)) != expected[ref["name"]]:
+                return True
     return False

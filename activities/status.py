@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 
@@ -76,8 +77,6 @@ class StatusActivities:
             raise
         if inp.event is not None:
             body = build_event(ref, inp.event, datetime.now(UTC))
-            try:
+            with contextlib.suppress(AlreadyExists):
                 await self._kube.create(resource_path("v1", "events", ref.namespace), body)
-            except AlreadyExists:
-                pass
         return True

@@ -62,7 +62,9 @@ class TrafficActivities:
             try:
                 managed_rule_indexes(route, inp.services)
             except RouteMisconfigured as err:
-                return CheckTargetsResult(ok=False, reason="HTTPRouteMisconfigured", message=str(err))
+                return CheckTargetsResult(
+                    ok=False, reason="HTTPRouteMisconfigured", message=str(err)
+                )
         return CheckTargetsResult(ok=True)
 
     @activity.defn(name="select_revision")
@@ -87,7 +89,8 @@ class TrafficActivities:
                 route = await self._kube.get(path)
             except NotFound:
                 return SetWeightsResult(
-                    outcome="missing", message=f"HTTPRoute {inp.namespace}/{inp.route} does not exist"
+                    outcome="missing",
+                    message=f"HTTPRoute {inp.namespace}/{inp.route} does not exist",
                 )
             services = sorted(inp.weights)
             try:

@@ -112,12 +112,19 @@ def _structural(node: Schema, path: str, rules: dict[str, list[dict[str, str]]])
         out["items"] = _structural(out["items"], path + "[]", rules)
     if out.get("pattern") == DURATION_PATTERN:
         out.setdefault("x-kubernetes-validations", []).append(
-            {"rule": f"!self.matches('{ZERO_DURATION}')", "message": "duration must be greater than zero"}
+            {
+                "rule": f"!self.matches('{ZERO_DURATION}')",
+                "message": "duration must be greater than zero",
+            }
         )
     if path in rules:
         out.setdefault("x-kubernetes-validations", []).extend(rules[path])
     if out.get("x-kubernetes-preserve-unknown-fields"):
-        out = {k: v for k, v in out.items() if k in ("type", "description", "x-kubernetes-preserve-unknown-fields")}
+        out = {
+            k: v
+            for k, v in out.items()
+            if k in ("type", "description", "x-kubernetes-preserve-unknown-fields")
+        }
     return out
 
 

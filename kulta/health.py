@@ -43,7 +43,9 @@ class HealthServer:
                 status, body, ctype = 200, b"ok\n", "text/plain"
             elif path == "/readyz":
                 ok = self._ready()
-                status, body, ctype = (200, b"ok\n", "text/plain") if ok else (503, b"not ready\n", "text/plain")
+                status, body, ctype = (
+                    (200, b"ok\n", "text/plain") if ok else (503, b"not ready\n", "text/plain")
+                )
             elif path == "/metrics":
                 status, body, ctype = 200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST
             else:
@@ -51,7 +53,8 @@ class HealthServer:
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
             writer.write(
                 f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
         except (TimeoutError, ConnectionError):

@@ -42,7 +42,8 @@ async def kube(kubeconfig: str) -> AsyncIterator[Kube]:
 async def namespace(kube: Kube) -> AsyncIterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     await kube.client.create(
-        path_of("Namespace", None), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        path_of("Namespace", None),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
     )
     yield name
     await kube.client.delete(path_of("Namespace", None, name))

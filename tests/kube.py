@@ -43,7 +43,13 @@ class Kube:
             return await self.client.create(path_of(kind, namespace), obj)
         except AlreadyExists:
             current = await self.client.get(path_of(kind, namespace, name))
-            body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}}
+            body = {
+                **obj,
+                "metadata": {
+                    **obj["metadata"],
+                    "resourceVersion": current["metadata"]["resourceVersion"],
+                },
+            }
             return await self.client.replace(path_of(kind, namespace, name), body)
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
@@ -55,14 +61,24 @@ class Kube:
         except NotFound:
             return None
 
-    async def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def patch(
+        self, kind: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         return await self.client.patch(path_of(kind, namespace, name), body)
 
-    async def list(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+    async def list(
+        self, kind: str, namespace: str, selector: str | None = None
+    ) -> list[dict[str, Any]]:
         params = {"labelSelector": selector} if selector else None
         listing = await self.client.get(path_of(kind, namespace), params=params)
         items: list[dict[str, Any]] = listing.get("items", [])
         return items
+
+    async def wait_deleted(
+        self, kind: str, namespace: str, name: str, *, timeout: float = 60.0
+    ) -> None:
+        """Returns once the object is gone, watching for its DELETED event."""
+        await _wait_deleted(self, kind, namespace, name, timeout)
 
     async def wait_for(
         self,
@@ -108,6 +124,31 @@ class Kube:
                 f"{kind} {namespace}/{name}: {what} not reached in {timeout}s; last seen:\n"
                 f"{(last or {}).get('status')}"
             ) from None
+
+
+async def _wait_deleted(kube: Kube, kind: str, namespace: str, name: str, timeout: float) -> None:
+    async def run() -> None:
+        while True:
+            listing = await kube.client.get(
+                path_of(kind, namespace), params={"fieldSelector": f"metadata.name={name}"}
+            )
+            if not listing.get("items"):
+                return
+            try:
+                async for event in kube.client.watch(
+                    path_of(kind, namespace),
+                    resource_version=listing["metadata"]["resourceVersion"],
+                    params={"fieldSelector": f"metadata.name={name}"},
+                ):
+                    if event.type == "DELETED":
+                        return
+            except (Gone, Unavailable):
+                continue
+
+    try:
+        await asyncio.wait_for(run(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{kind} {namespace}/{name} still exists after {timeout}s") from None
 
 
 def cluster_up() -> str:

@@ -94,25 +94,35 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
                 workflow_id=wid,
                 strategy=strategy_of(spec),
                 start=RolloutStart(
-                    namespace=ns, name=name, uid=uid, revision=revision,
-                    generation=generation, spec=spec,
+                    namespace=ns,
+                    name=name,
+                    uid=uid,
+                    revision=revision,
+                    generation=generation,
+                    spec=spec,
                 ),
             )
         )
     if owner == wid and observed is not None and observed != generation:
-        actions.append(Signal(wid, SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=spec)))
+        actions.append(
+            Signal(wid, SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=spec))
+        )
 
     annotations = meta.get("annotations") or {}
     target = owner or wid
     promote = annotations.get(ANNOTATION_PROMOTE)
     if promote is not None:
         if promote.lower() in TRUTHY:
-            actions.append(Signal(target, SIGNAL_PROMOTE, PromoteRequest(full=promote.lower() == "full")))
+            actions.append(
+                Signal(target, SIGNAL_PROMOTE, PromoteRequest(full=promote.lower() == "full"))
+            )
         actions.append(RemoveAnnotation(ns, name, ANNOTATION_PROMOTE))
     abort = annotations.get(ANNOTATION_ABORT)
     if abort is not None:
         if abort.lower() in TRUTHY:
-            actions.append(Signal(target, SIGNAL_ABORT, AbortRequest(reason="aborted by annotation")))
+            actions.append(
+                Signal(target, SIGNAL_ABORT, AbortRequest(reason="aborted by annotation"))
+            )
         actions.append(RemoveAnnotation(ns, name, ANNOTATION_ABORT))
     retry = annotations.get(ANNOTATION_RETRY)
     if retry is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from temporalio.client import Client
@@ -95,7 +96,9 @@ class Runner:
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            log.info("%s not delivered: workflow %s is not running", action.name, action.workflow_id)
+            log.info(
+                "%s not delivered: workflow %s is not running", action.name, action.workflow_id
+            )
 
     async def _cancel(self, action: CancelWorkflow) -> None:
         try:
@@ -106,7 +109,5 @@ class Runner:
 
     async def _remove_annotation(self, action: RemoveAnnotation) -> None:
         path = resource_path(ROLLOUT_API_VERSION, "rollouts", action.namespace, action.name)
-        try:
+        with contextlib.suppress(NotFound):
             await self._kube.patch(path, {"metadata": {"annotations": {action.key: None}}})
-        except NotFound:
-            pass

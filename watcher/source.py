@@ -40,7 +40,9 @@ class RolloutSource:
                         yield Observed(item)
                 async for event in self._kube.watch(self._path, resource_version=resource_version):
                     obj = event.object
-                    resource_version = obj.get("metadata", {}).get("resourceVersion", resource_version)
+                    resource_version = obj.get("metadata", {}).get(
+                        "resourceVersion", resource_version
+                    )
                     if event.type == "BOOKMARK":
                         continue
                     yield Observed(obj, deleted=event.type == "DELETED")

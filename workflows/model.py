@@ -200,7 +200,9 @@ class Strategy(Model):
         return self
 
     def _get(self, wire_name: str) -> object:
-        return getattr(self, {"blueGreen": "blue_green", "abTesting": "ab_testing"}.get(wire_name, wire_name))
+        return getattr(
+            self, {"blueGreen": "blue_green", "abTesting": "ab_testing"}.get(wire_name, wire_name)
+        )
 
     @property
     def kind(self) -> Literal["canary", "blueGreen", "abTesting", "simple"]:
@@ -231,8 +233,7 @@ class RolloutSpec(Model):
         for key, value in (self.selector.match_labels or {}).items():
             if labels.get(key) != value:
                 raise ValueError(
-                    f"selector.matchLabels: {key}={value} does not match "
-                    "template.metadata.labels"
+                    f"selector.matchLabels: {key}={value} does not match template.metadata.labels"
                 )
         return self
 

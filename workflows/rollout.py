@@ -8,6 +8,7 @@ stable (Completed); a Failed run stays open, costing nothing, until a retry or a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -160,7 +161,9 @@ class RolloutWorkflow:
         )
         claim = await self._activity(
             "claim_rollout",
-            ClaimInput(rollout=self._ref, workflow_id=workflow.info().workflow_id, revision=start.revision),
+            ClaimInput(
+                rollout=self._ref, workflow_id=workflow.info().workflow_id, revision=start.revision
+            ),
             ClaimResult,
             timeout=options.CLAIM_TIMEOUT,
             heartbeat=options.HEARTBEAT,
@@ -168,9 +171,7 @@ class RolloutWorkflow:
         )
         if not claim.claimed:
             return RolloutOutcome(result="skipped", reason=claim.reason)
-        self._status = self._status.model_copy(
-            update={"stable_revision": claim.stable_revision}
-        )
+        self._status = self._status.model_copy(update={"stable_revision": claim.stable_revision})
         try:
             return await self._drive()
         except asyncio.CancelledError:
@@ -211,7 +212,9 @@ class RolloutWorkflow:
                 "current_weight": 0,
             }
         )
-        await self._transition("Progressing", "RolloutStarted", f"canary of revision {self._rev} started")
+        await self._transition(
+            "Progressing", "RolloutStarted", f"canary of revision {self._rev} started"
+        )
         await self._ensure_targets(spec, canary)
         await self._ensure_rs(0)
         self._canary_touched = True
@@ -230,7 +233,9 @@ class RolloutWorkflow:
                     self._decide("promote-full", "promoted fully: remaining steps skipped")
                     break
             await self._checkpoint()
-            await self._promote_canary(self._current_spec, self._current_spec.strategy.canary or canary)
+            await self._promote_canary(
+                self._current_spec, self._current_spec.strategy.canary or canary
+            )
         except RollbackRequired as rollback:
             await self._rollback(canary, rollback.reason, rollback.message)
             return await self._wait_for_retry()
@@ -315,14 +320,12 @@ class RolloutWorkflow:
                 update={"pause_start_time": _iso(now), "pause_end_time": _iso(end)}
             )
             await self._transition("Paused", "Pausing", f"pausing for {step.seconds}s")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._promotions > 0 or self._promote_full or self._abort is not None,
                     timeout=timedelta(seconds=step.seconds),
                     timeout_summary=f"pause {step.seconds}s",
                 )
-            except TimeoutError:
-                pass
         if self._abort is not None:
             raise RollbackRequired("Aborted", self._abort.reason)
         promoted = self._promotions > 0
@@ -456,7 +459,9 @@ class RolloutWorkflow:
         await self._transition(
             "Progressing",
             "RolloutStarted" if first else "Reconciling",
-            f"revision {self._rev} going to full scale" if first else f"reconciling stable revision {self._rev}",
+            f"revision {self._rev} going to full scale"
+            if first
+            else f"reconciling stable revision {self._rev}",
         )
         await self._scale_canary_and_wait(spec, spec.replicas)
         canary = spec.strategy.canary
@@ -555,18 +560,18 @@ class RolloutWorkflow:
         """Paused with a reason; returns on resume, a spec change, or the recheck timer."""
         if self._status.phase != "Paused" or self._status.message != message:
             await self._transition(
-                "Paused", reason, f"{message}; rollout paused, nothing was scaled down",
+                "Paused",
+                reason,
+                f"{message}; rollout paused, nothing was scaled down",
                 event_type="Warning",
             )
         self._signal_paused = False
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._spec_changed or self._abort is not None,
                 timeout=recheck,
                 timeout_summary="recheck",
             )
-        except TimeoutError:
-            pass
         if self._abort is not None:
             raise RollbackRequired("Aborted", self._abort.reason)
 
@@ -668,7 +673,9 @@ class RolloutWorkflow:
         """Records a transition: status, conditions, a Kubernetes Event and search attributes."""
         if decision is not None:
             self._decide(*decision)
-        conditions = _conditions(self._status.conditions, phase, reason, message, self._gen, condition)
+        conditions = _conditions(
+            self._status.conditions, phase, reason, message, self._gen, condition
+        )
         self._status = self._status.model_copy(
             update={"phase": phase, "message": message, "conditions": conditions}
         )
@@ -724,7 +731,9 @@ class RolloutWorkflow:
     @property
     def _ref(self) -> RolloutRef:
         assert self._start is not None
-        return RolloutRef(namespace=self._start.namespace, name=self._start.name, uid=self._start.uid)
+        return RolloutRef(
+            namespace=self._start.namespace, name=self._start.name, uid=self._start.uid
+        )
 
     @property
     def _ns(self) -> str:
@@ -787,7 +796,7 @@ def _conditions(
         out.append(
             Condition(
                 type=ctype,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 reason=reason,
                 message=message,
                 last_transition_time=now if changed or old is None else old.last_transition_time,

@@ -56,11 +56,11 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
     cfg = Configuration()
     try:
         if kubeconfig is None:
-            kconfig.load_incluster_config(client_configuration=cfg)
+            kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         else:
             raise kconfig.ConfigException("kubeconfig given")
     except kconfig.ConfigException:
-        kconfig.load_kube_config(
+        kconfig.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, context=context, client_configuration=cfg
         )
     token = None

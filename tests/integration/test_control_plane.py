@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -40,7 +39,9 @@ def replicaset(name: str, replicas: int, owner: dict[str, Any] | None = None) ->
     }
 
 
-async def test_replicaset_pods_are_scheduled_and_become_available(kube: Kube, namespace: str) -> None:
+async def test_replicaset_pods_are_scheduled_and_become_available(
+    kube: Kube, namespace: str
+) -> None:
     await kube.apply(namespace, replicaset("web", 3))
     rs = await kube.wait_for(
         "ReplicaSet",
@@ -53,21 +54,20 @@ async def test_replicaset_pods_are_scheduled_and_become_available(kube: Kube, na
     assert rs["status"]["readyReplicas"] == 3
 
 
-async def test_deleting_the_owner_garbage_collects_the_replicaset(kube: Kube, namespace: str) -> None:
+async def test_deleting_the_owner_garbage_collects_the_replicaset(
+    kube: Kube, namespace: str
+) -> None:
     owner = await kube.apply(namespace, builders.rollout("owner"))
     await kube.apply(namespace, replicaset("owned", 1, owner=owner))
     await kube.client.delete(
         path_of("Rollout", namespace, "owner"), {"propagationPolicy": "Background"}
     )
-
-    async def gone() -> None:
-        while await kube.find("ReplicaSet", namespace, "owned") is not None:
-            await asyncio.sleep(0.2)
-
-    await asyncio.wait_for(gone(), 30)
+    await kube.wait_deleted("ReplicaSet", namespace, "owned", timeout=30)
 
 
-async def test_httproute_round_trips_through_the_gateway_api_crd(kube: Kube, namespace: str) -> None:
+async def test_httproute_round_trips_through_the_gateway_api_crd(
+    kube: Kube, namespace: str
+) -> None:
     route = builders.httproute("r", "s", "c")
     await kube.apply(namespace, route)
     read = await kube.get("HTTPRoute", namespace, "r")
@@ -88,11 +88,17 @@ async def test_service_account_without_rbac_is_forbidden(kube: Kube, namespace: 
     )
     token_request = await kube.client.create(
         path_of("ServiceAccount", namespace, "nobody") + "/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 600},
+        },
     )
     creds = kube.client.credentials
     as_sa = KubeClient(
-        KubeCredentials(server=creds.server, ca_file=creds.ca_file, token=token_request["status"]["token"])
+        KubeCredentials(
+            server=creds.server, ca_file=creds.ca_file, token=token_request["status"]["token"]
+        )
     )
     try:
         with pytest.raises(Forbidden):

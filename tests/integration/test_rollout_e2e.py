@@ -14,7 +14,7 @@ from activities.naming import SA_NAMESPACE, revision_of
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.workflow.scenario import Scenario
-from watcher.__main__ import watch_forever
+from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
 
@@ -28,7 +28,9 @@ STEPS: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, kube: Kube, namespace: str) -> AsyncIterator[Scenario]:
+async def stack(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
+) -> AsyncIterator[Scenario]:
     async with running_worker(dev_env.client, kube) as worker:
         runner = Runner(dev_env.client, kube.client, worker.task_queue)
         watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.client, namespace)))
@@ -40,7 +42,9 @@ async def stack(dev_env: WorkflowEnvironment, kube: Kube, namespace: str) -> Asy
 
 
 async def annotate(sc: Scenario, key: str, value: str = "true") -> None:
-    await sc.kube.patch("Rollout", sc.namespace, sc.name, {"metadata": {"annotations": {key: value}}})
+    await sc.kube.patch(
+        "Rollout", sc.namespace, sc.name, {"metadata": {"annotations": {key: value}}}
+    )
 
 
 async def test_canary_through_completion(stack: Scenario) -> None:

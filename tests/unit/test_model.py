@@ -15,7 +15,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BASE: dict[str, Any] = {
     "replicas": 3,
     "selector": {"matchLabels": {"app": "a"}},
-    "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+    "template": {
+        "metadata": {"labels": {"app": "a"}},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    },
 }
 SEED_STRATEGIES: dict[str, dict[str, Any]] = {
     "blueGreen": {
@@ -76,11 +79,27 @@ CANARY = {"canary": {"stableService": "s", "canaryService": "c", "steps": [{"set
         (spec_with({}), "spec.strategy: exactly one of canary, blueGreen, abTesting, simple"),
         (spec_with({**CANARY, **SEED_STRATEGIES["simple"]}), "(found canary, simple)"),
         (
-            spec_with({"canary": {"stableService": "s", "canaryService": "c", "steps": [{"setWeight": 101}]}}),
+            spec_with(
+                {
+                    "canary": {
+                        "stableService": "s",
+                        "canaryService": "c",
+                        "steps": [{"setWeight": 101}],
+                    }
+                }
+            ),
             "spec.strategy.canary.steps[0].setWeight: Input should be less than or equal to 100",
         ),
         (
-            spec_with({"canary": {"stableService": "s", "canaryService": "c", "steps": [{"pause": {"duration": "0s"}}]}}),
+            spec_with(
+                {
+                    "canary": {
+                        "stableService": "s",
+                        "canaryService": "c",
+                        "steps": [{"pause": {"duration": "0s"}}],
+                    }
+                }
+            ),
             "spec.strategy.canary.steps[0].pause.duration: invalid duration '0s'",
         ),
         (
@@ -88,10 +107,21 @@ CANARY = {"canary": {"stableService": "s", "canaryService": "c", "steps": [{"set
             "spec.strategy.canary.steps[0]: a step needs setWeight, pause, or both",
         ),
         (
-            spec_with({"canary": {"stableService": "s", "canaryService": "c", "steps": [{"setWeight": 5}] * 101}}),
+            spec_with(
+                {
+                    "canary": {
+                        "stableService": "s",
+                        "canaryService": "c",
+                        "steps": [{"setWeight": 5}] * 101,
+                    }
+                }
+            ),
             "spec.strategy.canary.steps: List should have at most 100 items",
         ),
-        (spec_with(CANARY, replicas=-1), "spec.replicas: Input should be greater than or equal to 0"),
+        (
+            spec_with(CANARY, replicas=-1),
+            "spec.replicas: Input should be greater than or equal to 0",
+        ),
         (
             spec_with(CANARY, selector={"matchLabels": {"app": "b"}}),
             "spec.selector.matchLabels: app=b does not match template.metadata.labels",

@@ -36,7 +36,7 @@ def test_canary_pods_needed_before_weight(replicas: int, weight: int, pods: int)
 
 @pytest.mark.parametrize("weight", [-1, 101])
 def test_weights_outside_0_to_100_are_refused(weight: int) -> None:
-    with pytest.raises(ValueError, match="outside 0..100"):
+    with pytest.raises(ValueError, match=r"outside 0\.\.100"):
         canary_replicas_for_weight(5, weight)
 
 
@@ -60,7 +60,9 @@ def test_canary_capacity_covers_its_weight(replicas: int, weight: int) -> None:
 
 
 @given(st.integers(min_value=1, max_value=10000), st.integers(min_value=0, max_value=99))
-def test_without_routing_stable_keeps_a_pod_while_it_carries_traffic(replicas: int, weight: int) -> None:
+def test_without_routing_stable_keeps_a_pod_while_it_carries_traffic(
+    replicas: int, weight: int
+) -> None:
     split = replica_split_without_routing(replicas, weight)
     assert split.stable >= 1
     assert split.canary <= replicas

@@ -15,8 +15,8 @@ from activities.naming import replicaset_name, revision_of
 from tests import builders
 from tests.kube import Kube, path_of
 from watcher.dispatch import StartWorkflow, decide
-from workflows.messages import RolloutOutcome
 from watcher.runner import Runner
+from workflows.messages import RolloutOutcome
 
 
 @dataclass
@@ -32,7 +32,9 @@ class Scenario:
         ns, name = self.namespace, self.name
         await self.kube.apply(ns, builders.service(f"{name}-stable", name))
         await self.kube.apply(ns, builders.service(f"{name}-canary", name))
-        await self.kube.apply(ns, builders.httproute(f"{name}-route", f"{name}-stable", f"{name}-canary"))
+        await self.kube.apply(
+            ns, builders.httproute(f"{name}-route", f"{name}-stable", f"{name}-canary")
+        )
         await self.kube.apply(ns, builders.rollout(name, **rollout_args))
 
     async def set_image(self, image: str) -> None:
@@ -64,11 +66,15 @@ class Scenario:
         return revision_of((await self.rollout())["spec"]["template"])
 
     async def replicaset(self, revision: str) -> dict[str, Any]:
-        return await self.kube.get("ReplicaSet", self.namespace, replicaset_name(self.name, revision))
+        return await self.kube.get(
+            "ReplicaSet", self.namespace, replicaset_name(self.name, revision)
+        )
 
     async def weights(self) -> dict[str, int]:
         route = await self.kube.get("HTTPRoute", self.namespace, f"{self.name}-route")
-        return {ref["name"]: ref.get("weight", 1) for ref in route["spec"]["rules"][1]["backendRefs"]}
+        return {
+            ref["name"]: ref.get("weight", 1) for ref in route["spec"]["rules"][1]["backendRefs"]
+        }
 
     async def route(self) -> dict[str, Any]:
         return await self.kube.get("HTTPRoute", self.namespace, f"{self.name}-route")
@@ -78,13 +84,17 @@ class Scenario:
         selector: dict[str, str] = svc["spec"]["selector"]
         return selector
 
-    async def wait_phase(self, phase: str, message: str = "", timeout: float = 60) -> dict[str, Any]:
+    async def wait_phase(
+        self, phase: str, message: str = "", timeout: float = 60
+    ) -> dict[str, Any]:
         return await self.kube.wait_for(
             "Rollout",
             self.namespace,
             self.name,
-            lambda r: (r.get("status") or {}).get("phase") == phase
-            and message in ((r.get("status") or {}).get("message") or ""),
+            lambda r: (
+                (r.get("status") or {}).get("phase") == phase
+                and message in ((r.get("status") or {}).get("message") or "")
+            ),
             timeout=timeout,
             what=f"phase {phase} {message!r}",
         )
@@ -138,7 +148,9 @@ class WriteRecorder:
         ):
             if event.type in ("ADDED", "MODIFIED"):
                 meta = event.object["metadata"]
-                self.writes.append(Write(int(meta["resourceVersion"]), kind, meta["name"], event.object))
+                self.writes.append(
+                    Write(int(meta["resourceVersion"]), kind, meta["name"], event.object)
+                )
 
     def first(self, kind: str, name: str, predicate: Any) -> Write:
         for write in sorted(self.writes, key=lambda w: w.resource_version):

@@ -98,7 +98,9 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
     assert actions.count("set-weight") == 4 and actions[-1] == "promote"
 
     history = await handle.fetch_history()
-    await Replayer(workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter).replay_workflow(history)
+    await Replayer(
+        workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter
+    ).replay_workflow(history)
 
 
 async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
@@ -167,12 +169,18 @@ async def test_new_revision_supersedes_a_running_canary(scenario: Scenario) -> N
         assert isinstance(failure.value.cause, CancelledError)
         await scenario.wait_phase("Paused", "waiting for promotion")
     # v2 was compensated (traffic first, then its pods) before v3 created anything.
-    v2_scaled_down = recorder.first("ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] == 0)
+    v2_scaled_down = recorder.first(
+        "ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] == 0
+    )
     v3_created = recorder.first("ReplicaSet", replicaset_name("app", v3), lambda rs: True)
     back_to_stable = recorder.first(
         "HTTPRoute", "app-route", lambda r: r["spec"]["rules"][1]["backendRefs"][1]["weight"] == 0
     )
-    assert back_to_stable.resource_version < v2_scaled_down.resource_version < v3_created.resource_version
+    assert (
+        back_to_stable.resource_version
+        < v2_scaled_down.resource_version
+        < v3_created.resource_version
+    )
     status = (await scenario.rollout())["status"]
     assert status["canaryRevision"] == v3 and status["stableRevision"] == v1
     assert status["workflowId"] == h3.id
@@ -205,7 +213,10 @@ async def test_invalid_spec_is_reported_and_nothing_moves(scenario: Scenario) ->
     await scenario.create()
     # Valid for the CRD's schema, invalid for kulta: the selector does not match the template.
     await scenario.kube.patch(
-        "Rollout", scenario.namespace, scenario.name, {"spec": {"selector": {"matchLabels": {"app": "other"}}}}
+        "Rollout",
+        scenario.namespace,
+        scenario.name,
+        {"spec": {"selector": {"matchLabels": {"app": "other"}}}},
     )
     await scenario.start()
     failed = await scenario.wait_phase("Failed", "invalid spec")
@@ -219,11 +230,15 @@ async def test_invalid_spec_is_reported_and_nothing_moves(scenario: Scenario) ->
 
 async def test_missing_canary_service_pauses_without_scaling(scenario: Scenario) -> None:
     v1 = await stable_v1(scenario)
-    await scenario.kube.client.delete(f"/api/v1/namespaces/{scenario.namespace}/services/app-canary")
+    await scenario.kube.client.delete(
+        f"/api/v1/namespaces/{scenario.namespace}/services/app-canary"
+    )
     await scenario.set_image("example/app:v2")
     await scenario.start()
     paused = await scenario.wait_phase("Paused", "does not exist")
     assert "Service" in paused["status"]["message"] and "app-canary" in paused["status"]["message"]
-    names = [rs["metadata"]["name"] for rs in await scenario.kube.list("ReplicaSet", scenario.namespace)]
+    names = [
+        rs["metadata"]["name"] for rs in await scenario.kube.list("ReplicaSet", scenario.namespace)
+    ]
     assert names == [replicaset_name("app", v1)]
     assert (await scenario.replicaset(v1))["spec"]["replicas"] == 5

@@ -1,4 +1,4 @@
-"""The watcher process: Rollout events in, workflow starts and signals out."""
+"""The watcher process: Rollout events in, workflow starts and signals out (`kulta-watcher`)."""
 
 from __future__ import annotations
 
@@ -10,30 +10,14 @@ import sys
 from collections.abc import Sequence
 
 from activities.adapters.kube import KubeClient, load_credentials
-from activities.errors import KultaError
 from kulta import settings as settings_module
 from kulta.health import HealthServer
 from kulta.temporal import connect
-from watcher.dispatch import decide
+from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
 
 log = logging.getLogger("kulta.watcher")
-
-
-async def watch_forever(runner: Runner, source: RolloutSource) -> None:
-    async for observed in source.observe():
-        try:
-            actions = decide(observed.rollout, deleted=observed.deleted)
-        except (KeyError, ValueError) as err:
-            log.warning("skipping malformed Rollout: %s", err)
-            continue
-        for action in actions:
-            try:
-                await runner.apply(action)
-            except (KultaError, OSError) as err:
-                # The next event (or relist) for this Rollout tries again.
-                log.warning("action %s failed: %s", type(action).__name__, err)
 
 
 async def run(settings: settings_module.Settings) -> None:

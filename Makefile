@@ -1,0 +1,53 @@
+# kulta developer tasks. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help install lint format test test-unit crd cluster-up cluster-down demo demo-down clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv with kulta and its dev tools (pinned by constraints.txt)
+
+lint: install ## ruff, ruff format --check, mypy --strict, import contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install ## the whole suite: unit, workflow (time-skipping), integration (local cluster + dev server)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install ## pure tests only, no servers
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+crd: install ## regenerate deploy/crd.yaml from workflows/model.py
+	$(PY) -m kulta.crd > deploy/crd.yaml
+
+cluster-up: ## start the local control plane (builds it once from Go modules)
+	scripts/cluster up
+
+cluster-down: ## stop the local control plane
+	scripts/cluster down
+
+demo: install ## run a canary rollout end to end on the local stack
+	$(PY) -m kulta.demo up
+
+demo-down: install ## stop everything the demo started
+	$(PY) -m kulta.demo down
+
+clean: ## remove the virtualenv and caches (not ~/.cache/kulta)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

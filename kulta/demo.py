@@ -1,0 +1,287 @@
+"""`make demo`: a canary rollout end to end on the local stack, printed as it happens.
+
+Starts (or reuses) the local control plane, a Temporal dev server with its UI, the kulta worker
+and watcher; applies `examples/demo-canary.yaml`; waits for the first revision; changes the image;
+prints every transition; promotes the manual pause the way a person would (an annotation); and
+leaves the stack running so the rollout can be read in the Temporal UI (`make demo-down` stops it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from activities.adapters.kube import KubeClient, load_credentials, resource_path
+from activities.errors import AlreadyExists, Gone, Unavailable
+from activities.naming import SEARCH_ATTRIBUTES
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("KULTA_DEMO_DIR", "/tmp/kulta-demo"))
+TEMPORAL_PORT = int(os.environ.get("KULTA_DEMO_TEMPORAL_PORT", "7233"))
+UI_PORT = int(os.environ.get("KULTA_DEMO_UI_PORT", "8233"))
+NAMESPACE = "kulta-demo"
+ROLLOUTS = "kulta.io/v1alpha1"
+PROCESSES = ("temporal", "worker", "watcher")
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def cluster(command: str) -> str:
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "cluster"), command], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return out.stdout
+
+
+def pid_alive(name: str) -> bool:
+    pid_file = STATE / f"{name}.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    return True
+
+
+def spawn(name: str, argv: list[str], env: dict[str, str]) -> None:
+    if pid_alive(name):
+        return
+    log = open(STATE / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    (STATE / f"{name}.pid").write_text(str(proc.pid))
+
+
+def start_stack(kubeconfig: str) -> None:
+    STATE.mkdir(parents=True, exist_ok=True)
+    temporal = shutil.which("temporal")
+    if temporal is None:
+        sys.exit("demo: the temporal CLI is missing; run `make install` first")
+    attrs = [arg for name in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{name}=Keyword")]
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "TEMPORAL_ADDRESS": f"localhost:{TEMPORAL_PORT}"}
+    spawn(
+        "temporal",
+        [
+            temporal,
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(STATE / "temporal.db"),
+            "--port",
+            str(TEMPORAL_PORT),
+            "--ui-port",
+            str(UI_PORT),
+            "--log-level",
+            "warn",
+            *attrs,
+        ],
+        env,
+    )
+    wait_port(TEMPORAL_PORT, "Temporal dev server")
+    bindir = Path(sys.executable).parent
+    spawn("worker", [str(bindir / "kulta-worker"), "--http-port", "18080"], env)
+    # Only the demo's namespace: a watcher on all namespaces would also drive the test suite's
+    # Rollouts through this dev server, racing the tests' own workers.
+    watcher = [str(bindir / "kulta-watcher"), "--http-port", "18081", "--namespace", NAMESPACE]
+    spawn("watcher", watcher, env)
+
+
+def wait_port(port: int, what: str, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"demo: {what} did not open port {port}; see {STATE}")
+
+
+def stop_stack() -> None:
+    for name in reversed(PROCESSES):
+        if pid_alive(name):
+            pid = int((STATE / f"{name}.pid").read_text())
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not pid_alive(name):
+                    break
+                time.sleep(0.1)
+        (STATE / f"{name}.pid").unlink(missing_ok=True)
+    say("stopped the Temporal dev server, worker and watcher")
+    cluster("down")
+
+
+def describe(status: dict[str, Any]) -> str:
+    step = status.get("currentStepIndex")
+    total = status.get("stepCount")
+    where = f"step {min(step + 1, total)}/{total}" if step is not None and total else ""
+    weight = status.get("currentWeight")
+    parts = [
+        f"{status.get('phase', '?'):<11}",
+        where,
+        f"weight {weight}%" if weight is not None else "",
+    ]
+    return "  ".join(p for p in parts if p) + f"  {status.get('message', '')}"
+
+
+async def apply_manifests(kube: KubeClient, docs: list[dict[str, Any]]) -> None:
+    kinds = {
+        "Service": ("v1", "services"),
+        "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),
+        "Rollout": (ROLLOUTS, "rollouts"),
+    }
+    for doc in docs:
+        api, plural = kinds[doc["kind"]]
+        try:
+            await kube.create(resource_path(api, plural, NAMESPACE), doc)
+        except AlreadyExists:
+            await kube.patch(
+                resource_path(api, plural, NAMESPACE, doc["metadata"]["name"]),
+                {"spec": doc["spec"]},
+            )
+
+
+async def follow(
+    kube: KubeClient,
+    name: str,
+    until: Callable[[dict[str, Any]], bool],
+    on_status: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Prints each new status of the Rollout until `until(rollout)` holds."""
+    path = resource_path(ROLLOUTS, "rollouts", NAMESPACE)
+    last = ""
+    while True:
+        try:
+            listing = await kube.get(path, params={"fieldSelector": f"metadata.name={name}"})
+            items = listing["items"]
+            stream = kube.watch(
+                path,
+                resource_version=listing["metadata"]["resourceVersion"],
+                params={"fieldSelector": f"metadata.name={name}"},
+            )
+            pending = list(items)
+            while True:
+                if pending:
+                    obj = pending.pop(0)
+                else:
+                    event = await anext(stream)
+                    if event.type not in ("ADDED", "MODIFIED"):
+                        continue
+                    obj = event.object
+                line = describe(obj.get("status") or {}) if obj.get("status") else last
+                if line != last:
+                    say(line)
+                    last = line
+                    if on_status is not None:
+                        await on_status(obj)
+                if until(obj):
+                    found: dict[str, Any] = obj
+                    return found
+        except (Gone, Unavailable, StopAsyncIteration):
+            continue
+
+
+async def run_demo(kubeconfig: str) -> None:
+    kube = KubeClient(load_credentials(kubeconfig))
+    try:
+        with contextlib.suppress(AlreadyExists):
+            await kube.create(
+                resource_path("v1", "namespaces"),
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+            )
+        manifest = ROOT / "examples" / "demo-canary.yaml"
+        say(f"applying {manifest.relative_to(ROOT)} in namespace {NAMESPACE}")
+        await apply_manifests(kube, list(yaml.safe_load_all(manifest.read_text())))
+        first = await follow(
+            kube, "demo", lambda r: (r.get("status") or {}).get("phase") == "Completed"
+        )
+        image = first["spec"]["template"]["spec"]["containers"][0]["image"]
+        new_image = "example/demo:v2" if image.endswith(":v1") else "example/demo:v1"
+        say(f"first revision is stable; changing the image {image} -> {new_image}")
+        await kube.patch(
+            resource_path(ROLLOUTS, "rollouts", NAMESPACE, "demo"),
+            {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": new_image}]}}}},
+        )
+        workflow_id = None
+
+        async def on_status(obj: dict[str, Any]) -> None:
+            nonlocal workflow_id
+            status = obj.get("status") or {}
+            if status.get("workflowId") and status["workflowId"] != workflow_id:
+                workflow_id = status["workflowId"]
+                quoted = urllib.parse.quote(workflow_id, safe="")
+                url = f"http://localhost:{UI_PORT}/namespaces/default/workflows/{quoted}"
+                say(f"workflow {workflow_id}\n           Temporal UI: {url}")
+            if status.get("phase") == "Paused" and status.get("message") == "waiting for promotion":
+                say(
+                    "manual pause reached: promoting with "
+                    "`kubectl annotate rollout demo kulta.io/promote=true`"
+                )
+                await kube.patch(
+                    resource_path(ROLLOUTS, "rollouts", NAMESPACE, "demo"),
+                    {"metadata": {"annotations": {"kulta.io/promote": "true"}}},
+                )
+
+        revision_changed = first["status"]["stableRevision"]
+        done = await follow(
+            kube,
+            "demo",
+            lambda r: (
+                (r.get("status") or {}).get("phase") in ("Completed", "Failed")
+                and (r.get("status") or {}).get("stableRevision") != revision_changed
+            ),
+            on_status,
+        )
+        phase = done["status"]["phase"]
+        say(f"rollout {phase.lower()}: stable revision {done['status'].get('stableRevision')}")
+        print(
+            f"\nTemporal UI:  http://localhost:{UI_PORT}/namespaces/default/workflows"
+            f"?query=KultaNamespace%3D%22{NAMESPACE}%22\n"
+            f"Inspect:      {cluster('env').strip()}; "
+            f"kubectl -n {NAMESPACE} get rollout,rs,httproute\n"
+            "Stop:         make demo-down\n",
+            flush=True,
+        )
+        if phase != "Completed":
+            sys.exit(1)
+    finally:
+        await kube.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="kulta-demo", description=__doc__)
+    parser.add_argument("command", nargs="?", default="up", choices=["up", "down"])
+    args = parser.parse_args()
+    if args.command == "down":
+        stop_stack()
+        return
+    say("starting the local control plane (first run builds it from Go modules)")
+    cluster("up")
+    kubeconfig = cluster("env").strip().split("=", 1)[1]
+    say(f"starting Temporal dev server (UI http://localhost:{UI_PORT}), kulta worker and watcher")
+    start_stack(kubeconfig)
+    asyncio.run(run_demo(kubeconfig))
+    sys.stdout.flush()
+    os._exit(0)  # see README: the SDK may abort at interpreter exit after the work is done
+
+
+if __name__ == "__main__":
+    main()
