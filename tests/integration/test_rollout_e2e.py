@@ -34,11 +34,16 @@ async def stack(
     async with running_worker(dev_env.client, kube) as worker:
         runner = Runner(dev_env.client, kube.client, worker.task_queue)
         watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.client, namespace)))
+        scenario = Scenario(kube, dev_env.client, namespace, worker.task_queue)
         try:
-            yield Scenario(kube, dev_env.client, namespace, worker.task_queue)
+            yield scenario
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+            async for execution in dev_env.client.list_workflows(
+                f"{SA_NAMESPACE} = '{namespace}' AND ExecutionStatus = 'Running'"
+            ):
+                await dev_env.client.get_workflow_handle(execution.id).terminate("test finished")
 
 
 async def annotate(sc: Scenario, key: str, value: str = "true") -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import replicaset_name, revision_of
@@ -27,6 +28,7 @@ class Scenario:
     task_queue: str
     name: str = "app"
     env: WorkflowEnvironment | None = None
+    started: set[str] = field(default_factory=set)
 
     async def create(self, **rollout_args: Any) -> None:
         ns, name = self.namespace, self.name
@@ -45,13 +47,25 @@ class Scenario:
             {"spec": {"template": builders.pod_template(self.name, image)}},
         )
 
+    async def patch_spec(self, **changes: Any) -> dict[str, Any]:
+        """Merge-patches the Rollout's spec; returns the Rollout as stored."""
+        return await self.kube.patch("Rollout", self.namespace, self.name, {"spec": changes})
+
     async def start(self) -> WorkflowHandle[Any, RolloutOutcome]:
         """Starts the workflow for the Rollout's current revision, as the watcher would."""
         rollout = await self.rollout()
         starts = [a for a in decide(rollout) if isinstance(a, StartWorkflow)]
         assert starts, f"the watcher would start nothing for {rollout.get('status')}"
         await Runner(self.client, self.kube.client, self.task_queue).apply(starts[0])
+        self.started.add(starts[0].workflow_id)
         return self.client.get_workflow_handle(starts[0].workflow_id, result_type=RolloutOutcome)
+
+    async def close(self) -> None:
+        """Terminates what this test started: an open workflow whose worker is gone would keep
+        a workflow task pending, and the time-skipping server does not skip past one."""
+        for workflow_id in self.started:
+            with contextlib.suppress(RPCError):
+                await self.client.get_workflow_handle(workflow_id).terminate("test finished")
 
     async def skip(self, seconds: float) -> None:
         """Advances the test server's clock; workflows here are not started by the env's own

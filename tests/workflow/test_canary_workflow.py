@@ -17,7 +17,14 @@ from activities.naming import replicaset_name
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.workflow.scenario import Scenario, WriteRecorder
-from workflows.messages import SIGNAL_ABORT, SIGNAL_PROMOTE, AbortRequest, PromoteRequest
+from workflows.messages import (
+    SIGNAL_ABORT,
+    SIGNAL_PROMOTE,
+    SIGNAL_UPDATE_SPEC,
+    AbortRequest,
+    PromoteRequest,
+    SpecUpdate,
+)
 from workflows.rollout import RolloutWorkflow
 
 pytestmark = pytest.mark.cluster
@@ -28,7 +35,11 @@ async def scenario(
     time_env: WorkflowEnvironment, kube: Kube, namespace: str
 ) -> AsyncIterator[Scenario]:
     async with running_worker(time_env.client, kube) as worker:
-        yield Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
+        scenario = Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
+        try:
+            yield scenario
+        finally:
+            await scenario.close()
 
 
 async def stable_v1(sc: Scenario, **rollout_args: Any) -> str:
@@ -242,3 +253,63 @@ async def test_missing_canary_service_pauses_without_scaling(scenario: Scenario)
     ]
     assert names == [replicaset_name("app", v1)]
     assert (await scenario.replicaset(v1))["spec"]["replicas"] == 5
+
+
+async def test_canary_pods_that_never_become_ready_hit_the_progress_deadline(
+    scenario: Scenario,
+) -> None:
+    v1 = await stable_v1(scenario, steps=[{"setWeight": 20, "pause": {}}], abort_delay=0)
+    rollout = await scenario.rollout()
+    template = rollout["spec"]["template"]
+    # No fake node has this label: the canary's pods stay Pending and never become available.
+    template["spec"]["nodeSelector"] = {"kulta.test/nowhere": "true"}
+    await scenario.kube.patch(
+        "Rollout",
+        scenario.namespace,
+        scenario.name,
+        {"spec": {"template": template, "progressDeadlineSeconds": 2}},
+    )
+    v2 = await scenario.revision()
+    await scenario.start()
+    failed = await scenario.wait_phase("Failed", "made no progress")
+    assert failed["status"]["conditions"][0]["reason"] == "ProgressDeadlineExceeded"
+    assert await scenario.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+    await scenario.wait_rs_replicas(v2, 0)
+    assert (await scenario.replicaset(v1))["spec"]["replicas"] == 5
+
+
+async def test_spec_paused_holds_the_rollout_between_steps(scenario: Scenario) -> None:
+    await stable_v1(
+        scenario, steps=[{"setWeight": 20, "pause": {"duration": "1m"}}, {"setWeight": 60}]
+    )
+    await scenario.set_image("example/app:v2")
+    handle = await scenario.start()
+    await scenario.wait_phase("Paused", "pausing for 60s")
+    await scenario.kube.patch(
+        "Rollout", scenario.namespace, scenario.name, {"spec": {"paused": True}}
+    )
+    rollout = await scenario.rollout()
+    generation = rollout["metadata"]["generation"]
+    await handle.signal(SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=rollout["spec"]))
+    await scenario.skip(60)
+    held = await scenario.wait_phase("Paused", "paused by user")
+    assert held["status"]["currentWeight"] == 20
+    rollout = await scenario.rollout()
+    rollout["spec"]["paused"] = False
+    await scenario.kube.patch(
+        "Rollout", scenario.namespace, scenario.name, {"spec": {"paused": False}}
+    )
+    await handle.signal(
+        SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation + 1, spec=rollout["spec"])
+    )
+    done = await scenario.wait_phase("Completed")
+    assert done["status"]["observedGeneration"] == generation + 1
+
+
+async def test_racing_starters_produce_one_run(scenario: Scenario) -> None:
+    await scenario.create()
+    handles = await asyncio.gather(*(scenario.start() for _ in range(5)))
+    assert len({h.id for h in handles}) == 1
+    runs = {(await h.describe()).run_id for h in handles}
+    assert len(runs) == 1
+    assert (await handles[0].result()).result == "completed"
