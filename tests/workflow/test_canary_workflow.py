@@ -285,20 +285,13 @@ async def test_spec_paused_holds_the_rollout_between_steps(scenario: Scenario) -
     await scenario.set_image("example/app:v2")
     handle = await scenario.start()
     await scenario.wait_phase("Paused", "pausing for 60s")
-    await scenario.kube.patch(
-        "Rollout", scenario.namespace, scenario.name, {"spec": {"paused": True}}
-    )
-    rollout = await scenario.rollout()
+    rollout = await scenario.patch_spec(paused=True)
     generation = rollout["metadata"]["generation"]
     await handle.signal(SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=rollout["spec"]))
     await scenario.skip(60)
     held = await scenario.wait_phase("Paused", "paused by user")
     assert held["status"]["currentWeight"] == 20
-    rollout = await scenario.rollout()
-    rollout["spec"]["paused"] = False
-    await scenario.kube.patch(
-        "Rollout", scenario.namespace, scenario.name, {"spec": {"paused": False}}
-    )
+    rollout = await scenario.patch_spec(paused=False)
     await handle.signal(
         SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation + 1, spec=rollout["spec"])
     )
