@@ -4,7 +4,9 @@ local API server: pauses of minutes pass in milliseconds, everything else is rea
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from workflows.messages import (
 from workflows.rollout import RolloutWorkflow
 
 pytestmark = pytest.mark.cluster
+HISTORIES = Path(__file__).parent / "histories"
 
 
 @pytest.fixture
@@ -109,9 +112,10 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
     assert actions.count("set-weight") == 4 and actions[-1] == "promote"
 
     history = await handle.fetch_history()
-    await Replayer(
-        workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter
-    ).replay_workflow(history)
+    replayer = Replayer(workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter)
+    await replayer.replay_workflow(history)
+    if os.environ.get("KULTA_RECORD_HISTORY"):  # refresh tests/workflow/histories
+        (HISTORIES / "canary-5m-10m-manual.json").write_text(history.to_json())
 
 
 async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:

@@ -1,0 +1,31 @@
+"""Recorded histories replay on the current workflow code.
+
+A change that would break running rollouts raises NondeterminismError here; guard it with
+`workflow.patched(...)`. Record anew only when the old histories may really be dropped:
+`KULTA_RECORD_HISTORY=1 make test PYTEST_ARGS="tests/workflow -k 5m"`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.rollout import RolloutWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+TEXTS = {path.stem: path.read_text() for path in HISTORIES}
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(f"replay-{name}", TEXTS[name])
+    replayer = Replayer(workflows=[RolloutWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+
+
+def test_there_is_a_recorded_history() -> None:
+    assert HISTORIES, "no recorded histories in tests/workflow/histories"
