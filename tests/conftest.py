@@ -7,9 +7,11 @@ per session. Each test gets its own Kubernetes namespace, task queue and workflo
 from __future__ import annotations
 
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -50,7 +52,9 @@ async def namespace(kube: Kube) -> AsyncIterator[str]:
 
 
 def _binary(name: str) -> str:
-    path = shutil.which(name)
+    """A binary of the dev extras: beside this interpreter (the venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.exists() else shutil.which(name)
     if path is None:
         raise RuntimeError(f"{name} not found: install the dev extras (pip install -e .[dev])")
     return path

@@ -22,6 +22,7 @@ KINDS = {
     "Namespace": ("v1", "namespaces"),
     "ServiceAccount": ("v1", "serviceaccounts"),
     "Secret": ("v1", "secrets"),
+    "ConfigMap": ("v1", "configmaps"),
     "Event": ("v1", "events"),
 }
 
