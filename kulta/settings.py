@@ -59,7 +59,7 @@ class Settings(BaseModel):
     pod_namespace: str = "kulta-system"
 
 
-def load(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+def load(environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
     """Settings from `environ` (default: the process environment), then explicit overrides."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {

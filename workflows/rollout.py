@@ -184,7 +184,7 @@ class RolloutWorkflow:
         self._status = self._status.model_copy(update={"strategy": spec.strategy.kind})
         workflow.upsert_search_attributes([KEY_STRATEGY.value_set(spec.strategy.kind)])
         stable = self._status.stable_revision
-        if stable is None or stable == self._rev:
+        if stable is None or stable == self._input.revision:
             await self._establish_stable(spec, first=stable is None)
             return RolloutOutcome(result="completed", phase="Completed")
         if spec.strategy.canary is None:
@@ -206,19 +206,19 @@ class RolloutWorkflow:
         steps = canary_planner.plan(canary)
         self._status = self._status.model_copy(
             update={
-                "canary_revision": self._rev,
+                "canary_revision": self._input.revision,
                 "step_count": len(canary.steps),
                 "current_step_index": 0,
                 "current_weight": 0,
             }
         )
         await self._transition(
-            "Progressing", "RolloutStarted", f"canary of revision {self._rev} started"
+            "Progressing", "RolloutStarted", f"canary of revision {self._input.revision} started"
         )
         await self._ensure_targets(spec, canary)
         await self._ensure_rs(0)
         self._canary_touched = True
-        await self._select(canary.canary_service, self._rev)
+        await self._select(canary.canary_service, self._input.revision)
         try:
             for step in steps:
                 spec = self._current_spec
@@ -263,7 +263,7 @@ class RolloutWorkflow:
             await self._scale_canary_and_wait(spec, split.canary)
             stable = self._status.stable_revision
             assert stable is not None
-            await self._scale(replicaset_name(self._name, stable), split.stable)
+            await self._scale(replicaset_name(self._input.name, stable), split.stable)
         else:
             need = canary_replicas_for_weight(spec.replicas, weight)
             await self._scale_canary_and_wait(spec, need)
@@ -284,8 +284,8 @@ class RolloutWorkflow:
         result = await self._activity(
             "wait_replicaset_available",
             WaitAvailableInput(
-                namespace=self._ns,
-                name=replicaset_name(self._name, self._rev),
+                namespace=self._input.namespace,
+                name=self._own_replicaset,
                 want=replicas,
                 progress_deadline_seconds=spec.progress_deadline_seconds,
             ),
@@ -342,26 +342,12 @@ class RolloutWorkflow:
     async def _promote_canary(self, spec: RolloutSpec, canary: CanaryStrategy) -> None:
         """The canary becomes stable: full scale, stable Service follows, weights 100/0."""
         await self._scale_canary_and_wait(spec, spec.replicas)
-        await self._select(canary.stable_service, self._rev)
+        await self._select(canary.stable_service, self._input.revision)
         route = self._route(canary)
         if route is not None:
             await self._write_weights(canary, 100, 0)
         old = self._status.stable_revision
-        self._done = True
-        self._status = self._status.model_copy(
-            update={
-                "stable_revision": self._rev,
-                "canary_revision": None,
-                "current_weight": 100,
-                "current_step_index": len(canary.steps),
-            }
-        )
-        await self._transition(
-            "Completed",
-            "RolloutCompleted",
-            f"revision {self._rev} is stable",
-            decision=("promote", f"revision {self._rev} promoted to stable"),
-        )
+        await self._mark_stable(len(canary.steps), "promoted to stable")
         if old is not None:
             await workflow.sleep(
                 timedelta(seconds=canary.scale_down_delay_seconds),
@@ -369,7 +355,7 @@ class RolloutWorkflow:
             )
             await self._activity(
                 "scale_down_other_revisions",
-                ScaleDownOthersInput(rollout=self._ref, keep_revisions=[self._rev]),
+                ScaleDownOthersInput(rollout=self._ref, keep_revisions=[self._input.revision]),
                 list,
                 summary="scale down old revisions",
             )
@@ -397,7 +383,7 @@ class RolloutWorkflow:
             timedelta(seconds=canary.abort_scale_down_delay_seconds),
             summary=f"abort scale-down delay {canary.abort_scale_down_delay_seconds}s",
         )
-        await self._scale(replicaset_name(self._name, self._rev), 0)
+        await self._scale(self._own_replicaset, 0)
 
     async def _traffic_to_stable(self, canary: CanaryStrategy) -> bool:
         """Moves all traffic back to stable; True once that is confirmed."""
@@ -406,7 +392,7 @@ class RolloutWorkflow:
         assert stable is not None
         if route is None:
             spec = self._current_spec
-            await self._scale(replicaset_name(self._name, stable), spec.replicas)
+            await self._scale(replicaset_name(self._input.name, stable), spec.replicas)
             return True
         try:
             result = await self._activity(
@@ -434,14 +420,14 @@ class RolloutWorkflow:
             return
         canary = spec.strategy.canary
         if await self._traffic_to_stable(canary):
-            await self._scale(replicaset_name(self._name, self._rev), 0)
+            await self._scale(self._own_replicaset, 0)
             self._status = self._status.model_copy(
                 update={"current_weight": 0, "canary_revision": None}
             )
             await self._transition(
                 "Progressing",
                 "Superseded",
-                f"revision {self._rev} superseded; traffic returned to stable",
+                f"revision {self._input.revision} superseded; traffic returned to stable",
                 decision=("rollback", "superseded by a newer revision"),
             )
 
@@ -459,39 +445,43 @@ class RolloutWorkflow:
         await self._transition(
             "Progressing",
             "RolloutStarted" if first else "Reconciling",
-            f"revision {self._rev} going to full scale"
+            f"revision {self._input.revision} going to full scale"
             if first
-            else f"reconciling stable revision {self._rev}",
+            else f"reconciling stable revision {self._input.revision}",
         )
         await self._scale_canary_and_wait(spec, spec.replicas)
         canary = spec.strategy.canary
         if canary is not None:
             await self._ensure_targets(spec, canary)
-            await self._select(canary.stable_service, self._rev)
-            await self._select(canary.canary_service, self._rev)
+            await self._select(canary.stable_service, self._input.revision)
+            await self._select(canary.canary_service, self._input.revision)
             if self._route(canary) is not None:
                 await self._write_weights(canary, 100, 0, force=True)
+        await self._mark_stable(len(canary.steps) if canary else None, "is stable")
+        await self._activity(
+            "scale_down_other_revisions",
+            ScaleDownOthersInput(rollout=self._ref, keep_revisions=[self._input.revision]),
+            list,
+            summary="scale down other revisions",
+        )
+
+    async def _mark_stable(self, step_count: int | None, how: str) -> None:
+        """This revision is stable now: recorded in status, and compensation no longer applies."""
         self._done = True
         self._status = self._status.model_copy(
             update={
-                "stable_revision": self._rev,
+                "stable_revision": self._input.revision,
                 "canary_revision": None,
                 "current_weight": 100,
-                "current_step_index": len(canary.steps) if canary else None,
-                "step_count": len(canary.steps) if canary else None,
+                "current_step_index": step_count,
+                "step_count": step_count,
             }
         )
         await self._transition(
             "Completed",
             "RolloutCompleted",
-            f"revision {self._rev} is stable",
-            decision=("promote", f"revision {self._rev} is stable"),
-        )
-        await self._activity(
-            "scale_down_other_revisions",
-            ScaleDownOthersInput(rollout=self._ref, keep_revisions=[self._rev]),
-            list,
-            summary="scale down other revisions",
+            f"revision {self._input.revision} is stable",
+            decision=("promote", f"revision {self._input.revision} {how}"),
         )
 
     # -------------------------------------------------------------------------------- pieces
@@ -543,7 +533,7 @@ class RolloutWorkflow:
             result = await self._activity(
                 "check_traffic_targets",
                 CheckTargetsInput(
-                    namespace=self._ns,
+                    namespace=self._input.namespace,
                     services=[canary.stable_service, canary.canary_service],
                     route=route[1] if route else None,
                     route_namespace=route[0] if route else None,
@@ -612,20 +602,20 @@ class RolloutWorkflow:
             "ensure_replicaset",
             EnsureReplicaSetInput(
                 rollout=self._ref,
-                revision=self._rev,
+                revision=self._input.revision,
                 template=self._start.spec.get("template") or {},
                 match_labels=self._spec.selector.match_labels or {},
                 replicas=replicas,
                 min_ready_seconds=self._spec.min_ready_seconds,
             ),
             ReplicaSetState,
-            summary=f"scale {replicaset_name(self._name, self._rev)} to {replicas}",
+            summary=f"scale {self._own_replicaset} to {replicas}",
         )
 
     async def _scale(self, name: str, replicas: int) -> None:
         await self._activity(
             "scale_replicaset",
-            ScaleInput(namespace=self._ns, name=name, replicas=replicas),
+            ScaleInput(namespace=self._input.namespace, name=name, replicas=replicas),
             ReplicaSetState,
             summary=f"scale {name} to {replicas}",
         )
@@ -633,7 +623,9 @@ class RolloutWorkflow:
     async def _select(self, service: str, revision: str) -> None:
         await self._activity(
             "select_revision",
-            SelectRevisionInput(namespace=self._ns, service=service, revision=revision),
+            SelectRevisionInput(
+                namespace=self._input.namespace, service=service, revision=revision
+            ),
             type(None),
             summary=f"service {service} -> {revision}",
         )
@@ -674,7 +666,7 @@ class RolloutWorkflow:
         if decision is not None:
             self._decide(*decision)
         conditions = _conditions(
-            self._status.conditions, phase, reason, message, self._gen, condition
+            self._status.conditions, phase, reason, message, self._input.generation, condition
         )
         self._status = self._status.model_copy(
             update={"phase": phase, "message": message, "conditions": conditions}
@@ -726,34 +718,25 @@ class RolloutWorkflow:
         routing = canary.traffic_routing
         if routing is None or routing.gateway_api is None:
             return None
-        return (routing.gateway_api.namespace or self._ns, routing.gateway_api.http_route)
-
-    @property
-    def _ref(self) -> RolloutRef:
-        assert self._start is not None
-        return RolloutRef(
-            namespace=self._start.namespace, name=self._start.name, uid=self._start.uid
+        return (
+            routing.gateway_api.namespace or self._input.namespace,
+            routing.gateway_api.http_route,
         )
 
     @property
-    def _ns(self) -> str:
-        assert self._start is not None
-        return self._start.namespace
+    def _input(self) -> RolloutStart:
+        assert self._start is not None, "the run has not started"
+        return self._start
 
     @property
-    def _name(self) -> str:
-        assert self._start is not None
-        return self._start.name
+    def _own_replicaset(self) -> str:
+        return replicaset_name(self._input.name, self._input.revision)
 
     @property
-    def _rev(self) -> str:
-        assert self._start is not None
-        return self._start.revision
-
-    @property
-    def _gen(self) -> int:
-        assert self._start is not None
-        return self._start.generation
+    def _ref(self) -> RolloutRef:
+        return RolloutRef(
+            namespace=self._input.namespace, name=self._input.name, uid=self._input.uid
+        )
 
 
 def _iso(moment: Any) -> str:

@@ -4,10 +4,12 @@ through the Kubernetes API (apply, patch, annotate), as a user would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import SA_NAMESPACE, revision_of
@@ -43,7 +45,8 @@ async def stack(
             async for execution in dev_env.client.list_workflows(
                 f"{SA_NAMESPACE} = '{namespace}' AND ExecutionStatus = 'Running'"
             ):
-                await dev_env.client.get_workflow_handle(execution.id).terminate("test finished")
+                with contextlib.suppress(RPCError):  # it may have finished since it was listed
+                    await dev_env.client.get_workflow_handle(execution.id).terminate("test done")
 
 
 async def annotate(sc: Scenario, key: str, value: str = "true") -> None:

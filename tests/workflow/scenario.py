@@ -71,7 +71,10 @@ class Scenario:
         """Advances the test server's clock; workflows here are not started by the env's own
         `start_workflow`, so their `result()` does not skip time by itself."""
         assert self.env is not None
-        await self.env.sleep(seconds)
+        try:
+            await asyncio.wait_for(self.env.sleep(seconds), 30)
+        except TimeoutError:
+            raise AssertionError(f"the test server did not skip {seconds}s within 30s") from None
 
     async def rollout(self) -> dict[str, Any]:
         return await self.kube.get("Rollout", self.namespace, self.name)
