@@ -81,7 +81,8 @@ class ScaleDownOthersInput(Contract):
 class SelectRevisionInput(Contract):
     namespace: str
     service: str
-    revision: str
+    # None removes the pin, so the Service selects the pods of every revision.
+    revision: str | None
 
 
 class CheckTargetsInput(Contract):

@@ -69,7 +69,10 @@ class TrafficActivities:
 
     @activity.defn(name="select_revision")
     async def select_revision(self, inp: SelectRevisionInput) -> None:
-        """Adds `pod-template-hash=<revision>` to a Service's selector (merge patch, absolute)."""
+        """Pins a Service's selector to one revision (`pod-template-hash`), or unpins it.
+
+        Idempotent: a merge patch of one selector key to an absolute value (or to null).
+        """
         await self._kube.patch(
             resource_path("v1", "services", inp.namespace, inp.service),
             {"spec": {"selector": {LABEL_TEMPLATE_HASH: inp.revision}}},

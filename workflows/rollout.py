@@ -219,6 +219,9 @@ class RolloutWorkflow:
         await self._ensure_rs(0)
         self._canary_touched = True
         await self._select(canary.canary_service, self._input.revision)
+        if self._route(canary) is None:
+            # Without a route, traffic follows pod counts: the stable Service must span both.
+            await self._select(canary.stable_service, None)
         try:
             for step in steps:
                 spec = self._current_spec
@@ -342,8 +345,8 @@ class RolloutWorkflow:
     async def _promote_canary(self, spec: RolloutSpec, canary: CanaryStrategy) -> None:
         """The canary becomes stable: full scale, stable Service follows, weights 100/0."""
         await self._scale_canary_and_wait(spec, spec.replicas)
-        await self._select(canary.stable_service, self._input.revision)
         route = self._route(canary)
+        await self._select(canary.stable_service, self._input.revision if route else None)
         if route is not None:
             await self._write_weights(canary, 100, 0)
         old = self._status.stable_revision
@@ -453,7 +456,8 @@ class RolloutWorkflow:
         canary = spec.strategy.canary
         if canary is not None:
             await self._ensure_targets(spec, canary)
-            await self._select(canary.stable_service, self._input.revision)
+            pin = self._input.revision if self._route(canary) else None
+            await self._select(canary.stable_service, pin)
             await self._select(canary.canary_service, self._input.revision)
             if self._route(canary) is not None:
                 await self._write_weights(canary, 100, 0, force=True)
@@ -620,14 +624,14 @@ class RolloutWorkflow:
             summary=f"scale {name} to {replicas}",
         )
 
-    async def _select(self, service: str, revision: str) -> None:
+    async def _select(self, service: str, revision: str | None) -> None:
         await self._activity(
             "select_revision",
             SelectRevisionInput(
                 namespace=self._input.namespace, service=service, revision=revision
             ),
             type(None),
-            summary=f"service {service} -> {revision}",
+            summary=f"service {service} -> {revision or 'all revisions'}",
         )
 
     def _record_replicas(self, state: ReplicaSetState) -> None:

@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from click.testing import Result
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from activities.naming import SA_NAMESPACE, revision_of
+from kulta import cli
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.workflow.scenario import Scenario
@@ -105,3 +108,31 @@ async def test_abort_by_annotation_rolls_back_and_retry_runs_again(stack: Scenar
     await annotate(sc, "kulta.io/retry")
     again = await sc.wait_phase("Paused", "waiting for promotion")
     assert again["status"]["canaryRevision"] == v2 and again["status"]["currentWeight"] == 50
+
+
+async def kulta(sc: Scenario, *args: str) -> Result:
+    """Runs the `kulta` CLI (in a thread: it runs its own event loop)."""
+    argv = [*args, "-n", sc.namespace, "--kubeconfig", sc.kube.kubeconfig]
+    return await asyncio.to_thread(CliRunner().invoke, cli.app, argv)
+
+
+async def test_cli_get_and_promote(stack: Scenario) -> None:
+    sc = stack
+    await sc.create(steps=STEPS, replicas=4)
+    await sc.wait_phase("Completed")
+    await sc.set_image("example/app:v2")
+    await sc.wait_phase("Paused", "waiting for promotion")
+
+    shown = await kulta(sc, "get", "app")
+    assert shown.exit_code == 0, shown.output
+    assert "Phase:      Paused  waiting for promotion" in shown.output
+    assert "Step:       2/3" in shown.output and "Weight:     50" in shown.output
+
+    promoted = await kulta(sc, "promote", "app")
+    assert promoted.exit_code == 0, promoted.output
+    assert "promote delivered" in promoted.output
+    await sc.wait_phase("Completed", "is stable")
+
+    missing = await kulta(sc, "get", "nope")
+    assert missing.exit_code == 1
+    assert "Rollout" in missing.output and "not found" in missing.output

@@ -309,3 +309,46 @@ async def test_racing_starters_produce_one_run(scenario: Scenario) -> None:
     runs = {(await h.describe()).run_id for h in handles}
     assert len(runs) == 1
     assert (await handles[0].result()).result == "completed"
+
+
+async def test_without_routing_replica_counts_follow_the_weight(scenario: Scenario) -> None:
+    v1 = await stable_v1(
+        scenario,
+        route=False,
+        replicas=4,
+        steps=[{"setWeight": 25, "pause": {}}, {"setWeight": 75, "pause": {}}],
+    )
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    handle = await scenario.start()
+    async with WriteRecorder(scenario.kube, scenario.namespace).running() as recorder:
+        await scenario.wait_phase("Paused", "waiting for promotion")
+        assert (await scenario.replicaset(v2))["spec"]["replicas"] == 1  # ceil(4 * 25 / 100)
+        assert (await scenario.replicaset(v1))["spec"]["replicas"] == 3
+        assert await scenario.selector("app-stable") == {"app": "app"}
+        assert await scenario.selector("app-canary") == {"app": "app", "pod-template-hash": v2}
+        status = await handle.query(RolloutWorkflow.status)
+        assert status.current_weight == 25 and status.phase == "Paused"
+        await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+        await scenario.kube.wait_for(
+            "Rollout",
+            scenario.namespace,
+            scenario.name,
+            lambda r: r["status"].get("currentWeight") == 75 and r["status"]["phase"] == "Paused",
+            what="paused at 75%",
+        )
+    assert (await scenario.replicaset(v2))["spec"]["replicas"] == 3
+    assert (await scenario.replicaset(v1))["spec"]["replicas"] == 1
+    # Capacity never dips: the canary grows (and is available) before stable shrinks.
+    canary_up = recorder.first(
+        "ReplicaSet",
+        replicaset_name("app", v2),
+        lambda rs: (rs.get("status") or {}).get("availableReplicas") == 3,
+    )
+    stable_down = recorder.first(
+        "ReplicaSet", replicaset_name("app", v1), lambda rs: rs["spec"]["replicas"] == 1
+    )
+    assert canary_up.resource_version < stable_down.resource_version
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+    await scenario.wait_phase("Completed")
+    assert (await scenario.replicaset(v2))["spec"]["replicas"] == 4
