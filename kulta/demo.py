@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import yaml
 from activities.adapters.kube import KubeClient, load_credentials, resource_path
 from activities.errors import AlreadyExists, Gone, Unavailable
 from activities.naming import SEARCH_ATTRIBUTES
+from kulta import binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("KULTA_DEMO_DIR", "/tmp/kulta-demo"))
@@ -71,7 +71,7 @@ def spawn(name: str, argv: list[str], env: dict[str, str]) -> None:
 
 def start_stack(kubeconfig: str) -> None:
     STATE.mkdir(parents=True, exist_ok=True)
-    temporal = shutil.which("temporal")
+    temporal = binaries.find("temporal")
     if temporal is None:
         sys.exit("demo: the temporal CLI is missing; run `make install` first")
     attrs = [arg for name in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{name}=Keyword")]

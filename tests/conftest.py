@@ -6,12 +6,9 @@ per session. Each test gets its own Kubernetes namespace, task queue and workflo
 
 from __future__ import annotations
 
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -24,6 +21,7 @@ from temporalio.worker import Worker
 
 from activities.adapters.kube import KubeClient, load_credentials
 from activities.naming import SEARCH_ATTRIBUTES
+from kulta import binaries
 from kulta.worker import build_worker
 from tests.kube import Kube, cluster_up, path_of
 
@@ -52,9 +50,7 @@ async def namespace(kube: Kube) -> AsyncIterator[str]:
 
 
 def _binary(name: str) -> str:
-    """A binary of the dev extras: beside this interpreter (the venv), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    path = str(beside) if beside.exists() else shutil.which(name)
+    path = binaries.find(name)
     if path is None:
         raise RuntimeError(f"{name} not found: install the dev extras (pip install -e .[dev])")
     return path
