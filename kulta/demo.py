@@ -135,7 +135,7 @@ def describe(status: dict[str, Any]) -> str:
     where = f"step {min(step + 1, total)}/{total}" if step is not None and total else ""
     weight = status.get("currentWeight")
     parts = [
-        f"{status.get('phase', '?'):<11}",
+        f"{status.get('phase', 'Initializing'):<12}",
         where,
         f"weight {weight}%" if weight is not None else "",
     ]
@@ -220,7 +220,7 @@ async def run_demo(kubeconfig: str) -> None:
             resource_path(ROLLOUTS, "rollouts", NAMESPACE, "demo"),
             {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": new_image}]}}}},
         )
-        workflow_id = None
+        workflow_id = first["status"].get("workflowId")
 
         async def on_status(obj: dict[str, Any]) -> None:
             nonlocal workflow_id
