@@ -28,7 +28,9 @@ def rollout(
     route: bool = True,
     abort_delay: int = 30,
     scale_down_delay: int = 30,
+    strategy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A Rollout named `name`; canary by default, or any `strategy` block given."""
     canary: dict[str, Any] = {
         "stableService": f"{name}-stable",
         "canaryService": f"{name}-canary",
@@ -47,7 +49,7 @@ def rollout(
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": pod_template(name, image),
-            "strategy": {"canary": canary},
+            "strategy": strategy or {"canary": canary},
         },
     }
 

@@ -10,7 +10,6 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
-        ScaleDownOthersInput,
         SetWeightsInput,
         SetWeightsResult,
     )
@@ -90,13 +89,13 @@ class CanarySteps(RolloutMachinery):
         route = self._route(canary.traffic_routing)
         if route is None:
             split = replica_split_without_routing(spec.replicas, weight)
-            await self._scale_canary_and_wait(spec, split.canary)
+            await self._scale_own_and_wait(spec, split.canary)
             stable = self._status.stable_revision
             assert stable is not None
             await self._scale(replicaset_name(self._input.name, stable), split.stable)
         else:
             need = canary_replicas_for_weight(spec.replicas, weight)
-            await self._scale_canary_and_wait(spec, need)
+            await self._scale_own_and_wait(spec, need)
             await self._write_weights(canary.traffic_routing, canary_split(canary, weight))
         self._status = self._status.model_copy(update={"current_weight": weight})
         await self._transition(
@@ -147,7 +146,7 @@ class CanarySteps(RolloutMachinery):
 
     async def _promote_canary(self, spec: RolloutSpec, canary: CanaryStrategy) -> None:
         """The canary becomes stable: full scale, stable Service follows, weights 100/0."""
-        await self._scale_canary_and_wait(spec, spec.replicas)
+        await self._scale_own_and_wait(spec, spec.replicas)
         route = self._route(canary.traffic_routing)
         await self._select(canary.stable_service, self._input.revision if route else None)
         if route is not None:
@@ -159,12 +158,7 @@ class CanarySteps(RolloutMachinery):
                 timedelta(seconds=canary.scale_down_delay_seconds),
                 summary=f"scale-down delay {canary.scale_down_delay_seconds}s",
             )
-            await self._activity(
-                "scale_down_other_revisions",
-                ScaleDownOthersInput(rollout=self._ref, keep_revisions=[self._input.revision]),
-                list,
-                summary="scale down old revisions",
-            )
+            await self._scale_down_others()
 
     async def _rollback(self, canary: CanaryStrategy, reason: str, message: str) -> None:
         """Traffic first, confirmed; then, after the abort delay, the canary scales to zero."""

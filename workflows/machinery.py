@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         PublishStatusInput,
         ReplicaSetState,
         RolloutRef,
+        ScaleDownOthersInput,
         ScaleInput,
         SelectRevisionInput,
         SetWeightsInput,
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutStart,
     )
     from workflows.model import (
+        Analysis,
         Condition,
         Decision,
         InvalidSpec,
@@ -101,29 +103,50 @@ class RolloutMachinery:
                 raise RollbackRequired("Aborted", self._abort.reason)
             await self._transition(before, "Resumed", "rollout resumed by user")
 
-    async def _scale_canary_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
+    async def _scale_own_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
+        """This revision's ReplicaSet at `replicas`, with that many pods available."""
         state = await self._ensure_rs(replicas)
         self._record_replicas(state)
         if replicas == 0:
             return
+        available = await self._wait_available(spec, self._own_replicaset, replicas)
+        self._status = self._status.model_copy(
+            update={"available_replicas": available, "ready_replicas": available}
+        )
+
+    async def _wait_available(self, spec: RolloutSpec, name: str, want: int) -> int:
+        """Waits for `want` available pods of ReplicaSet `name`; no progress for the deadline
+        means the rollout must be rolled back."""
         result = await self._activity(
             "wait_replicaset_available",
             WaitAvailableInput(
                 namespace=self._input.namespace,
-                name=self._own_replicaset,
-                want=replicas,
+                name=name,
+                want=want,
                 progress_deadline_seconds=spec.progress_deadline_seconds,
             ),
             WaitAvailableResult,
             timeout=timedelta(seconds=spec.progress_deadline_seconds + 300),
             heartbeat=options.HEARTBEAT,
-            summary=f"wait for {replicas} canary pods",
+            summary=f"wait for {want} pods of {name}",
         )
         if not result.met:
             raise RollbackRequired("ProgressDeadlineExceeded", result.message)
-        self._status = self._status.model_copy(
-            update={"available_replicas": result.available, "ready_replicas": result.available}
+        return result.available
+
+    async def _scale_down_others(self) -> None:
+        """Every other revision of this Rollout to zero (this one is stable now)."""
+        await self._activity(
+            "scale_down_other_revisions",
+            ScaleDownOthersInput(rollout=self._ref, keep_revisions=[self._input.revision]),
+            list,
+            summary="scale down other revisions",
         )
+
+    def _note_unevaluated_analysis(self, *analyses: Analysis | None) -> None:
+        """Metric analysis is not evaluated by this version; say so instead of pretending."""
+        if any(a is not None and a.metrics for a in analyses):
+            self._decide("analysis-skipped", "analysis is configured but not evaluated yet")
 
     async def _wait_for_retry(self) -> RolloutOutcome:
         await workflow.wait_condition(lambda: self._retry, timeout_summary="wait for retry")

@@ -7,6 +7,7 @@ installed. Field names are the seed product's, so its manifests apply unchanged.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -45,6 +46,18 @@ ServiceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABE
 ResourceName = Annotated[str, Field(min_length=1, max_length=253)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Weight = Annotated[int, Field(ge=0, le=100)]
+
+
+def _check_int_or_percent(value: int | str) -> int | str:
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}%", value) and int(value[:-1]) <= 100:
+        return value
+    raise ValueError(f"{value!r} is not a pod count or a percentage such as 25%")
+
+
+# A pod count or a percentage of replicas, as in a Deployment's rolling update.
+IntOrPercent = Annotated[int | str, AfterValidator(_check_int_or_percent)]
 
 
 class Model(BaseModel):
@@ -127,8 +140,8 @@ class CanaryStrategy(Model):
     analysis: Analysis | None = None
     scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
     abort_scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
-    max_surge: int | str | None = None
-    max_unavailable: int | str | None = None
+    max_surge: IntOrPercent | None = None
+    max_unavailable: IntOrPercent | None = None
 
 
 class BlueGreenStrategy(Model):
@@ -179,8 +192,14 @@ class ABTestingStrategy(Model):
 
 class SimpleStrategy(Model):
     analysis: Analysis | None = None
-    max_surge: int | str | None = None
-    max_unavailable: int | str | None = None
+    max_surge: IntOrPercent = "25%"
+    max_unavailable: IntOrPercent = "25%"
+
+    @model_validator(mode="after")
+    def _can_progress(self) -> SimpleStrategy:
+        if self.max_surge in (0, "0%") and self.max_unavailable in (0, "0%"):
+            raise ValueError("maxSurge: maxSurge and maxUnavailable cannot both be 0")
+        return self
 
 
 class Strategy(Model):

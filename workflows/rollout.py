@@ -15,13 +15,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         ClaimInput,
         ClaimResult,
-        ScaleDownOthersInput,
     )
     from activities.naming import (
         WORKFLOW_NAME,
     )
     from workflows import options
-    from workflows.canary_steps import CanarySteps, canary_split
+    from workflows.canary_steps import CanarySteps
     from workflows.machinery import KEY_STRATEGY
     from workflows.messages import (
         QUERY_STATUS,
@@ -41,10 +40,12 @@ with workflow.unsafe.imports_passed_through():
         RolloutSpec,
         RolloutStatus,
     )
+    from workflows.simple_steps import SimpleSteps
+    from workflows.strategies.stable import layout as stable_layout
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class RolloutWorkflow(CanarySteps):
+class RolloutWorkflow(CanarySteps, SimpleSteps):
     @workflow.signal(name=SIGNAL_PROMOTE)
     def promote(self, request: PromoteRequest) -> None:
         # One promotion passes the current pause; outside a pause it is ignored, never saved up.
@@ -121,15 +122,19 @@ class RolloutWorkflow(CanarySteps):
         if stable is None or stable == self._input.revision:
             await self._establish_stable(spec, first=stable is None)
             return RolloutOutcome(result="completed", phase="Completed")
-        if spec.strategy.canary is None:
-            await self._transition(
-                "Failed",
-                "StrategyUnsupported",
-                f"strategy {spec.strategy.kind} is not supported by this kulta version",
-                event_type="Warning",
-            )
-            await workflow.wait_condition(lambda: False)
-        return await self._run_canary()
+        match spec.strategy.kind:
+            case "canary":
+                return await self._run_canary()
+            case "simple":
+                return await self._run_simple()
+        await self._transition(
+            "Failed",
+            "StrategyUnsupported",
+            f"strategy {spec.strategy.kind} is not supported by this kulta version",
+            event_type="Warning",
+        )
+        await workflow.wait_condition(lambda: False)
+        raise AssertionError("unreachable")
 
     async def _establish_stable(self, spec: RolloutSpec, *, first: bool) -> None:
         """The revision is (or becomes, for a first one) stable: full scale, all traffic."""
@@ -140,41 +145,35 @@ class RolloutWorkflow(CanarySteps):
             if first
             else f"reconciling stable revision {self._input.revision}",
         )
-        await self._scale_canary_and_wait(spec, spec.replicas)
+        await self._scale_own_and_wait(spec, spec.replicas)
+        arrangement = stable_layout(spec.strategy)
+        if arrangement.services:
+            await self._ensure_targets(arrangement.services, arrangement.routing)
+        for service, pinned in arrangement.pins.items():
+            await self._select(service, self._input.revision if pinned else None)
+        if arrangement.weights is not None:
+            await self._write_weights(arrangement.routing, arrangement.weights, force=True)
         canary = spec.strategy.canary
-        if canary is not None:
-            await self._ensure_targets(
-                [canary.stable_service, canary.canary_service], canary.traffic_routing
-            )
-            pin = self._input.revision if self._route(canary.traffic_routing) else None
-            await self._select(canary.stable_service, pin)
-            await self._select(canary.canary_service, self._input.revision)
-            if self._route(canary.traffic_routing) is not None:
-                await self._write_weights(
-                    canary.traffic_routing, canary_split(canary, 0), force=True
-                )
         await self._mark_stable(len(canary.steps) if canary else None, "is stable")
-        await self._activity(
-            "scale_down_other_revisions",
-            ScaleDownOthersInput(rollout=self._ref, keep_revisions=[self._input.revision]),
-            list,
-            summary="scale down other revisions",
-        )
+        await self._scale_down_others()
 
     async def _compensate(self) -> None:
-        """Cancelled by a newer revision (or a revert): undo this canary before handing over."""
+        """Cancelled by a newer revision (or a revert): undo this revision before handing over."""
         spec = self._spec
-        if spec is None or spec.strategy.canary is None or not self._canary_touched:
+        if spec is None or not self._canary_touched:
             return
-        canary = spec.strategy.canary
-        if await self._traffic_to_stable(canary):
+        if spec.strategy.canary is not None:
+            if not await self._traffic_to_stable(spec.strategy.canary):
+                return  # traffic could not be moved back: leave the pods that serve it
             await self._scale(self._own_replicaset, 0)
-            self._status = self._status.model_copy(
-                update={"current_weight": 0, "canary_revision": None}
-            )
-            await self._transition(
-                "Progressing",
-                "Superseded",
-                f"revision {self._input.revision} superseded; traffic returned to stable",
-                decision=("rollback", "superseded by a newer revision"),
-            )
+        elif spec.strategy.simple is not None:
+            await self._restore_previous(spec)
+        self._status = self._status.model_copy(
+            update={"current_weight": 0, "canary_revision": None}
+        )
+        await self._transition(
+            "Progressing",
+            "Superseded",
+            f"revision {self._input.revision} superseded; traffic returned to stable",
+            decision=("rollback", "superseded by a newer revision"),
+        )

@@ -58,3 +58,46 @@ def replica_split_without_routing(replicas: int, weight: int) -> ReplicaSplit:
 def _check_weight(weight: int) -> None:
     if not 0 <= weight <= 100:
         raise ValueError(f"weight {weight} is outside 0..100")
+
+
+# ------------------------------------------------------------------------------- rolling updates
+
+
+def resolve_int_or_percent(value: int | str, replicas: int, *, round_up: bool) -> int:
+    """`maxSurge`/`maxUnavailable` as a pod count: an int, or a percent of `replicas`.
+
+    Like Kubernetes Deployments, surge rounds up and unavailability rounds down.
+    """
+    if isinstance(value, int):
+        return value
+    percent = int(value.removesuffix("%"))
+    exact = replicas * percent / 100
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+@dataclass(frozen=True)
+class RollingStep:
+    """Scale the new revision to `new` (and wait until those pods are available), then the old
+    one to `old`."""
+
+    new: int
+    old: int
+
+
+def rolling_plan(replicas: int, max_surge: int, max_unavailable: int) -> list[RollingStep]:
+    """The replica targets of a rolling update from `replicas` old pods to `replicas` new ones.
+
+    Bounds at every step: at most `replicas + max_surge` pods exist, and at least
+    `replicas - max_unavailable` are available (new pods count once they are available, which
+    the workflow waits for before it scales the old side down).
+    """
+    if max_surge == 0 and max_unavailable == 0:
+        raise ValueError("maxSurge and maxUnavailable cannot both be 0")
+    unavailable = min(max_unavailable, replicas)
+    new, old = 0, replicas
+    steps: list[RollingStep] = []
+    while new < replicas or old > 0:
+        new = max(new, min(replicas, replicas + max_surge - old))
+        old = min(old, max(0, replicas - unavailable - new))
+        steps.append(RollingStep(new=new, old=old))
+    return steps

@@ -9,9 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workflows.weights import (
+    RollingStep,
     RouteWeights,
     canary_replicas_for_weight,
     replica_split_without_routing,
+    resolve_int_or_percent,
+    rolling_plan,
     route_weights,
 )
 
@@ -72,3 +75,63 @@ def test_without_routing_stable_keeps_a_pod_while_it_carries_traffic(
 def test_without_routing_full_weight_moves_every_pod(replicas: int) -> None:
     split = replica_split_without_routing(replicas, 100)
     assert split == type(split)(stable=0, canary=replicas)
+
+
+# ------------------------------------------------------------------------------- rolling updates
+
+
+@pytest.mark.parametrize(
+    ("value", "replicas", "round_up", "count"),
+    [
+        (1, 10, True, 1),
+        ("25%", 10, True, 3),
+        ("25%", 10, False, 2),
+        ("0%", 5, True, 0),
+        ("100%", 4, False, 4),
+    ],
+)
+def test_int_or_percent(value: int | str, replicas: int, round_up: bool, count: int) -> None:
+    assert resolve_int_or_percent(value, replicas, round_up=round_up) == count
+
+
+def test_rolling_plan_with_defaults_for_four_replicas() -> None:
+    # maxSurge 25% -> 1 extra pod, maxUnavailable 25% -> 1 pod may be missing.
+    # At most 5 pods, at least 3 available, at every step.
+    assert rolling_plan(4, 1, 1) == [
+        RollingStep(new=1, old=2),
+        RollingStep(new=3, old=0),
+        RollingStep(new=4, old=0),
+    ]
+
+
+def test_rolling_plan_without_surge_shrinks_old_first() -> None:
+    assert rolling_plan(3, 0, 1)[0] == RollingStep(new=0, old=2)
+
+
+def test_rolling_plan_needs_surge_or_unavailability() -> None:
+    with pytest.raises(ValueError, match="cannot both be 0"):
+        rolling_plan(3, 0, 0)
+
+
+@given(
+    st.integers(min_value=1, max_value=200),
+    st.integers(min_value=0, max_value=50),
+    st.integers(min_value=0, max_value=50),
+)
+def test_rolling_plan_respects_its_bounds_and_finishes(
+    replicas: int, surge: int, unavailable: int
+) -> None:
+    if surge == 0 and unavailable == 0:
+        return
+    unavailable = min(unavailable, replicas)
+    steps = rolling_plan(replicas, surge, unavailable)
+    old = replicas
+    new = 0
+    for step in steps:
+        # New pods are added first (total bounded by surge) and waited for; then old ones go.
+        assert step.new >= new and step.old <= old
+        assert step.new + old <= replicas + surge
+        assert step.new + step.old >= replicas - unavailable
+        new, old = step.new, step.old
+    assert (new, old) == (replicas, 0)
+    assert len(steps) <= 2 * replicas + 2
