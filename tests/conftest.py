@@ -56,9 +56,13 @@ def _binary(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server: durable timers elapse in milliseconds."""
+    """Temporal's time-skipping test server, one per test: durable timers elapse in milliseconds.
+
+    Per test because the server's clock and its time-skipping locks are shared by everything on
+    it: one test's leftovers must not stop another's clock (it starts in well under a second).
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,

@@ -89,6 +89,7 @@ class RolloutMachinery:
         self._expected_weights: dict[str, int] | None = None
         self._canary_touched = False
         self._in_pause = False
+        self._cut_over = False  # blue-green: the active Service selects this revision
         self._done = False
 
     async def _checkpoint(self) -> None:

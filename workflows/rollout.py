@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_NAME,
     )
     from workflows import options
+    from workflows.blue_green_steps import BlueGreenSteps
     from workflows.canary_steps import CanarySteps
     from workflows.machinery import KEY_STRATEGY
     from workflows.messages import (
@@ -45,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class RolloutWorkflow(CanarySteps, SimpleSteps):
+class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps):
     @workflow.signal(name=SIGNAL_PROMOTE)
     def promote(self, request: PromoteRequest) -> None:
         # One promotion passes the current pause; outside a pause it is ignored, never saved up.
@@ -127,6 +128,8 @@ class RolloutWorkflow(CanarySteps, SimpleSteps):
                 return await self._run_canary()
             case "simple":
                 return await self._run_simple()
+            case "blueGreen":
+                return await self._run_blue_green()
         await self._transition(
             "Failed",
             "StrategyUnsupported",
@@ -168,6 +171,8 @@ class RolloutWorkflow(CanarySteps, SimpleSteps):
             await self._scale(self._own_replicaset, 0)
         elif spec.strategy.simple is not None:
             await self._restore_previous(spec)
+        elif spec.strategy.blue_green is not None:
+            await self._undo_blue_green(spec.strategy.blue_green)
         self._status = self._status.model_copy(
             update={"current_weight": 0, "canary_revision": None}
         )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -67,14 +68,44 @@ class Scenario:
             with contextlib.suppress(RPCError):
                 await self.client.get_workflow_handle(workflow_id).terminate("test finished")
 
-    async def skip(self, seconds: float) -> None:
+    async def skip(self, seconds: float, handle: WorkflowHandle[Any, Any] | None = None) -> None:
         """Advances the test server's clock; workflows here are not started by the env's own
-        `start_workflow`, so their `result()` does not skip time by itself."""
+        `start_workflow`, so their `result()` does not skip time by itself.
+
+        With `handle`, first waits until that workflow sits on a started timer: its status is
+        published just before the timer starts, and skipping in between can miss the timer.
+        """
         assert self.env is not None
+        if handle is not None:
+            await self._until_waiting_on_timer(handle)
         try:
             await asyncio.wait_for(self.env.sleep(seconds), 30)
-        except TimeoutError:
-            raise AssertionError(f"the test server did not skip {seconds}s within 30s") from None
+        except (TimeoutError, RPCError):
+            last = ""
+            if handle is not None:
+                events = (await handle.fetch_history()).events[-6:]
+                last = ", ".join(EventType.Name(e.event_type) for e in events)
+            raise AssertionError(
+                f"the test server did not skip {seconds}s within 30s; last events: {last}"
+            ) from None
+
+    async def _until_waiting_on_timer(self, handle: WorkflowHandle[Any, Any]) -> None:
+        for _ in range(200):
+            history = await handle.fetch_history()
+            kinds = [
+                e.event_type
+                for e in history.events
+                if e.event_type
+                not in (
+                    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+                    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+                )
+            ]
+            if kinds and kinds[-1] == EventType.EVENT_TYPE_TIMER_STARTED:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"workflow {handle.id} never waited on a timer")
 
     async def rollout(self) -> dict[str, Any]:
         return await self.kube.get("Rollout", self.namespace, self.name)

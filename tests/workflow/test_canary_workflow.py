@@ -76,11 +76,11 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
     handle = await scenario.start()
     await scenario.wait_phase("Paused", "pausing for 300s")
     assert await scenario.weights() == {"app-stable": 80, "app-canary": 20, "mirror-sink": 0}
-    await scenario.skip(300)
+    await scenario.skip(300, handle)
     await scenario.wait_phase("Paused", "pausing for 600s")
     assert await scenario.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
     assert (await scenario.replicaset(v2))["spec"]["replicas"] == 3  # ceil(5 * 50 / 100)
-    await scenario.skip(600)
+    await scenario.skip(600, handle)
     await scenario.wait_phase("Paused", "waiting for promotion")
     assert await scenario.weights() == {"app-stable": 20, "app-canary": 80, "mirror-sink": 0}
     assert (await scenario.replicaset(v2))["spec"]["replicas"] == 4  # ceil(5 * 80 / 100)
@@ -97,7 +97,7 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
 
     await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
     await scenario.wait_phase("Completed")
-    await scenario.skip(30)  # scaleDownDelaySeconds
+    await scenario.skip(30, handle)  # scaleDownDelaySeconds
     outcome = await asyncio.wait_for(handle.result(), 60)
     assert outcome.result == "completed"
     status = (await scenario.rollout())["status"]
@@ -140,7 +140,7 @@ async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
     assert status["message"] == "waiting for promotion"
     await handle.signal(SIGNAL_PROMOTE, PromoteRequest(full=True))
     await scenario.wait_phase("Completed")
-    await scenario.skip(30)
+    await scenario.skip(30, handle)
     assert (await handle.result()).result == "completed"
 
 
@@ -156,7 +156,7 @@ async def test_abort_moves_traffic_before_scaling_the_canary_down(scenario: Scen
         # Traffic is back on stable while the canary keeps its pods for the abort delay.
         assert await scenario.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
         assert (await scenario.replicaset(v2))["spec"]["replicas"] == 3
-        await scenario.skip(31)  # abortScaleDownDelaySeconds
+        await scenario.skip(31, handle)  # abortScaleDownDelaySeconds
         await scenario.wait_rs_replicas(v2, 0)
     route_write = recorder.first(
         "HTTPRoute", "app-route", lambda r: r["spec"]["rules"][1]["backendRefs"][1]["weight"] == 0
@@ -201,7 +201,7 @@ async def test_new_revision_supersedes_a_running_canary(scenario: Scenario) -> N
     assert status["workflowId"] == h3.id
     await h3.signal(SIGNAL_PROMOTE, PromoteRequest())
     await scenario.wait_phase("Completed")
-    await scenario.skip(30)
+    await scenario.skip(30, h3)
     assert (await h3.result()).result == "completed"
 
 
