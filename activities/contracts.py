@@ -130,3 +130,41 @@ class PublishStatusInput(Contract):
 class AwaitWorkflowClosedInput(Contract):
     workflow_id: str
     cancel: bool = True
+
+
+class Proportion(Contract):
+    """Events (`successes`, e.g. errors or conversions) out of `trials` for one variant."""
+
+    successes: int
+    trials: int
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.trials if self.trials else 0.0
+
+
+class MetricVerdict(Contract):
+    name: str
+    rate_a: float
+    rate_b: float
+    samples_a: int
+    samples_b: int
+    z: float
+    p_value: float
+    confidence: float
+    significant: bool
+    winner: Literal["A", "B"] | None = None
+
+
+class ExperimentRuleInput(Contract):
+    """kulta's own HTTPRoute rule sending matching requests to variant B (or its removal)."""
+
+    namespace: str
+    route: str
+    rule_name: str
+    present: bool
+    service: str = ""
+    port: int | None = None
+    header_name: str = ""
+    header_value: str = ""
+    header_type: Literal["Exact", "RegularExpression"] = "Exact"

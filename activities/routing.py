@@ -105,3 +105,23 @@ def drifted(route: JsonObject, expected: dict[str, int]) -> bool:
             if ours and int(ref.get("weight", DEFAULT_BACKEND_WEIGHT)) != expected[ref["name"]]:
                 return True
     return False
+
+
+# ------------------------------------------------------------------------------- A/B rules
+
+
+def with_named_rule(route: JsonObject, rule: JsonObject) -> WeightPlan:
+    """A copy of `route` with `rule` first (replacing a rule of the same name); the user's
+    rules keep their order after it."""
+    new_route = copy.deepcopy(route)
+    rules = [r for r in new_route["spec"].get("rules") or [] if r.get("name") != rule["name"]]
+    new_route["spec"]["rules"] = [rule, *rules]
+    return WeightPlan(route=new_route, changed=new_route != route)
+
+
+def without_named_rule(route: JsonObject, name: str) -> WeightPlan:
+    """A copy of `route` without kulta's rule `name`; everything else untouched."""
+    new_route = copy.deepcopy(route)
+    rules = new_route["spec"].get("rules") or []
+    new_route["spec"]["rules"] = [r for r in rules if r.get("name") != name]
+    return WeightPlan(route=new_route, changed=new_route != route)
