@@ -90,6 +90,8 @@ class CheckTargetsInput(Contract):
     services: list[str]
     route: str | None = None
     route_namespace: str | None = None
+    # Weighted strategies need a rule naming every Service; A/B only needs the route.
+    require_split: bool = True
 
 
 class CheckTargetsResult(Contract):
@@ -168,3 +170,40 @@ class ExperimentRuleInput(Contract):
     header_name: str = ""
     header_value: str = ""
     header_type: Literal["Exact", "RegularExpression"] = "Exact"
+
+
+class ExperimentMetric(Contract):
+    name: str
+    query: str | None = None
+    direction: Literal["lower", "higher"] = "lower"
+
+
+class Variant(Contract):
+    service: str
+    revision: str
+
+
+class MeasureExperimentInput(Contract):
+    namespace: str
+    rollout: str
+    metrics: list[ExperimentMetric]
+    variant_a: Variant
+    variant_b: Variant
+    since: str
+    confidence_level: float
+    min_samples: int
+
+
+class ExperimentMeasurement(Contract):
+    has_data: bool
+    verdicts: list[MetricVerdict] = []
+    winner: Literal["A", "B"] | None = None
+    message: str = ""
+
+
+class ProportionRequest(Contract):
+    namespace: str
+    rollout: str
+    metric: ExperimentMetric
+    variant: Variant
+    since: str

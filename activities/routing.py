@@ -14,6 +14,8 @@ from typing import Any
 JsonObject = dict[str, Any]
 # Gateway API: a backendRef without a weight has weight 1.
 DEFAULT_BACKEND_WEIGHT = 1
+# Rules kulta adds itself are named with this prefix (see workflows/strategies/ab_test.py).
+KULTA_RULE_PREFIX = "kulta-"
 
 
 class RouteMisconfigured(ValueError):
@@ -45,6 +47,8 @@ def managed_rule_indexes(route: JsonObject, services: list[str]) -> list[int]:
     wanted = set(services)
     indexes = []
     for index, rule in enumerate(route.get("spec", {}).get("rules") or []):
+        if str(rule.get("name", "")).startswith(KULTA_RULE_PREFIX):
+            continue  # kulta's own A/B rule sends one variant its matches; it is not a split
         names = {
             ref.get("name")
             for ref in rule.get("backendRefs") or []

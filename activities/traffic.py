@@ -8,6 +8,7 @@ from activities.adapters.kube import KubeClient, resource_path
 from activities.contracts import (
     CheckTargetsInput,
     CheckTargetsResult,
+    ExperimentRuleInput,
     SelectRevisionInput,
     SetWeightsInput,
     SetWeightsResult,
@@ -19,7 +20,9 @@ from activities.routing import (
     drifted,
     managed_rule_indexes,
     observed_weights,
+    with_named_rule,
     with_weights,
+    without_named_rule,
 )
 
 HTTPROUTE_API = "gateway.networking.k8s.io/v1"
@@ -60,7 +63,8 @@ class TrafficActivities:
                     message=f"HTTPRoute {route_ns}/{inp.route} does not exist",
                 )
             try:
-                managed_rule_indexes(route, inp.services)
+                if inp.require_split:
+                    managed_rule_indexes(route, inp.services)
             except RouteMisconfigured as err:
                 return CheckTargetsResult(
                     ok=False, reason="HTTPRouteMisconfigured", message=str(err)
@@ -119,6 +123,50 @@ class TrafficActivities:
                 continue
             return SetWeightsResult(outcome="applied", observed=plan.observed)
         raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
+
+    @activity.defn(name="set_experiment_rule")
+    async def set_experiment_rule(self, inp: ExperimentRuleInput) -> str:
+        """Adds (first, before the user's rules) or removes kulta's named A/B rule.
+
+        Idempotent: the rule is replaced by name, and a route already in shape is not written.
+        Returns "applied", "unchanged" or "missing" (the route does not exist).
+        """
+        path = _route_path(inp.namespace, inp.route)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                route = await self._kube.get(path)
+            except NotFound:
+                return "missing"
+            if inp.present:
+                plan = with_named_rule(route, experiment_rule(inp))
+            else:
+                plan = without_named_rule(route, inp.rule_name)
+            if not plan.changed:
+                return "unchanged"
+            try:
+                await self._kube.replace(path, plan.route)
+            except Conflict:
+                continue
+            return "applied"
+        raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
+
+
+def experiment_rule(inp: ExperimentRuleInput) -> dict[str, object]:
+    """The HTTPRoute rule that sends requests matching the header to variant B."""
+    backend: dict[str, object] = {"name": inp.service}
+    if inp.port is not None:
+        backend["port"] = inp.port
+    return {
+        "name": inp.rule_name,
+        "matches": [
+            {
+                "headers": [
+                    {"type": inp.header_type, "name": inp.header_name, "value": inp.header_value}
+                ]
+            }
+        ],
+        "backendRefs": [backend],
+    }
 
 
 def _fmt(weights: dict[str, int]) -> str:

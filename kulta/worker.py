@@ -11,7 +11,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.experiments import ExperimentActivities
 from activities.ownership import OwnershipActivities
+from activities.ports import NoMetricsProvider, ProportionSource
 from activities.replicasets import ReplicaSetActivities
 from activities.status import StatusActivities
 from activities.traffic import TrafficActivities
@@ -23,8 +25,14 @@ from workflows.rollout import RolloutWorkflow
 log = logging.getLogger("kulta.worker")
 
 
-def build_worker(client: Client, kube: KubeClient, task_queue: str) -> Worker:
+def build_worker(
+    client: Client,
+    kube: KubeClient,
+    task_queue: str,
+    proportions: ProportionSource | None = None,
+) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
+    experiments = ExperimentActivities(proportions or NoMetricsProvider())
     replicasets = ReplicaSetActivities(kube)
     traffic = TrafficActivities(kube)
     status = StatusActivities(kube)
@@ -41,6 +49,8 @@ def build_worker(client: Client, kube: KubeClient, task_queue: str) -> Worker:
             traffic.check_targets,
             traffic.select_revision,
             traffic.set_route_weights,
+            traffic.set_experiment_rule,
+            experiments.measure,
             status.publish_status,
             ownership.claim_rollout,
             ownership.await_workflow_closed,

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from activities.adapters.kube import KubeClient, load_credentials
 from activities.naming import SEARCH_ATTRIBUTES
+from activities.ports import ProportionSource
 from kulta import binaries
 from kulta.worker import build_worker
 from tests.kube import Kube, cluster_up, path_of
@@ -93,8 +94,12 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @asynccontextmanager
-async def running_worker(client: Client, kube: Kube) -> AsyncIterator[Worker]:
+async def running_worker(
+    client: Client, kube: Kube, proportions: ProportionSource | None = None
+) -> AsyncIterator[Worker]:
     """A worker on a task queue of its own, with the production workflow and activities."""
-    worker = build_worker(client, kube.client, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
+    worker = build_worker(
+        client, kube.client, task_queue=f"tq-{uuid.uuid4().hex[:8]}", proportions=proportions
+    )
     async with worker:
         yield worker

@@ -13,6 +13,7 @@ from activities.naming import revision_of
 from workflows.ids import workflow_id
 from workflows.messages import (
     SIGNAL_ABORT,
+    SIGNAL_CONCLUDE,
     SIGNAL_PROMOTE,
     SIGNAL_RETRY,
     SIGNAL_UPDATE_SPEC,
@@ -124,6 +125,11 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
                 Signal(target, SIGNAL_ABORT, AbortRequest(reason="aborted by annotation"))
             )
         actions.append(RemoveAnnotation(ns, name, ANNOTATION_ABORT))
+    conclude = annotations.get(ANNOTATION_CONCLUDE)
+    if conclude is not None:
+        if conclude.lower() in TRUTHY:
+            actions.append(Signal(target, SIGNAL_CONCLUDE))
+        actions.append(RemoveAnnotation(ns, name, ANNOTATION_CONCLUDE))
     retry = annotations.get(ANNOTATION_RETRY)
     if retry is not None:
         if retry.lower() in TRUTHY:

@@ -90,6 +90,7 @@ class RolloutMachinery:
         self._canary_touched = False
         self._in_pause = False
         self._cut_over = False  # blue-green: the active Service selects this revision
+        self._conclude_requested = False  # A/B: conclude the experiment at the next measurement
         self._done = False
 
     async def _checkpoint(self) -> None:
@@ -214,7 +215,9 @@ class RolloutMachinery:
     def _user_paused(self) -> bool:
         return self._signal_paused or self._current_spec.paused
 
-    async def _ensure_targets(self, services: list[str], routing: TrafficRouting | None) -> None:
+    async def _ensure_targets(
+        self, services: list[str], routing: TrafficRouting | None, *, split: bool = True
+    ) -> None:
         """Blocks (phase Paused, with the reason) until the Services and route are usable."""
         route = self._route(routing)
         wait = options.RECHECK_INITIAL
@@ -224,6 +227,7 @@ class RolloutMachinery:
                 CheckTargetsInput(
                     namespace=self._input.namespace,
                     services=services,
+                    require_split=split,
                     route=route[1] if route else None,
                     route_namespace=route[0] if route else None,
                 ),

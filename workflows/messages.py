@@ -15,6 +15,7 @@ SIGNAL_PAUSE = "pause"
 SIGNAL_RESUME = "resume"
 SIGNAL_RETRY = "retry"
 SIGNAL_UPDATE_SPEC = "update-spec"
+SIGNAL_CONCLUDE = "conclude"
 QUERY_STATUS = "status"
 
 
@@ -30,6 +31,8 @@ class RolloutStart(Message):
     generation: int
     spec: dict[str, Any]
     attempt: int = 1
+    # A/B experiments carry their progress across continue-as-new.
+    experiment_started: str | None = None
 
 
 class SpecUpdate(Message):

@@ -189,6 +189,15 @@ class ABTestingStrategy(Model):
     analysis: Analysis | None = None
     scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
 
+    @model_validator(mode="after")
+    def _needs_a_route(self) -> ABTestingStrategy:
+        if self.traffic_routing is None or self.traffic_routing.gateway_api is None:
+            raise ValueError(
+                "trafficRouting: an A/B experiment routes by header or cookie, so it needs "
+                "trafficRouting.gatewayAPI.httpRoute"
+            )
+        return self
+
 
 class SimpleStrategy(Model):
     analysis: Analysis | None = None
@@ -293,6 +302,31 @@ class Decision(StatusModel):
     step: int | None = None
 
 
+class ExperimentMetricStatus(StatusModel):
+    name: str
+    rate_a: float
+    rate_b: float
+    samples_a: int
+    samples_b: int
+    z: float
+    p_value: float
+    confidence: float
+    significant: bool
+    winner: str | None = None
+
+
+class ExperimentStatus(StatusModel):
+    started_at: str
+    measured_at: str | None = None
+    measurements: int = 0
+    samples_a: int = 0
+    samples_b: int = 0
+    metrics: list[ExperimentMetricStatus] = []
+    winner: str | None = None
+    concluded: bool = False
+    reason: str | None = None
+
+
 class RolloutStatus(StatusModel):
     phase: Phase | None = None
     message: str | None = None
@@ -312,6 +346,7 @@ class RolloutStatus(StatusModel):
     workflow_id: str | None = None
     conditions: list[Condition] = []
     decisions: list[Decision] = []
+    experiment: ExperimentStatus | None = None
 
 
 def parse_spec(raw: dict[str, Any]) -> RolloutSpec:

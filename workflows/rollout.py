@@ -20,12 +20,14 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_NAME,
     )
     from workflows import options
+    from workflows.ab_test_steps import ABTestSteps
     from workflows.blue_green_steps import BlueGreenSteps
     from workflows.canary_steps import CanarySteps
     from workflows.machinery import KEY_STRATEGY
     from workflows.messages import (
         QUERY_STATUS,
         SIGNAL_ABORT,
+        SIGNAL_CONCLUDE,
         SIGNAL_PAUSE,
         SIGNAL_PROMOTE,
         SIGNAL_RESUME,
@@ -46,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps):
+class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
     @workflow.signal(name=SIGNAL_PROMOTE)
     def promote(self, request: PromoteRequest) -> None:
         # One promotion passes the current pause; outside a pause it is ignored, never saved up.
@@ -70,6 +72,10 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps):
     @workflow.signal(name=SIGNAL_RESUME)
     def resume(self) -> None:
         self._signal_paused = False
+
+    @workflow.signal(name=SIGNAL_CONCLUDE)
+    def conclude(self) -> None:
+        self._conclude_requested = True
 
     @workflow.signal(name=SIGNAL_RETRY)
     def retry(self) -> None:
@@ -130,6 +136,8 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps):
                 return await self._run_simple()
             case "blueGreen":
                 return await self._run_blue_green()
+            case "abTesting":
+                return await self._run_ab_test()
         await self._transition(
             "Failed",
             "StrategyUnsupported",
@@ -151,7 +159,9 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps):
         await self._scale_own_and_wait(spec, spec.replicas)
         arrangement = stable_layout(spec.strategy)
         if arrangement.services:
-            await self._ensure_targets(arrangement.services, arrangement.routing)
+            await self._ensure_targets(
+                arrangement.services, arrangement.routing, split=arrangement.split
+            )
         for service, pinned in arrangement.pins.items():
             await self._select(service, self._input.revision if pinned else None)
         if arrangement.weights is not None:
@@ -173,6 +183,8 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps):
             await self._restore_previous(spec)
         elif spec.strategy.blue_green is not None:
             await self._undo_blue_green(spec.strategy.blue_green)
+        elif spec.strategy.ab_testing is not None:
+            await self._undo_ab_test(spec.strategy.ab_testing)
         self._status = self._status.model_copy(
             update={"current_weight": 0, "canary_revision": None}
         )

@@ -41,7 +41,13 @@ def test_cookie_pattern_matches_exactly_that_cookie() -> None:
 
 def ab(match: dict[str, object]) -> ABTestingStrategy:
     return ABTestingStrategy.model_validate(
-        {"variantAService": "a", "variantBService": "b", "port": 8080, "variantBMatch": match}
+        {
+            "variantAService": "a",
+            "variantBService": "b",
+            "port": 8080,
+            "variantBMatch": match,
+            "trafficRouting": {"gatewayAPI": {"httpRoute": "r"}},
+        }
     )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 from activities.contracts import ExperimentRuleInput
+from activities.routing import KULTA_RULE_PREFIX
 from workflows.model import ABTestingStrategy
 
 
 def rule_name(rollout: str) -> str:
     """The name of kulta's rule on the route (a DNS subdomain, at most 253 characters)."""
-    return f"kulta-ab-{rollout}"[:253]
+    return f"{KULTA_RULE_PREFIX}ab-{rollout}"[:253]
 
 
 def cookie_pattern(name: str, value: str) -> str:

@@ -16,6 +16,8 @@ class StableLayout:
     routing: TrafficRouting | None = None
     # Route weights once the revision is stable (None: leave the route's weights alone).
     weights: dict[str, int] | None = None
+    # Whether a route rule must name every Service (weighted strategies) or only exist (A/B).
+    split: bool = True
 
 
 def layout(strategy: Strategy) -> StableLayout:
@@ -47,6 +49,7 @@ def layout(strategy: Strategy) -> StableLayout:
             services=[a.variant_a_service, a.variant_b_service],
             pins={a.variant_a_service: True, a.variant_b_service: True},
             routing=a.traffic_routing,
+            split=False,
         )
     return StableLayout()
 

@@ -1,0 +1,57 @@
+"""A/B experiment activities: measuring both variants and judging them with the Z-test."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.contracts import (
+    ExperimentMeasurement,
+    MeasureExperimentInput,
+    MetricVerdict,
+    ProportionRequest,
+)
+from activities.ports import ProportionSource
+from activities.statistics import overall_winner, z_test
+
+
+class ExperimentActivities:
+    def __init__(self, source: ProportionSource) -> None:
+        self._source = source
+
+    @activity.defn(name="measure_experiment")
+    async def measure(self, inp: MeasureExperimentInput) -> ExperimentMeasurement:
+        """Reads each metric for both variants and tests B against A.
+
+        Read-only, so repeating it is harmless. A metric without data for either variant makes
+        the whole measurement inconclusive (`has_data=False`), never a win or a loss.
+        """
+        verdicts: list[MetricVerdict] = []
+        for metric in inp.metrics:
+            counts = []
+            for variant in (inp.variant_a, inp.variant_b):
+                request = ProportionRequest(
+                    namespace=inp.namespace,
+                    rollout=inp.rollout,
+                    metric=metric,
+                    variant=variant,
+                    since=inp.since,
+                )
+                counts.append(await self._source.proportion(request))
+            a, b = counts
+            if a is None or b is None:
+                return ExperimentMeasurement(
+                    has_data=False, message=f"no data for metric {metric.name}"
+                )
+            verdicts.append(
+                z_test(
+                    a,
+                    b,
+                    confidence_level=inp.confidence_level,
+                    min_samples=inp.min_samples,
+                    direction=metric.direction,
+                    name=metric.name,
+                )
+            )
+        return ExperimentMeasurement(
+            has_data=bool(verdicts), verdicts=verdicts, winner=overall_winner(verdicts)
+        )

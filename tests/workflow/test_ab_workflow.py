@@ -1,0 +1,196 @@
+"""A/B experiments on the time-skipping server, real activities, and a recording fake metrics
+provider (named as such: the Prometheus provider belongs to the analysis work).
+
+The scenario's Services double as variant A (app-stable) and variant B (app-canary)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.contracts import Proportion, ProportionRequest
+from activities.naming import replicaset_name
+from tests.conftest import running_worker
+from tests.kube import Kube
+from tests.workflow.scenario import Scenario, WriteRecorder
+from workflows.messages import (
+    SIGNAL_ABORT,
+    SIGNAL_CONCLUDE,
+    SIGNAL_PROMOTE,
+    AbortRequest,
+    PromoteRequest,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+@dataclass
+class RecordingProvider:
+    """Fake metrics provider: answers from `counts` by variant service, records each request."""
+
+    counts: dict[str, Proportion | None] = field(default_factory=dict)
+    requests: list[ProportionRequest] = field(default_factory=list)
+
+    async def proportion(self, request: ProportionRequest) -> Proportion | None:
+        self.requests.append(request)
+        return self.counts.get(request.variant.service)
+
+
+@dataclass
+class Lab:
+    sc: Scenario
+    provider: RecordingProvider
+
+
+@pytest.fixture
+async def lab(time_env: WorkflowEnvironment, kube: Kube, namespace: str) -> AsyncIterator[Lab]:
+    provider = RecordingProvider()
+    async with running_worker(time_env.client, kube, proportions=provider) as worker:
+        scenario = Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
+        try:
+            yield Lab(scenario, provider)
+        finally:
+            await scenario.close()
+
+
+def ab_testing(**analysis: Any) -> dict[str, Any]:
+    return {
+        "abTesting": {
+            "variantAService": "app-stable",
+            "variantBService": "app-canary",
+            "port": 8080,
+            "maxDuration": analysis.pop("maxDuration", "24h"),
+            "variantBMatch": {"header": {"name": "X-Variant", "value": "B"}},
+            "trafficRouting": {"gatewayAPI": {"httpRoute": "app-route"}},
+            "analysis": {
+                "interval": "1m",
+                "minDuration": "5m",
+                "minSampleSize": 1000,
+                "confidenceLevel": 0.95,
+                "metrics": [{"name": "error-rate", "direction": "lower"}],
+                **analysis,
+            },
+        }
+    }
+
+
+async def start_experiment(lab: Lab, **analysis: Any) -> tuple[str, str, Any]:
+    sc = lab.sc
+    await sc.create(replicas=3, strategy=ab_testing(**analysis))
+    assert (await (await sc.start()).result()).result == "completed"
+    v1 = await sc.revision()
+    await sc.set_image("example/app:v2")
+    v2 = await sc.revision()
+    handle = await sc.start()
+    await sc.wait_phase("Experimenting")
+    return v1, v2, handle
+
+
+async def test_significant_winner_b_takes_all_traffic_on_promotion(lab: Lab) -> None:
+    sc = lab.sc
+    lab.provider.counts = {
+        "app-stable": Proportion(successes=500, trials=10000),
+        "app-canary": Proportion(successes=200, trials=10000),
+    }
+    v1, v2, handle = await start_experiment(lab)
+    route = await sc.route()
+    assert route["spec"]["rules"][0] == {
+        "name": "kulta-ab-app",
+        "matches": [
+            {
+                "headers": [{"type": "Exact", "name": "X-Variant", "value": "B"}],
+                "path": {"type": "PathPrefix", "value": "/"},  # the API server's default
+            }
+        ],
+        "backendRefs": [
+            {"group": "", "kind": "Service", "name": "app-canary", "port": 8080, "weight": 1}
+        ],
+    }
+    assert len(route["spec"]["rules"]) == 3  # the user's two rules are still there
+    assert await sc.selector("app-canary") == {"app": "app", "pod-template-hash": v2}
+    assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": v1}
+    assert (await sc.replicaset(v2))["status"]["availableReplicas"] == 3
+
+    await sc.skip(300, handle)  # minDuration: significance alone does not conclude earlier
+    concluded = await sc.wait_phase("Concluded", "variant B won")
+    experiment = concluded["status"]["experiment"]
+    assert experiment["winner"] == "B" and experiment["concluded"]
+    assert experiment["reason"] == "statistically significant"
+    assert experiment["measurements"] >= 5
+    [metric] = experiment["metrics"]
+    assert metric["name"] == "error-rate" and metric["significant"]
+    assert metric["rateA"] == 0.05 and metric["rateB"] == 0.02 and metric["samplesB"] == 10000
+    assert metric["z"] < 0 and metric["pValue"] < 0.05
+    asked = {(r.variant.service, r.variant.revision) for r in lab.provider.requests}
+    assert asked == {("app-stable", v1), ("app-canary", v2)}
+
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+    done = await sc.wait_phase("Completed")
+    assert done["status"]["stableRevision"] == v2
+    assert [r.get("name") for r in (await sc.route())["spec"]["rules"]] == [None, None]
+    assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": v2}
+    await sc.wait_rs_replicas(v1, 0)
+
+
+async def test_no_data_runs_to_max_duration_without_a_winner(lab: Lab) -> None:
+    sc = lab.sc
+    v1, v2, handle = await start_experiment(lab, maxDuration="10m")
+    await sc.skip(600, handle)
+    concluded = await sc.wait_phase("Concluded", "no winner")
+    assert "maxDuration 10m reached" in concluded["status"]["message"]
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+    lost = await sc.wait_phase("Failed", "was not rolled out")
+    assert lost["status"]["stableRevision"] == v1
+    assert len((await sc.route())["spec"]["rules"]) == 2
+    assert (await sc.replicaset(v2))["spec"]["replicas"] == 0
+    assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": v1}
+
+
+async def test_concluding_by_hand_reports_the_current_leader(lab: Lab) -> None:
+    sc = lab.sc
+    lab.provider.counts = {
+        "app-stable": Proportion(successes=1000, trials=10000),
+        "app-canary": Proportion(successes=500, trials=10000),
+    }
+    _, v2, handle = await start_experiment(
+        lab, minDuration="1h", metrics=[{"name": "conversion", "direction": "higher"}]
+    )
+    await handle.signal(SIGNAL_CONCLUDE)
+    concluded = await sc.wait_phase("Concluded", "variant A won (concluded by request)")
+    assert concluded["status"]["experiment"]["winner"] == "A"
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+    await sc.wait_phase("Failed", "variant A won")
+    assert (await sc.replicaset(v2))["spec"]["replicas"] == 0
+
+
+async def test_abort_removes_the_rule_before_variant_b_scales_down(lab: Lab) -> None:
+    sc = lab.sc
+    _, v2, handle = await start_experiment(lab)
+    async with WriteRecorder(sc.kube, sc.namespace).running() as recorder:
+        await handle.signal(SIGNAL_ABORT, AbortRequest(reason="experiment hurts users"))
+        await sc.wait_phase("Failed", "experiment hurts users")
+        await sc.wait_rs_replicas(v2, 0)
+    rule_gone = recorder.first("HTTPRoute", "app-route", lambda r: len(r["spec"]["rules"]) == 2)
+    scaled = recorder.first(
+        "ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] == 0
+    )
+    assert rule_gone.resource_version < scaled.resource_version
+
+
+async def test_long_experiment_continues_as_new_with_bounded_history(lab: Lab) -> None:
+    sc = lab.sc
+    _, _, handle = await start_experiment(lab, interval="10s", maxDuration="1h")
+    first_run = (await handle.describe()).run_id
+    await sc.skip(3600, handle)  # 360 measurements, more than one run's share
+    concluded = await sc.wait_phase("Concluded", "maxDuration 1h reached", timeout=120)
+    assert (
+        concluded["status"]["experiment"]["startedAt"]
+        <= concluded["status"]["experiment"]["measuredAt"]
+    )
+    assert (await handle.describe()).run_id != first_run  # continued as new at least once
+    history = await handle.fetch_history()
+    assert len(history.events) < 3000  # one run: at most MEASUREMENTS_PER_RUN rounds
