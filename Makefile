@@ -43,8 +43,9 @@ cluster-up: ## start the local control plane (builds it once from Go modules)
 cluster-down: ## stop the local control plane
 	scripts/cluster down
 
-demo: install ## run a canary rollout end to end on the local stack
-	$(PY) -m kulta.demo up
+STRATEGY ?= canary
+demo: install ## run a rollout end to end on the local stack (STRATEGY=canary|blue-green|ab-testing|simple)
+	$(PY) -m kulta.demo up --strategy $(STRATEGY)
 
 demo-down: install ## stop everything the demo started
 	$(PY) -m kulta.demo down

@@ -199,7 +199,57 @@ async def follow(
             continue
 
 
-async def run_demo(kubeconfig: str) -> None:
+# strategy -> (manifest in examples/, Rollout name)
+STRATEGIES = {
+    "canary": ("demo-canary.yaml", "demo"),
+    "blue-green": ("blue-green.yaml", "bg-app"),
+    "ab-testing": ("ab-testing.yaml", "checkout"),
+    "simple": ("simple.yaml", "simple-app"),
+}
+
+
+def next_image(image: str) -> str:
+    """Flips the tag between v1 and v2, so every demo run has a new revision to roll out."""
+    repository, _, tag = image.rpartition(":")
+    return f"{repository}:{'v2' if tag == 'v1' else 'v1'}"
+
+
+class Steering:
+    """Does what a person watching the rollout would do, and says so."""
+
+    def __init__(self, kube: KubeClient, name: str, first_workflow: str | None) -> None:
+        self._kube = kube
+        self._name = name
+        self._workflow = first_workflow
+        self._concluded = False
+
+    async def __call__(self, rollout: dict[str, Any]) -> None:
+        status = rollout.get("status") or {}
+        if status.get("workflowId") and status["workflowId"] != self._workflow:
+            self._workflow = status["workflowId"]
+            quoted = urllib.parse.quote(self._workflow, safe="")
+            url = f"http://localhost:{UI_PORT}/namespaces/default/workflows/{quoted}"
+            say(f"workflow {self._workflow}\n           Temporal UI: {url}")
+        phase, message = status.get("phase"), status.get("message") or ""
+        if phase in ("Paused", "Preview", "Concluded") and "waiting for promotion" in message:
+            await self._annotate("kulta.io/promote", "a person promotes")
+        elif phase == "Experimenting" and not self._concluded:
+            self._concluded = True
+            await self._annotate(
+                "kulta.io/conclude-experiment",
+                "no metrics provider runs in the demo, so a person concludes the experiment",
+            )
+
+    async def _annotate(self, key: str, why: str) -> None:
+        say(f"{why}: kubectl annotate rollout {self._name} {key}=true")
+        await self._kube.patch(
+            resource_path(ROLLOUTS, "rollouts", NAMESPACE, self._name),
+            {"metadata": {"annotations": {key: "true"}}},
+        )
+
+
+async def run_demo(kubeconfig: str, strategy: str) -> None:
+    manifest_name, name = STRATEGIES[strategy]
     kube = KubeClient(load_credentials(kubeconfig))
     try:
         with contextlib.suppress(AlreadyExists):
@@ -207,51 +257,39 @@ async def run_demo(kubeconfig: str) -> None:
                 resource_path("v1", "namespaces"),
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
             )
-        manifest = ROOT / "examples" / "demo-canary.yaml"
-        say(f"applying {manifest.relative_to(ROOT)} in namespace {NAMESPACE}")
+        manifest = ROOT / "examples" / manifest_name
+        say(f"applying {manifest.relative_to(ROOT)} ({strategy}) in namespace {NAMESPACE}")
         await apply_manifests(kube, list(yaml.safe_load_all(manifest.read_text())))
         first = await follow(
-            kube, "demo", lambda r: (r.get("status") or {}).get("phase") == "Completed"
+            kube, name, lambda r: (r.get("status") or {}).get("phase") == "Completed"
         )
         image = first["spec"]["template"]["spec"]["containers"][0]["image"]
-        new_image = "example/demo:v2" if image.endswith(":v1") else "example/demo:v1"
-        say(f"first revision is stable; changing the image {image} -> {new_image}")
+        say(f"first revision is stable; changing the image {image} -> {next_image(image)}")
         await kube.patch(
-            resource_path(ROLLOUTS, "rollouts", NAMESPACE, "demo"),
-            {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": new_image}]}}}},
+            resource_path(ROLLOUTS, "rollouts", NAMESPACE, name),
+            {
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"name": "app", "image": next_image(image)}]}
+                    }
+                }
+            },
         )
-        workflow_id = first["status"].get("workflowId")
+        before = first["status"]["stableRevision"]
 
-        async def on_status(obj: dict[str, Any]) -> None:
-            nonlocal workflow_id
-            status = obj.get("status") or {}
-            if status.get("workflowId") and status["workflowId"] != workflow_id:
-                workflow_id = status["workflowId"]
-                quoted = urllib.parse.quote(workflow_id, safe="")
-                url = f"http://localhost:{UI_PORT}/namespaces/default/workflows/{quoted}"
-                say(f"workflow {workflow_id}\n           Temporal UI: {url}")
-            if status.get("phase") == "Paused" and status.get("message") == "waiting for promotion":
-                say(
-                    "manual pause reached: promoting with "
-                    "`kubectl annotate rollout demo kulta.io/promote=true`"
-                )
-                await kube.patch(
-                    resource_path(ROLLOUTS, "rollouts", NAMESPACE, "demo"),
-                    {"metadata": {"annotations": {"kulta.io/promote": "true"}}},
-                )
+        def finished(rollout: dict[str, Any]) -> bool:
+            status = rollout.get("status") or {}
+            if status.get("phase") == "Failed":
+                return True
+            return status.get("phase") == "Completed" and status.get("stableRevision") != before
 
-        revision_changed = first["status"]["stableRevision"]
-        done = await follow(
-            kube,
-            "demo",
-            lambda r: (
-                (r.get("status") or {}).get("phase") in ("Completed", "Failed")
-                and (r.get("status") or {}).get("stableRevision") != revision_changed
-            ),
-            on_status,
-        )
-        phase = done["status"]["phase"]
-        say(f"rollout {phase.lower()}: stable revision {done['status'].get('stableRevision')}")
+        steering = Steering(kube, name, first["status"].get("workflowId"))
+        done = await follow(kube, name, finished, steering)
+        status = done["status"]
+        if status["phase"] == "Completed":
+            say(f"rollout completed: stable revision {status['stableRevision']}")
+        else:
+            say(f"rollout ended {status['phase']}: {status.get('message')}")
         print(
             f"\nTemporal UI:  http://localhost:{UI_PORT}/namespaces/default/workflows"
             f"?query=KultaNamespace%3D%22{NAMESPACE}%22\n"
@@ -260,7 +298,11 @@ async def run_demo(kubeconfig: str) -> None:
             "Stop:         make demo-down\n",
             flush=True,
         )
-        if phase != "Completed":
+        # Without metrics an experiment has no winner, so variant A staying is the expected end.
+        expected = status["phase"] == "Completed" or (
+            strategy == "ab-testing" and status["conditions"][0]["reason"] == "ExperimentLost"
+        )
+        if not expected:
             sys.exit(1)
     finally:
         await kube.aclose()
@@ -269,6 +311,7 @@ async def run_demo(kubeconfig: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="kulta-demo", description=__doc__)
     parser.add_argument("command", nargs="?", default="up", choices=["up", "down"])
+    parser.add_argument("--strategy", default="canary", choices=sorted(STRATEGIES))
     args = parser.parse_args()
     if args.command == "down":
         stop_stack()
@@ -278,7 +321,7 @@ def main() -> None:
     kubeconfig = cluster("env").strip().split("=", 1)[1]
     say(f"starting Temporal dev server (UI http://localhost:{UI_PORT}), kulta worker and watcher")
     start_stack(kubeconfig)
-    asyncio.run(run_demo(kubeconfig))
+    asyncio.run(run_demo(kubeconfig, args.strategy))
     sys.stdout.flush()
     os._exit(0)  # see README: the SDK may abort at interpreter exit after the work is done
 

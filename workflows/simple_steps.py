@@ -46,7 +46,7 @@ class SimpleSteps(RolloutMachinery):
                 await self._scale_own_and_wait(spec, step.new)
                 await self._scale(old, step.old)
                 self._status = self._status.model_copy(
-                    update={"current_step_index": index + 1, "updated_replicas": step.new}
+                    update={"current_step_index": index, "updated_replicas": step.new}
                 )
                 progress = f"{step.new}/{n} pods on {self._input.revision}, {step.old} on {stable}"
                 await self._transition(

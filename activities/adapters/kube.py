@@ -147,8 +147,10 @@ class KubeClient:
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> JsonObject:
         return await self._request("GET", path, params=params)
 
-    async def create(self, path: str, body: JsonObject) -> JsonObject:
-        return await self._request("POST", path, json_body=body)
+    async def create(self, path: str, body: JsonObject, *, dry_run: bool = False) -> JsonObject:
+        """POSTs `body`; with `dry_run` the server validates it fully and stores nothing."""
+        params = {"dryRun": "All"} if dry_run else None
+        return await self._request("POST", path, json_body=body, params=params)
 
     async def replace(self, path: str, body: JsonObject) -> JsonObject:
         return await self._request("PUT", path, json_body=body)

@@ -194,3 +194,32 @@ async def test_long_experiment_continues_as_new_with_bounded_history(lab: Lab) -
     assert (await handle.describe()).run_id != first_run  # continued as new at least once
     history = await handle.fetch_history()
     assert len(history.events) < 3000  # one run: at most MEASUREMENTS_PER_RUN rounds
+
+
+async def test_new_revision_mid_experiment_supersedes_it(lab: Lab) -> None:
+    sc = lab.sc
+    v1, v2, h2 = await start_experiment(lab)
+    async with WriteRecorder(sc.kube, sc.namespace).running() as recorder:
+        await sc.set_image("example/app:v3")
+        v3 = await sc.revision()
+        h3 = await sc.start()
+        await sc.kube.wait_for(
+            "Rollout",
+            sc.namespace,
+            sc.name,
+            lambda r: (
+                r["status"].get("canaryRevision") == v3 and r["status"]["phase"] == "Experimenting"
+            ),
+            what="experimenting on v3",
+        )
+    assert (await h2.describe()).status.name == "CANCELED"
+    # v2 cleaned up (its rule off the route, then its pods) before v3 created anything.
+    v2_down = recorder.first(
+        "ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] == 0
+    )
+    v3_created = recorder.first("ReplicaSet", replicaset_name("app", v3), lambda rs: True)
+    assert v2_down.resource_version < v3_created.resource_version
+    rules = [r.get("name") for r in (await sc.route())["spec"]["rules"]]
+    assert rules == ["kulta-ab-app", None, None]  # one kulta rule: v3's
+    assert (await sc.rollout())["status"]["stableRevision"] == v1
+    await h3.signal(SIGNAL_ABORT, AbortRequest())

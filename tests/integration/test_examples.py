@@ -1,0 +1,37 @@
+"""Every example manifest is accepted by the real API server and understood by kulta."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.kube import Kube, path_of
+from workflows.model import parse_spec
+
+pytestmark = pytest.mark.cluster
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+DOCS = {path.name: list(yaml.safe_load_all(path.read_text())) for path in EXAMPLES}
+
+
+@pytest.mark.parametrize("name", sorted(DOCS))
+async def test_example_applies_and_parses(kube: Kube, namespace: str, name: str) -> None:
+    docs: list[dict[str, Any]] = DOCS[name]
+    rollouts = [d for d in docs if d["kind"] == "Rollout"]
+    assert len(rollouts) == 1
+    parse_spec(rollouts[0]["spec"])
+    for doc in docs:
+        # Server-side validation (schema, CEL) without creating anything.
+        await kube.client.create(path_of(doc["kind"], namespace), doc, dry_run=True)
+
+
+def test_there_is_an_example_per_strategy() -> None:
+    kinds = {
+        next(iter(d["spec"]["strategy"]))
+        for docs in DOCS.values()
+        for d in docs
+        if d["kind"] == "Rollout"
+    }
+    assert kinds == {"canary", "blueGreen", "abTesting", "simple"}
