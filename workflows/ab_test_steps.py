@@ -70,14 +70,7 @@ class ABTestSteps(RolloutMachinery):
             await self._await_promotion_of_result()
         except RollbackRequired as rollback:
             await self._undo_ab_test(ab)
-            await self._transition(
-                "Failed",
-                rollback.reason,
-                f"rolled back: {rollback.message}",
-                event_type="Warning",
-                decision=("rollback", rollback.message),
-            )
-            return await self._wait_for_retry()
+            return await self._failed_after_rollback(rollback)
         return await self._apply_result(ab, winner)
 
     async def _experiment(self, ab: ABTestingStrategy, started: str) -> tuple[str | None, str]:

@@ -54,14 +54,7 @@ class BlueGreenSteps(RolloutMachinery):
             self._note_unevaluated_analysis(bg.post_promotion_analysis)
         except RollbackRequired as rollback:
             await self._undo_blue_green(bg)
-            await self._transition(
-                "Failed",
-                rollback.reason,
-                f"rolled back: {rollback.message}",
-                event_type="Warning",
-                decision=("rollback", rollback.message),
-            )
-            return await self._wait_for_retry()
+            return await self._failed_after_rollback(rollback)
         await self._mark_stable(2, "promoted to active")
         await self._scale_down_others()
         return RolloutOutcome(result="completed", phase="Completed")

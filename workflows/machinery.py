@@ -150,6 +150,17 @@ class RolloutMachinery:
         if any(a is not None and a.metrics for a in analyses):
             self._decide("analysis-skipped", "analysis is configured but not evaluated yet")
 
+    async def _failed_after_rollback(self, rollback: RollbackRequired) -> RolloutOutcome:
+        """Reports a finished rollback (phase Failed) and waits, at no cost, for a retry."""
+        await self._transition(
+            "Failed",
+            rollback.reason,
+            f"rolled back: {rollback.message}",
+            event_type="Warning",
+            decision=("rollback", rollback.message),
+        )
+        return await self._wait_for_retry()
+
     async def _wait_for_retry(self) -> RolloutOutcome:
         await workflow.wait_condition(lambda: self._retry, timeout_summary="wait for retry")
         assert self._start is not None

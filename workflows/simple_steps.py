@@ -55,14 +55,7 @@ class SimpleSteps(RolloutMachinery):
             self._note_unevaluated_analysis(simple.analysis)
         except RollbackRequired as rollback:
             await self._restore_previous(spec)
-            await self._transition(
-                "Failed",
-                rollback.reason,
-                f"rolled back: {rollback.message}",
-                event_type="Warning",
-                decision=("rollback", rollback.message),
-            )
-            return await self._wait_for_retry()
+            return await self._failed_after_rollback(rollback)
         await self._mark_stable(len(plan), "rolled out")
         await self._scale_down_others()
         return RolloutOutcome(result="completed", phase="Completed")

@@ -4,30 +4,14 @@ The scenario's Services double as active (app-stable) and preview (app-canary)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
-from tests.kube import Kube
 from tests.workflow.scenario import Scenario
 from workflows.messages import SIGNAL_ABORT, SIGNAL_PROMOTE, AbortRequest, PromoteRequest
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-async def scenario(
-    time_env: WorkflowEnvironment, kube: Kube, namespace: str
-) -> AsyncIterator[Scenario]:
-    async with running_worker(time_env.client, kube) as worker:
-        scenario = Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
-        try:
-            yield scenario
-        finally:
-            await scenario.close()
 
 
 def blue_green(**settings: Any) -> dict[str, Any]:

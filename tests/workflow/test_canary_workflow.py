@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.naming import replicaset_name
-from tests.conftest import running_worker
-from tests.kube import Kube
 from tests.workflow.scenario import Scenario, WriteRecorder
 from workflows.messages import (
     SIGNAL_ABORT,
@@ -31,18 +27,6 @@ from workflows.rollout import RolloutWorkflow
 
 pytestmark = pytest.mark.cluster
 HISTORIES = Path(__file__).parent / "histories"
-
-
-@pytest.fixture
-async def scenario(
-    time_env: WorkflowEnvironment, kube: Kube, namespace: str
-) -> AsyncIterator[Scenario]:
-    async with running_worker(time_env.client, kube) as worker:
-        scenario = Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
-        try:
-            yield scenario
-        finally:
-            await scenario.close()
 
 
 async def stable_v1(sc: Scenario, **rollout_args: Any) -> str:

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import replicaset_name
-from tests.conftest import running_worker
-from tests.kube import Kube
 from tests.workflow.scenario import Scenario, WriteRecorder
 from workflows.messages import SIGNAL_ABORT, SIGNAL_UPDATE_SPEC, AbortRequest, SpecUpdate
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-async def scenario(
-    time_env: WorkflowEnvironment, kube: Kube, namespace: str
-) -> AsyncIterator[Scenario]:
-    async with running_worker(time_env.client, kube) as worker:
-        scenario = Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
-        try:
-            yield scenario
-        finally:
-            await scenario.close()
 
 
 async def first_revision(sc: Scenario, **simple: object) -> str:
