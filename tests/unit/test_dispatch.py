@@ -70,3 +70,11 @@ def test_promote_full_and_garbage_values() -> None:
 def test_deleted_rollout_cancels_its_workflow() -> None:
     obj = observed({"workflowId": "w"})
     assert decide(obj, deleted=True) == [CancelWorkflow("w")]
+
+
+def test_conclude_experiment_annotation_is_a_conclude_signal() -> None:
+    obj = observed(annotations={"kulta.io/conclude-experiment": "true"})
+    obj["status"] = {"workflowId": "w", "observedGeneration": 1, "phase": "Experimenting"}
+    actions = decide(obj)
+    assert Signal("w", "conclude") in actions
+    assert actions[-1] == RemoveAnnotation("ns", "app", "kulta.io/conclude-experiment")
