@@ -1,0 +1,123 @@
+"""The Prometheus adapter against Debian's real Prometheus scraping a test-controlled exporter.
+
+Faults the real server cannot be made to produce on demand (a 503 with errorType, a body that is
+not JSON) come from a local fake HTTP server, named as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from activities.adapters.prometheus import BadQuery, PrometheusClient, PrometheusConfig, Sample
+from activities.errors import Unavailable
+from tests.support.exporter import Exporter, free_port
+from tests.support.prometheus import prometheus_scraping
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[Exporter]:
+    exp = Exporter()
+    exp.start()
+    yield exp
+    exp.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus_url(exporter: Exporter) -> Iterator[str]:
+    with prometheus_scraping(f"127.0.0.1:{exporter.port}") as url:
+        yield url
+
+
+@pytest.fixture
+async def prometheus(prometheus_url: str) -> AsyncIterator[PrometheusClient]:
+    client = PrometheusClient(PrometheusConfig(address=prometheus_url, timeout_seconds=5))
+    yield client
+    await client.aclose()
+
+
+async def scraped(client: PrometheusClient, query: str, timeout: float = 20) -> list[Sample]:
+    """The query's samples once Prometheus has scraped them (it scrapes every second)."""
+
+    async def run() -> list[Sample]:
+        # Prometheus offers no notification of a scrape; asking again is how one learns of it.
+        while not (samples := await client.query(query)):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        return samples
+
+    return await asyncio.wait_for(run(), timeout)
+
+
+async def test_error_ratio_from_scraped_counters(
+    exporter: Exporter, prometheus: PrometheusClient
+) -> None:
+    exporter.serve("web", "r1", ok=90, errors=10)
+    [sample] = await scraped(
+        prometheus,
+        'sum(http_requests_total{service="web",status="500"})'
+        ' / sum(http_requests_total{service="web"})',
+    )
+    assert sample.value == pytest.approx(0.1)
+
+
+async def test_empty_vector_is_no_samples(prometheus: PrometheusClient) -> None:
+    assert await prometheus.query('http_requests_total{service="nobody"}') == []
+
+
+async def test_nan_is_no_value(prometheus: PrometheusClient) -> None:
+    [sample] = await prometheus.query("vector(0) / vector(0)")
+    assert sample.value is None
+
+
+async def test_syntax_error_is_a_bad_query(prometheus: PrometheusClient) -> None:
+    with pytest.raises(BadQuery, match="rejected the query"):
+        await prometheus.query("sum(rate(http_requests_total[1m]")
+
+
+async def test_stopped_server_is_unavailable() -> None:
+    client = PrometheusClient(
+        PrometheusConfig(address=f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
+    )
+    try:
+        with pytest.raises(Unavailable, match="did not answer"):
+            await client.query("up")
+    finally:
+        await client.aclose()
+
+
+async def fake_prometheus(status: int, body: bytes) -> tuple[asyncio.Server, str]:
+    """A fake HTTP server answering every request with `status` and `body`."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "match"),
+    [
+        (503, b'{"status":"error","errorType":"unavailable","error":"overloaded"}', "unavailable"),
+        (200, b"<html>proxy error</html>", "not JSON"),
+        (200, b'{"status":"success","data":{"resultType":"matrix","result":[]}}', "instant vector"),
+    ],
+)
+async def test_provider_faults_are_unavailable(status: int, body: bytes, match: str) -> None:
+    server, url = await fake_prometheus(status, body)
+    client = PrometheusClient(PrometheusConfig(address=url, timeout_seconds=2))
+    try:
+        with pytest.raises(Unavailable, match=match):
+            await client.query("up")
+    finally:
+        await client.aclose()
+        server.close()

@@ -1,0 +1,65 @@
+"""A small HTTP exporter whose request counts and latencies the test sets, for Prometheus to scrape.
+
+Series, labelled by `service` and `revision` like a real workload's:
+  http_requests_total{service, revision, status}
+  http_request_duration_seconds_bucket{service, revision, le}
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from threading import Thread
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Exporter:
+    port: int = field(default_factory=free_port)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "http_requests",
+            "Requests served, by status.",
+            ["service", "revision", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Request latency.",
+            ["service", "revision"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self._server: WSGIServer | None = None
+        self._thread: Thread | None = None
+
+    def start(self) -> None:
+        self._server, self._thread = start_http_server(
+            self.port, addr="127.0.0.1", registry=self.registry
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def serve(
+        self, service: str, revision: str, *, ok: int = 0, errors: int = 0, seconds: float = 0.01
+    ) -> None:
+        """Records `ok` 200s and `errors` 500s, each taking `seconds`."""
+        if ok:
+            self.requests.labels(service, revision, "200").inc(ok)
+        if errors:
+            self.requests.labels(service, revision, "500").inc(errors)
+        for _ in range(ok + errors):
+            self.latency.labels(service, revision).observe(seconds)
