@@ -28,7 +28,8 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install ## the whole suite: unit, workflow (time-skipping), integration (local cluster + dev server)
+test: install ## the whole suite: unit, workflow (time-skipping), integration (local cluster, dev server, Prometheus)
+	scripts/ensure-prometheus
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install ## pure tests only, no servers
