@@ -13,7 +13,6 @@ from activities.contracts import EventSpec, PublishStatusInput, RolloutRef
 from activities.errors import AlreadyExists, Conflict, NotFound
 from activities.naming import ROLLOUT_API_VERSION
 
-ROLLOUTS_API = ROLLOUT_API_VERSION
 COMPONENT = "kulta"
 
 
@@ -63,7 +62,7 @@ class StatusActivities:
         Returns False when the Rollout no longer exists (or is a different object now).
         """
         ref = inp.rollout
-        path = resource_path(ROLLOUTS_API, "rollouts", ref.namespace, ref.name)
+        path = resource_path(ROLLOUT_API_VERSION, "rollouts", ref.namespace, ref.name)
         try:
             await self._kube.patch(
                 path + "/status",

@@ -22,13 +22,6 @@ ENVIRONMENT = {
     "KUBECONFIG": "kubeconfig",
     "KULTA_WATCH_NAMESPACE": "watch_namespace",
     "KULTA_HTTP_PORT": "http_port",
-    "KULTA_PROMETHEUS_ADDRESS": "prometheus_address",
-    "KULTA_CDEVENTS_ENABLED": "cdevents_enabled",
-    "KULTA_CDEVENTS_SINK_URL": "cdevents_sink_url",
-    "KULTA_OCCURRENCE_DIR": "occurrence_dir",
-    "KULTA_LEADER_ELECTION": "leader_election",
-    "POD_NAME": "pod_name",
-    "POD_NAMESPACE": "pod_namespace",
 }
 
 
@@ -50,13 +43,6 @@ class Settings(BaseModel):
     kubeconfig: str | None = None
     watch_namespace: str | None = None
     http_port: int = Field(default=8080, ge=0, le=65535)
-    prometheus_address: str | None = None
-    cdevents_enabled: bool = False
-    cdevents_sink_url: str | None = None
-    occurrence_dir: str = "/tmp/kulta"
-    leader_election: bool = False
-    pod_name: str = Field(default_factory=lambda: os.uname().nodename)
-    pod_namespace: str = "kulta-system"
 
 
 def load(environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:

@@ -8,6 +8,7 @@ stable (Completed); a Failed run stays open, costing nothing, until a retry or a
 from __future__ import annotations
 
 import asyncio
+from typing import assert_never
 
 from temporalio import workflow
 
@@ -138,14 +139,7 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
                 return await self._run_blue_green()
             case "abTesting":
                 return await self._run_ab_test()
-        await self._transition(
-            "Failed",
-            "StrategyUnsupported",
-            f"strategy {spec.strategy.kind} is not supported by this kulta version",
-            event_type="Warning",
-        )
-        await workflow.wait_condition(lambda: False)
-        raise AssertionError("unreachable")
+        assert_never(spec.strategy.kind)
 
     async def _establish_stable(self, spec: RolloutSpec, *, first: bool) -> None:
         """The revision is (or becomes, for a first one) stable: full scale, all traffic."""
