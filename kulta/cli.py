@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.parse
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +18,7 @@ from activities.adapters.kube import KubeClient, load_credentials, resource_path
 from activities.errors import KultaError, NotFound
 from activities.naming import ROLLOUT_API_VERSION
 from kulta import __version__
+from kulta.settings import load as load_settings
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=__doc__.split("\n")[0])
 
@@ -52,6 +54,14 @@ async def _get(kubeconfig: str | None, namespace: str, name: str) -> dict[str, A
             raise
 
 
+def workflow_url(workflow_id: str) -> str:
+    """The Temporal UI page of a workflow (TEMPORAL_UI_URL, TEMPORAL_NAMESPACE)."""
+    settings = load_settings()
+    quoted = urllib.parse.quote(workflow_id, safe="")
+    base = settings.temporal_ui_url.rstrip("/")
+    return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{quoted}"
+
+
 def render(rollout: dict[str, Any]) -> str:
     """A plain-text summary (no colour, so it reads the same on any terminal)."""
     meta, spec, status = rollout["metadata"], rollout.get("spec", {}), rollout.get("status") or {}
@@ -70,7 +80,9 @@ def render(rollout: dict[str, Any]) -> str:
         ("Canary", status.get("canaryRevision", "-")),
         ("Workflow", status.get("workflowId", "-")),
     ]
-    lines = [f"{label + ':':<11} {value}" for label, value in fields]
+    if status.get("workflowId"):
+        fields.append(("Temporal UI", workflow_url(status["workflowId"])))
+    lines = [f"{label + ':':<12} {value}" for label, value in fields]
     decisions = status.get("decisions") or []
     if decisions:
         lines.append("Decisions:")

@@ -125,8 +125,11 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
 
     shown = await kulta(sc, "get", "app")
     assert shown.exit_code == 0, shown.output
-    assert "Phase:      Paused  waiting for promotion" in shown.output
-    assert "Step:       2/3" in shown.output and "Weight:     50" in shown.output
+    assert "Phase:       Paused  waiting for promotion" in shown.output
+    assert "Step:        2/3" in shown.output and "Weight:      50" in shown.output
+    assert (
+        "Temporal UI: http://localhost:8233/namespaces/default/workflows/rollout%2F" in shown.output
+    )
 
     promoted = await kulta(sc, "promote", "app")
     assert promoted.exit_code == 0, promoted.output
