@@ -207,3 +207,24 @@ class ProportionRequest(Contract):
     metric: ExperimentMetric
     variant: Variant
     since: str
+
+
+class MetricCheck(Contract):
+    """One metric to measure: a built-in name or a PromQL template, and its bounds."""
+
+    name: str
+    query: str | None = None
+    max: float | None = None
+    min: float | None = None
+
+
+class MeasureMetricInput(Contract):
+    metric: MetricCheck
+    variables: dict[str, str]
+
+
+class MetricMeasurement(Contract):
+    verdict: Literal["Successful", "Failed", "Inconclusive", "Error", "Invalid"]
+    value: float | None = None
+    message: str = ""
+    query: str = ""

@@ -22,6 +22,11 @@ ENVIRONMENT = {
     "KUBECONFIG": "kubeconfig",
     "KULTA_WATCH_NAMESPACE": "watch_namespace",
     "KULTA_HTTP_PORT": "http_port",
+    "KULTA_PROMETHEUS_ADDRESS": "prometheus_address",
+    "KULTA_PROMETHEUS_TIMEOUT_SECONDS": "prometheus_timeout_seconds",
+    "KULTA_PROMETHEUS_BEARER_TOKEN": "prometheus_bearer_token",
+    "KULTA_PROMETHEUS_CA_FILE": "prometheus_ca_file",
+    "KULTA_ANALYSIS_MIN_WINDOW_SECONDS": "analysis_min_window_seconds",
 }
 
 
@@ -43,6 +48,13 @@ class Settings(BaseModel):
     kubeconfig: str | None = None
     watch_namespace: str | None = None
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # The only Prometheus analysis queries: a Rollout cannot point kulta at another URL.
+    prometheus_address: str | None = None
+    prometheus_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    prometheus_bearer_token: str | None = None
+    prometheus_ca_file: str | None = None
+    # The shortest rate() window of built-in metrics; keep it several scrape intervals long.
+    analysis_min_window_seconds: int = Field(default=60, ge=1, le=86400)
 
 
 def load(environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:

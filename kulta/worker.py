@@ -11,7 +11,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.adapters.prometheus import PrometheusClient, PrometheusConfig
 from activities.experiments import ExperimentActivities
+from activities.metrics import MetricActivities
 from activities.ownership import OwnershipActivities
 from activities.ports import NoMetricsProvider, ProportionSource
 from activities.replicasets import ReplicaSetActivities
@@ -30,9 +32,12 @@ def build_worker(
     kube: KubeClient,
     task_queue: str,
     proportions: ProportionSource | None = None,
+    prometheus: PrometheusClient | None = None,
+    min_window_seconds: int = 60,
 ) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
     experiments = ExperimentActivities(proportions or NoMetricsProvider())
+    metrics = MetricActivities(prometheus, min_window_seconds)
     replicasets = ReplicaSetActivities(kube)
     traffic = TrafficActivities(kube)
     status = StatusActivities(kube)
@@ -51,6 +56,7 @@ def build_worker(
             traffic.set_route_weights,
             traffic.set_experiment_rule,
             experiments.measure,
+            metrics.measure,
             status.publish_status,
             ownership.claim_rollout,
             ownership.await_workflow_closed,
@@ -64,8 +70,24 @@ async def run(settings: Settings) -> None:
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     kube = KubeClient(load_credentials(settings.kubeconfig))
+    prometheus = None
+    if settings.prometheus_address:
+        prometheus = PrometheusClient(
+            PrometheusConfig(
+                address=settings.prometheus_address,
+                timeout_seconds=settings.prometheus_timeout_seconds,
+                bearer_token=settings.prometheus_bearer_token,
+                ca_file=settings.prometheus_ca_file,
+            )
+        )
     async with process.serving(settings) as stopping:
-        worker = build_worker(client, kube, settings.task_queue)
+        worker = build_worker(
+            client,
+            kube,
+            settings.task_queue,
+            prometheus=prometheus,
+            min_window_seconds=settings.analysis_min_window_seconds,
+        )
         log.info(
             "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address
         )

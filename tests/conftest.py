@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.adapters.prometheus import PrometheusClient
 from activities.naming import SEARCH_ATTRIBUTES
 from activities.ports import ProportionSource
 from kulta import binaries
@@ -95,11 +96,20 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, kube: Kube, proportions: ProportionSource | None = None
+    client: Client,
+    kube: Kube,
+    proportions: ProportionSource | None = None,
+    prometheus: PrometheusClient | None = None,
+    min_window_seconds: int = 5,
 ) -> AsyncIterator[Worker]:
     """A worker on a task queue of its own, with the production workflow and activities."""
     worker = build_worker(
-        client, kube.client, task_queue=f"tq-{uuid.uuid4().hex[:8]}", proportions=proportions
+        client,
+        kube.client,
+        task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        proportions=proportions,
+        prometheus=prometheus,
+        min_window_seconds=min_window_seconds,  # the test Prometheus scrapes every second
     )
     async with worker:
         yield worker

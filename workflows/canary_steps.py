@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
+        MeasureMetricInput,
+        MetricMeasurement,
         SetWeightsInput,
         SetWeightsResult,
     )
@@ -17,12 +20,16 @@ with workflow.unsafe.imports_passed_through():
         replicaset_name,
     )
     from workflows import options
+    from workflows.analysis import AnalysisState
     from workflows.machinery import RollbackRequired, RolloutMachinery, iso_time
     from workflows.messages import (
         RolloutOutcome,
     )
     from workflows.model import (
+        AnalysisStatus,
         CanaryStrategy,
+        MeasurementStatus,
+        MetricAnalysisStatus,
         RolloutSpec,
     )
     from workflows.steps import Pause, SetWeight
@@ -60,6 +67,9 @@ class CanarySteps(RolloutMachinery):
         if self._route(canary.traffic_routing) is None:
             # Without a route, traffic follows pod counts: the stable Service must span both.
             await self._select(canary.stable_service, None)
+        if canary.analysis is not None and canary.analysis.metrics:
+            self._analysis = AnalysisState(canary.analysis)
+            self._analysis_task = asyncio.create_task(self._analysis_loop(canary))
         try:
             for step in steps:
                 spec = self._current_spec
@@ -74,10 +84,13 @@ class CanarySteps(RolloutMachinery):
                     self._decide("promote-full", "promoted fully: remaining steps skipped")
                     break
             await self._checkpoint()
+            await self._await_analysis_pass()
+            self._analysis_stop = True
             await self._promote_canary(
                 self._current_spec, self._current_spec.strategy.canary or canary
             )
         except RollbackRequired as rollback:
+            self._analysis_stop = True
             await self._rollback(canary, rollback.reason, rollback.message)
             return await self._wait_for_retry()
         return RolloutOutcome(result="completed", phase="Completed")
@@ -98,6 +111,8 @@ class CanarySteps(RolloutMachinery):
             await self._scale_own_and_wait(spec, need)
             await self._write_weights(canary.traffic_routing, canary_split(canary, weight))
         self._status = self._status.model_copy(update={"current_weight": weight})
+        if weight > 0:
+            self._traffic_since = workflow.now()  # warmup and evidence count from here
         await self._transition(
             "Progressing",
             "StepAdvanced",
@@ -115,7 +130,12 @@ class CanarySteps(RolloutMachinery):
             )
             await self._transition("Paused", "PausedForPromotion", "waiting for promotion")
             await workflow.wait_condition(
-                lambda: self._promotions > 0 or self._promote_full or self._abort is not None,
+                lambda: (
+                    self._promotions > 0
+                    or self._promote_full
+                    or self._abort is not None
+                    or self._analysis_verdict is not None
+                ),
                 timeout_summary="wait for promotion",
             )
         else:
@@ -127,19 +147,27 @@ class CanarySteps(RolloutMachinery):
             await self._transition("Paused", "Pausing", f"pausing for {step.seconds}s")
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self._promotions > 0 or self._promote_full or self._abort is not None,
+                    lambda: (
+                        self._promotions > 0
+                        or self._promote_full
+                        or self._abort is not None
+                        or self._analysis_verdict is not None
+                    ),
                     timeout=timedelta(seconds=step.seconds),
                     timeout_summary=f"pause {step.seconds}s",
                 )
         if self._abort is not None:
             raise RollbackRequired("Aborted", self._abort.reason)
-        promoted = self._promotions > 0
-        self._promotions = 0
+        promoted = self._promotions > 0 or self._promote_full
         self._in_pause = False
+        await self._react_to_analysis()
+        if not promoted:
+            await self._await_analysis_pass()  # a timer alone never promotes without evidence
+        self._promotions = 0
         self._status = self._status.model_copy(
             update={"pause_start_time": None, "pause_end_time": None}
         )
-        why = "promoted" if promoted or self._promote_full else "pause elapsed"
+        why = "promoted" if promoted else "pause elapsed"
         await self._transition(
             "Progressing", "PauseEnded", why, decision=("resume", why), event_type="Normal"
         )
@@ -213,8 +241,85 @@ class CanarySteps(RolloutMachinery):
             return True
         return False
 
+    async def _analysis_loop(self, canary: CanaryStrategy) -> None:
+        """Measures in the background while the canary runs, on durable timers; verdicts go to
+        `_analysis_verdict`, which the steps act on."""
+        analysis = self._analysis
+        assert analysis is not None
+        while not self._analysis_stop:
+            since = self._traffic_since
+            if since is None:
+                await workflow.wait_condition(
+                    lambda: self._traffic_since is not None or self._analysis_stop
+                )
+                continue
+            now = workflow.now()
+            due = analysis.due(now, since)
+            if not due:
+                wait = max(timedelta(seconds=1), analysis.next_due(now, since) - now)
+
+                def interrupted(since: datetime = since) -> bool:
+                    return self._analysis_stop or self._traffic_since != since
+
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        interrupted,
+                        timeout=wait,
+                        timeout_summary="next measurement",
+                    )
+                continue
+            for metric in due:
+                result = await self._activity(
+                    "measure_metric",
+                    MeasureMetricInput(
+                        metric=metric.check,
+                        variables=self._metric_variables(canary, f"{metric.interval}s"),
+                    ),
+                    MetricMeasurement,
+                    summary=f"measure {metric.check.name}",
+                )
+                verdict = analysis.record(metric, result, workflow.now())
+                if verdict is not None and (
+                    self._analysis_verdict is None or verdict.action == "rollback"
+                ):
+                    self._analysis_verdict = verdict
+            if self._analysis_stop:
+                return
+            self._status = self._status.model_copy(update={"analysis": _analysis_status(analysis)})
+            await self._publish_quietly()
+
+    def _metric_variables(self, canary: CanaryStrategy, interval: str) -> dict[str, str]:
+        return {
+            "namespace": self._input.namespace,
+            "rollout": self._input.name,
+            "revision": self._input.revision,
+            "service": canary.canary_service,
+            "stable_revision": self._status.stable_revision or "",
+            "stable_service": canary.stable_service,
+            "interval": interval,
+        }
+
 
 def canary_split(canary: CanaryStrategy, weight: int) -> dict[str, int]:
     """Route weights with `weight` percent on the canary (they always sum to 100)."""
     weights = route_weights(weight)
     return {canary.stable_service: weights.stable, canary.canary_service: weights.canary}
+
+
+def _analysis_status(analysis: AnalysisState) -> AnalysisStatus:
+    return AnalysisStatus(
+        metrics=[
+            MetricAnalysisStatus(
+                name=m.check.name,
+                failures=m.failures,
+                consecutive_errors=m.streak,
+                measurements=[
+                    MeasurementStatus(
+                        time=iso_time(t), verdict=r.verdict, value=r.value, message=r.message
+                    )
+                    for t, r in m.recent
+                ],
+            )
+            for m in analysis.metrics
+        ]
+    )

@@ -7,7 +7,7 @@ Deterministic workflow code (see `workflows/__init__.py`); strategies build on `
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         replicaset_name,
     )
     from workflows import options
+    from workflows.analysis import AnalysisState, Verdict
     from workflows.messages import (
         AbortRequest,
         RolloutOutcome,
@@ -91,10 +92,18 @@ class RolloutMachinery:
         self._in_pause = False
         self._cut_over = False  # blue-green: the active Service selects this revision
         self._conclude_requested = False  # A/B: conclude the experiment at the next measurement
+        self._resume_requested = False
+        # Metric analysis (canary): its state, the verdict awaiting a reaction, and since when the
+        # current step's traffic is in place (warmup and "passed since" count from there).
+        self._analysis: AnalysisState | None = None
+        self._analysis_verdict: Verdict | None = None
+        self._analysis_stop = False
+        self._traffic_since: datetime | None = None
         self._done = False
 
     async def _checkpoint(self) -> None:
-        """Between actions: honour abort and user pauses."""
+        """Between actions: honour abort, analysis verdicts and user pauses."""
+        await self._react_to_analysis()
         if self._abort is not None:
             raise RollbackRequired("Aborted", self._abort.reason)
         if self._user_paused:
@@ -104,6 +113,73 @@ class RolloutMachinery:
             if self._abort is not None:
                 raise RollbackRequired("Aborted", self._abort.reason)
             await self._transition(before, "Resumed", "rollout resumed by user")
+
+    async def _react_to_analysis(self) -> None:
+        """Acts on the analysis loop's latest verdict: roll back, or pause until resumed."""
+        verdict = self._analysis_verdict
+        if verdict is None:
+            return
+        self._analysis_verdict = None
+        where = f" at step {(self._status.current_step_index or 0) + 1}"
+        if verdict.action == "rollback":
+            raise RollbackRequired(verdict.reason, verdict.message + where)
+        if verdict.action == "continue":
+            self._decide("analysis-continue", verdict.message)
+            return
+        self._resume_requested = False
+        before = self._status.phase or "Progressing"
+        await self._transition(
+            "Paused",
+            verdict.reason,
+            f"{verdict.message}{where}; paused until resumed",
+            event_type="Warning",
+            decision=("analysis-pause", verdict.message),
+        )
+
+        def released() -> bool:
+            failed = (
+                self._analysis_verdict is not None and self._analysis_verdict.action == "rollback"
+            )
+            return self._resume_requested or self._abort is not None or failed
+
+        await workflow.wait_condition(released, timeout_summary="wait for resume")
+        if self._abort is not None:
+            raise RollbackRequired("Aborted", self._abort.reason)
+        if self._analysis_verdict is not None:
+            await self._react_to_analysis()
+            return
+        if self._analysis is not None:
+            self._analysis.resume()
+        await self._transition(before, "Resumed", "analysis resumed by user")
+
+    async def _await_analysis_pass(self) -> None:
+        """No promotion without evidence: every metric must have passed since the traffic moved."""
+        analysis, since = self._analysis, self._traffic_since
+        if analysis is None or since is None:
+            return
+        while not analysis.passed_since(since):
+            await self._react_to_analysis()
+            await workflow.wait_condition(
+                lambda: (
+                    analysis.passed_since(since)
+                    or self._analysis_verdict is not None
+                    or self._abort is not None
+                ),
+                timeout_summary="wait for a passing measurement",
+            )
+            if self._abort is not None:
+                raise RollbackRequired("Aborted", self._abort.reason)
+
+    async def _publish_quietly(self) -> None:
+        """Status only (no Event): for measurements, which are not transitions."""
+        await self._activity(
+            "publish_status",
+            PublishStatusInput(
+                rollout=self._ref, status=self._status.model_dump(mode="json", by_alias=True)
+            ),
+            bool,
+            summary="record measurements",
+        )
 
     async def _scale_own_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
         """This revision's ReplicaSet at `replicas`, with that many pods available."""

@@ -91,8 +91,13 @@ class TrafficRouting(Model):
 
 
 class Metric(Model):
+    """A metric judged against bounds. Built-ins (error-rate, success-rate, latency-p95,
+    latency-p99) need only `threshold`; a custom metric gives a PromQL `query` template."""
+
     name: Annotated[str, Field(min_length=1, max_length=63)]
     threshold: float | None = None
+    max: float | None = Field(default=None, description="fails above this value")
+    min: float | None = Field(default=None, description="fails below this value")
     query: Annotated[str, Field(max_length=4096)] | None = None
     interval: Duration | None = None
     count: Annotated[int, Field(ge=1, le=10000)] | None = None
@@ -327,6 +332,24 @@ class ExperimentStatus(StatusModel):
     reason: str | None = None
 
 
+class MeasurementStatus(StatusModel):
+    time: str
+    verdict: str
+    value: float | None = None
+    message: str = ""
+
+
+class MetricAnalysisStatus(StatusModel):
+    name: str
+    failures: int = 0
+    consecutive_errors: int = 0
+    measurements: list[MeasurementStatus] = []
+
+
+class AnalysisStatus(StatusModel):
+    metrics: list[MetricAnalysisStatus] = []
+
+
 class RolloutStatus(StatusModel):
     phase: Phase | None = None
     message: str | None = None
@@ -347,6 +370,7 @@ class RolloutStatus(StatusModel):
     conditions: list[Condition] = []
     decisions: list[Decision] = []
     experiment: ExperimentStatus | None = None
+    analysis: AnalysisStatus | None = None
 
 
 def parse_spec(raw: dict[str, Any]) -> RolloutSpec:

@@ -73,6 +73,7 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
     @workflow.signal(name=SIGNAL_RESUME)
     def resume(self) -> None:
         self._signal_paused = False
+        self._resume_requested = True
 
     @workflow.signal(name=SIGNAL_CONCLUDE)
     def conclude(self) -> None:

@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from activities.adapters.prometheus import BadQuery, PrometheusClient, PrometheusConfig, Sample
+from activities.contracts import MeasureMetricInput, MetricCheck
 from activities.errors import Unavailable
+from activities.metrics import MetricActivities
 from tests.support.exporter import Exporter, free_port
 from tests.support.prometheus import prometheus_scraping
 
@@ -121,3 +123,41 @@ async def test_provider_faults_are_unavailable(status: int, body: bytes, match: 
     finally:
         await client.aclose()
         server.close()
+
+
+async def test_measure_metric_judges_a_real_value(
+    exporter: Exporter, prometheus: PrometheusClient
+) -> None:
+    exporter.serve("svc", "rev-bad", ok=90, errors=10)
+    ratio = (
+        'sum(http_requests_total{revision="{{revision}}",status="500"})'
+        ' / sum(http_requests_total{revision="{{revision}}"})'
+    )
+    await scraped(prometheus, 'http_requests_total{revision="rev-bad"}')
+    measure = MetricActivities(prometheus).measure
+    failed = await measure(
+        MeasureMetricInput(
+            metric=MetricCheck(name="errors", query=ratio, max=0.05),
+            variables={"revision": "rev-bad", "interval": "1m"},
+        )
+    )
+    assert failed.verdict == "Failed" and failed.value == pytest.approx(0.1)
+    assert failed.message == "metric errors value 0.1 above threshold 0.05"
+    assert 'revision="rev-bad"' in failed.query
+
+
+async def test_measure_metric_empty_vector_is_inconclusive(prometheus: PrometheusClient) -> None:
+    result = await MetricActivities(prometheus).measure(
+        MeasureMetricInput(
+            metric=MetricCheck(name="error-rate", max=5),
+            variables={"revision": "no-such-revision", "interval": "1m"},
+        )
+    )
+    assert result.verdict == "Inconclusive" and "no data" in result.message
+
+
+async def test_measure_metric_rejected_query_is_invalid(prometheus: PrometheusClient) -> None:
+    result = await MetricActivities(prometheus).measure(
+        MeasureMetricInput(metric=MetricCheck(name="x", query="sum(up", max=1), variables={})
+    )
+    assert result.verdict == "Invalid" and "rejected the query" in result.message
