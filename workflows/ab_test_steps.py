@@ -178,7 +178,7 @@ class ABTestSteps(RolloutMachinery):
 
     async def _await_promotion_of_result(self) -> None:
         await workflow.wait_condition(
-            lambda: self._promotions > 0 or self._promote_full or self._abort is not None,
+            self._promoted_or_interrupted,
             timeout_summary="wait for promotion",
         )
         self._in_pause = False

@@ -64,9 +64,6 @@ class BlueGreenSteps(RolloutMachinery):
         self._promotions = 0
         self._in_pause = True
 
-        def promoted() -> bool:
-            return self._promotions > 0 or self._promote_full or self._abort is not None
-
         if bg.auto_promotion_enabled:
             seconds = bg.auto_promotion_seconds or 0
             await self._transition(
@@ -75,7 +72,7 @@ class BlueGreenSteps(RolloutMachinery):
             if seconds:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        promoted,
+                        self._promoted_or_interrupted,
                         timeout=timedelta(seconds=seconds),
                         timeout_summary=f"auto-promotion in {seconds}s",
                     )
@@ -83,7 +80,9 @@ class BlueGreenSteps(RolloutMachinery):
             await self._transition(
                 "Preview", "PreviewReady", "preview ready; waiting for promotion"
             )
-            await workflow.wait_condition(promoted, timeout_summary="wait for promotion")
+            await workflow.wait_condition(
+                self._promoted_or_interrupted, timeout_summary="wait for promotion"
+            )
         self._in_pause = False
         if self._abort is not None:
             raise RollbackRequired("Aborted", self._abort.reason)

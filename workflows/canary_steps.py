@@ -130,12 +130,7 @@ class CanarySteps(RolloutMachinery):
             )
             await self._transition("Paused", "PausedForPromotion", "waiting for promotion")
             await workflow.wait_condition(
-                lambda: (
-                    self._promotions > 0
-                    or self._promote_full
-                    or self._abort is not None
-                    or self._analysis_verdict is not None
-                ),
+                self._promoted_or_interrupted,
                 timeout_summary="wait for promotion",
             )
         else:
@@ -147,12 +142,7 @@ class CanarySteps(RolloutMachinery):
             await self._transition("Paused", "Pausing", f"pausing for {step.seconds}s")
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: (
-                        self._promotions > 0
-                        or self._promote_full
-                        or self._abort is not None
-                        or self._analysis_verdict is not None
-                    ),
+                    self._promoted_or_interrupted,
                     timeout=timedelta(seconds=step.seconds),
                     timeout_summary=f"pause {step.seconds}s",
                 )

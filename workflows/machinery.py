@@ -114,6 +114,15 @@ class RolloutMachinery:
                 raise RollbackRequired("Aborted", self._abort.reason)
             await self._transition(before, "Resumed", "rollout resumed by user")
 
+    def _promoted_or_interrupted(self) -> bool:
+        """What ends a wait for promotion: a promotion, an abort, or an analysis verdict."""
+        return (
+            self._promotions > 0
+            or self._promote_full
+            or self._abort is not None
+            or self._analysis_verdict is not None
+        )
+
     async def _react_to_analysis(self) -> None:
         """Acts on the analysis loop's latest verdict: roll back, or pause until resumed."""
         verdict = self._analysis_verdict
