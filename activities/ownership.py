@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.adapters.kube import KubeClient, resource_path
@@ -89,16 +89,22 @@ class OwnershipActivities:
             except RPCError as err:
                 if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise
-        while True:
-            try:
-                description = await handle.describe()
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND:
+        # result() long-polls the server until the workflow closes (following continue-as-new);
+        # heartbeats meanwhile let Temporal notice a dead worker.
+        closed = asyncio.create_task(handle.result())
+        try:
+            while True:
+                done, _ = await asyncio.wait({closed}, timeout=HEARTBEAT_SECONDS)
+                if done:
+                    error = closed.exception()
+                    # Any outcome of the workflow means it has closed; an RPC failure other than
+                    # "not found" says nothing about it, so the activity fails and is retried.
+                    if isinstance(error, RPCError) and error.status != RPCStatusCode.NOT_FOUND:
+                        raise error
                     return
-                raise
-            if description.status != WorkflowExecutionStatus.RUNNING:
-                return
-            with contextlib.suppress(Exception):
                 activity.heartbeat()
-            # The cancelled workflow runs its compensation (a few activities); check again soon.
-            await asyncio.sleep(0.5)
+        finally:
+            if not closed.done():
+                closed.cancel()
+            with contextlib.suppress(BaseException):
+                await closed
