@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from activities.adapters.kube import KubeClient, load_credentials, resource_path
-from activities.errors import KultaError, NotFound
+from activities.errors import Gone, KultaError, NotFound
 from activities.naming import ROLLOUT_API_VERSION
 from kulta import __version__
 from kulta.settings import load as load_settings
@@ -106,16 +106,41 @@ async def _annotate(
     async with _client(kubeconfig) as kube:
         path = _path(namespace, name)
         try:
-            await kube.patch(path, {"metadata": {"annotations": {key: value}}})
+            patched = await kube.patch(path, {"metadata": {"annotations": {key: value}}})
         except NotFound:
             fail(f"Rollout {namespace}/{name} not found")
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            rollout = await kube.get(path)
+            raise
+        rv = patched["metadata"]["resourceVersion"]
+        try:
+            await asyncio.wait_for(_annotation_removed(kube, namespace, name, key, rv), timeout)
+            return
+        except TimeoutError:
+            pass
+        fail(f"the watcher did not take {key} within {timeout:.0f}s; is kulta-watcher running?")
+
+
+async def _annotation_removed(
+    kube: KubeClient, namespace: str, name: str, key: str, resource_version: str
+) -> None:
+    """Returns once the watcher has removed `key` (it does so after delivering the signal),
+    watching the Rollout from our own write onwards."""
+    collection = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace)
+    while True:
+        try:
+            async for event in kube.watch(
+                collection,
+                resource_version=resource_version,
+                params={"fieldSelector": f"metadata.name={name}"},
+            ):
+                meta = event.object.get("metadata") or {}
+                resource_version = meta.get("resourceVersion", resource_version)
+                if event.type == "MODIFIED" and key not in (meta.get("annotations") or {}):
+                    return
+        except Gone:
+            rollout = await kube.get(_path(namespace, name))
             if key not in (rollout["metadata"].get("annotations") or {}):
                 return
-            await asyncio.sleep(0.2)
-        fail(f"the watcher did not take {key} within {timeout:.0f}s; is kulta-watcher running?")
+            resource_version = rollout["metadata"]["resourceVersion"]
 
 
 def _steer(key: str, value: str, what: str) -> Any:
