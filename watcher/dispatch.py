@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from activities.naming import revision_of
-from workflows.ids import workflow_id
+from activities.naming import revision_of, workflow_id
 from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_CONCLUDE,

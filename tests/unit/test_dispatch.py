@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from activities.naming import revision_of
+from activities.naming import revision_of, workflow_id
 from tests.builders import rollout
 from watcher.dispatch import CancelWorkflow, RemoveAnnotation, Signal, StartWorkflow, decide
-from workflows.ids import workflow_id
 
 
 def observed(
