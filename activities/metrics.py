@@ -21,7 +21,9 @@ _WINDOW = "[{{interval}}]"
 
 
 def _error_percent() -> str:
-    return f"100 * sum(rate({_ERRORS}{_WINDOW})) / sum(rate({_REQUESTS}{_WINDOW}))"
+    # A healthy revision may have no 5xx series at all: `or vector(0)` makes that 0%, while no
+    # requests at all still divide to an empty vector (no data, never a pass).
+    return f"100 * (sum(rate({_ERRORS}{_WINDOW})) or vector(0)) / sum(rate({_REQUESTS}{_WINDOW}))"
 
 
 def _quantile_ms(q: float) -> str:
