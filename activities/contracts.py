@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from activities.conditions import parse
+
 
 class Contract(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -214,8 +216,21 @@ class MetricCheck(Contract):
 
     name: str
     query: str | None = None
+    provider: str | None = None
     max: float | None = None
     min: float | None = None
+    condition: str | None = None
+    baseline_max_ratio: float | None = None
+    baseline_max_difference: float | None = None
+    lower_is_better: bool = True
+
+    @property
+    def needs_baseline(self) -> bool:
+        return (
+            self.baseline_max_ratio is not None
+            or self.baseline_max_difference is not None
+            or (self.condition is not None and "baseline" in parse(self.condition).variables())
+        )
 
 
 class MeasureMetricInput(Contract):
@@ -226,5 +241,6 @@ class MeasureMetricInput(Contract):
 class MetricMeasurement(Contract):
     verdict: Literal["Successful", "Failed", "Inconclusive", "Error", "Invalid"]
     value: float | None = None
+    baseline: float | None = None
     message: str = ""
     query: str = ""

@@ -7,9 +7,13 @@ Prometheus rejects is Invalid (a configuration error: the rollout pauses with th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Literal
+
 from temporalio import activity
 
 from activities.adapters.prometheus import BadQuery, PrometheusClient
+from activities.conditions import parse
 from activities.contracts import MeasureMetricInput, MetricCheck, MetricMeasurement
 from activities.errors import Unavailable
 from activities.promql import TemplateError, render
@@ -50,16 +54,44 @@ def template_of(metric: MetricCheck) -> str:
     )
 
 
-def judge(metric: MetricCheck, value: float) -> MetricMeasurement:
+def judge(metric: MetricCheck, value: float, baseline: float | None = None) -> MetricMeasurement:
+    """The verdict on one value: bounds, then the baseline comparison, then the condition. The
+    message names the metric, the value and the bound it broke."""
     unit = UNITS.get(metric.name, "")
     shown = f"metric {metric.name} value {value:.4g}{unit}"
+    if baseline is not None:
+        shown += f" (stable {baseline:.4g}{unit})"
+    failure = _broken_bound(metric, value, baseline, unit)
+    verdict: Literal["Successful", "Failed"] = "Failed" if failure else "Successful"
+    message = f"{shown} {failure}" if failure else shown
+    return MetricMeasurement(verdict=verdict, value=value, baseline=baseline, message=message)
+
+
+def _broken_bound(metric: MetricCheck, value: float, baseline: float | None, unit: str) -> str:
     if metric.max is not None and value > metric.max:
-        message = f"{shown} above threshold {metric.max:g}{unit}"
-        return MetricMeasurement(verdict="Failed", value=value, message=message)
+        return f"above threshold {metric.max:g}{unit}"
     if metric.min is not None and value < metric.min:
-        message = f"{shown} below threshold {metric.min:g}{unit}"
-        return MetricMeasurement(verdict="Failed", value=value, message=message)
-    return MetricMeasurement(verdict="Successful", value=value, message=shown)
+        return f"below threshold {metric.min:g}{unit}"
+    if baseline is not None:
+        worse_by = value - baseline if metric.lower_is_better else baseline - value
+        limit = metric.baseline_max_difference
+        if limit is not None and worse_by > limit:
+            return f"worse than stable by {worse_by:.4g}{unit}, more than {limit:g}{unit}"
+        ratio = metric.baseline_max_ratio
+        if ratio is not None and worse_by > 0 and not _within_ratio(metric, value, baseline):
+            return f"worse than stable by more than a ratio of {ratio:g}"
+    if metric.condition is not None:
+        values = {"result": value} if baseline is None else {"result": value, "baseline": baseline}
+        if not parse(metric.condition).holds(**values):
+            return f"does not satisfy {metric.condition!r}"
+    return ""
+
+
+def _within_ratio(metric: MetricCheck, value: float, baseline: float) -> bool:
+    assert metric.baseline_max_ratio is not None
+    if metric.lower_is_better:
+        return value <= baseline * metric.baseline_max_ratio
+    return value * metric.baseline_max_ratio >= baseline
 
 
 def window(interval: str, min_window_seconds: int) -> str:
@@ -72,43 +104,100 @@ def window(interval: str, min_window_seconds: int) -> str:
 
 
 class MetricActivities:
-    def __init__(self, prometheus: PrometheusClient | None, min_window_seconds: int = 60) -> None:
+    """`prometheus` is the configured default; `providers` the ones the operator named."""
+
+    def __init__(
+        self,
+        prometheus: PrometheusClient | None,
+        min_window_seconds: int = 60,
+        providers: Mapping[str, PrometheusClient] | None = None,
+    ) -> None:
         self._prometheus = prometheus
+        self._providers = dict(providers or {})
         self._min_window = min_window_seconds
 
     @activity.defn(name="measure_metric")
     async def measure(self, inp: MeasureMetricInput) -> MetricMeasurement:
-        """One instant query, judged. Read-only, so a retry is harmless; provider errors are
-        returned as a verdict (they spend the analysis' error budget) rather than retried here."""
+        """One instant query (two with a baseline), judged. Read-only, so a retry is harmless;
+        provider errors are returned as a verdict (they spend the analysis' error budget) rather
+        than retried here."""
         variables = {**inp.variables}
         if "interval" in variables:
             variables["interval"] = window(variables["interval"], self._min_window)
+        name = inp.metric.name
         try:
             query = render(template_of(inp.metric), variables)
+            baseline_query = (
+                render(template_of(inp.metric), _baseline_variables(variables))
+                if inp.metric.needs_baseline
+                else None
+            )
         except TemplateError as err:
             return MetricMeasurement(verdict="Invalid", message=str(err))
-        if self._prometheus is None:
-            return MetricMeasurement(
-                verdict="Error",
-                query=query,
-                message="no Prometheus is configured (set KULTA_PROMETHEUS_ADDRESS on the worker)",
-            )
-        try:
-            samples = await self._prometheus.query(query)
-        except BadQuery as err:
-            return MetricMeasurement(verdict="Invalid", query=query, message=str(err))
-        except Unavailable as err:
-            return MetricMeasurement(verdict="Error", query=query, message=str(err))
-        values = [s.value for s in samples if s.value is not None]
-        if not values:
-            why = "no data" if not samples else "no usable value (NaN)"
-            return MetricMeasurement(
-                verdict="Inconclusive", query=query, message=f"metric {inp.metric.name}: {why}"
-            )
-        if len(values) > 1:
+        prometheus = self._provider(inp.metric.provider)
+        if isinstance(prometheus, MetricMeasurement):
+            return prometheus.model_copy(update={"query": query})
+        value = await _one_value(prometheus, name, query)
+        if isinstance(value, MetricMeasurement):
+            return value
+        baseline: float | None = None
+        if baseline_query is not None:
+            stable = await _one_value(prometheus, f"{name} (stable baseline)", baseline_query)
+            if isinstance(stable, MetricMeasurement):
+                return stable.model_copy(update={"value": value})
+            baseline = stable
+        return judge(inp.metric, value, baseline).model_copy(update={"query": query})
+
+    def _provider(self, name: str | None) -> PrometheusClient | MetricMeasurement:
+        if name is None:
+            if self._prometheus is None:
+                return MetricMeasurement(
+                    verdict="Error",
+                    message="no Prometheus is configured (set KULTA_PROMETHEUS_ADDRESS on the "
+                    "worker)",
+                )
+            return self._prometheus
+        if name not in self._providers:
+            known = ", ".join(sorted(self._providers)) or "none"
             return MetricMeasurement(
                 verdict="Invalid",
-                query=query,
-                message=f"metric {inp.metric.name} returned {len(values)} series, not one",
+                message=f"no Prometheus provider named {name!r} is configured (known: {known})",
             )
-        return judge(inp.metric, values[0]).model_copy(update={"query": query})
+        return self._providers[name]
+
+
+def _baseline_variables(variables: dict[str, str]) -> dict[str, str]:
+    """The same query about the stable revision: its revision and Service stand in."""
+    stable = {**variables}
+    if variables.get("stable_revision"):
+        stable["revision"] = variables["stable_revision"]
+    else:
+        raise TemplateError("a baseline needs a stable revision, and there is none yet")
+    if "stable_service" in variables:
+        stable["service"] = variables["stable_service"]
+    return stable
+
+
+async def _one_value(
+    prometheus: PrometheusClient, name: str, query: str
+) -> float | MetricMeasurement:
+    """The query's single value, or the verdict that says why there is none."""
+    try:
+        samples = await prometheus.query(query)
+    except BadQuery as err:
+        return MetricMeasurement(verdict="Invalid", query=query, message=str(err))
+    except Unavailable as err:
+        return MetricMeasurement(verdict="Error", query=query, message=str(err))
+    values = [s.value for s in samples if s.value is not None]
+    if not values:
+        why = "no data" if not samples else "no usable value (NaN)"
+        return MetricMeasurement(
+            verdict="Inconclusive", query=query, message=f"metric {name}: {why}"
+        )
+    if len(values) > 1:
+        return MetricMeasurement(
+            verdict="Invalid",
+            query=query,
+            message=f"metric {name} returned {len(values)} series, not one",
+        )
+    return values[0]

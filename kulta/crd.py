@@ -51,8 +51,8 @@ _RULES: dict[str, list[dict[str, str]]] = {
     ],
     "strategy.canary.steps[]": [
         {
-            "rule": "has(self.setWeight) || has(self.pause)",
-            "message": "a step needs setWeight, pause, or both",
+            "rule": "has(self.setWeight) || has(self.analysis) || has(self.pause)",
+            "message": "a step needs setWeight, analysis, pause, or several",
         }
     ],
     "strategy.abTesting.variantBMatch": [

@@ -25,7 +25,12 @@ ENVIRONMENT = {
     "KULTA_PROMETHEUS_ADDRESS": "prometheus_address",
     "KULTA_PROMETHEUS_TIMEOUT_SECONDS": "prometheus_timeout_seconds",
     "KULTA_PROMETHEUS_BEARER_TOKEN": "prometheus_bearer_token",
+    "KULTA_PROMETHEUS_USERNAME": "prometheus_username",
+    "KULTA_PROMETHEUS_PASSWORD": "prometheus_password",
     "KULTA_PROMETHEUS_CA_FILE": "prometheus_ca_file",
+    "KULTA_PROMETHEUS_CERT_FILE": "prometheus_cert_file",
+    "KULTA_PROMETHEUS_KEY_FILE": "prometheus_key_file",
+    "KULTA_PROMETHEUS_PROVIDERS": "prometheus_providers",
     "KULTA_ANALYSIS_MIN_WINDOW_SECONDS": "analysis_min_window_seconds",
 }
 
@@ -48,11 +53,17 @@ class Settings(BaseModel):
     kubeconfig: str | None = None
     watch_namespace: str | None = None
     http_port: int = Field(default=8080, ge=0, le=65535)
-    # The only Prometheus analysis queries: a Rollout cannot point kulta at another URL.
-    prometheus_address: str | None = None
+    # The Prometheus analysis queries by default; the providers file names others. A Rollout
+    # cannot point kulta at another URL.
+    prometheus_address: str | None = Field(default=None, pattern=r"^https?://")
     prometheus_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     prometheus_bearer_token: str | None = None
+    prometheus_username: str | None = None
+    prometheus_password: str | None = None
     prometheus_ca_file: str | None = None
+    prometheus_cert_file: str | None = None
+    prometheus_key_file: str | None = None
+    prometheus_providers: str | None = None
     # The shortest rate() window of built-in metrics; keep it several scrape intervals long.
     analysis_min_window_seconds: int = Field(default=60, ge=1, le=86400)
 

@@ -4,7 +4,8 @@ cluster. Workers are stateless; run as many as you like on one task queue."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -19,8 +20,8 @@ from activities.ports import NoMetricsProvider, ProportionSource
 from activities.replicasets import ReplicaSetActivities
 from activities.status import StatusActivities
 from activities.traffic import TrafficActivities
-from kulta import process
-from kulta.settings import Settings
+from kulta import process, prometheus_providers
+from kulta.settings import ConfigError, Settings
 from kulta.temporal import connect, ensure_search_attributes
 from workflows.rollout import RolloutWorkflow
 
@@ -34,10 +35,11 @@ def build_worker(
     proportions: ProportionSource | None = None,
     prometheus: PrometheusClient | None = None,
     min_window_seconds: int = 60,
+    providers: Mapping[str, PrometheusClient] | None = None,
 ) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
     experiments = ExperimentActivities(proportions or NoMetricsProvider())
-    metrics = MetricActivities(prometheus, min_window_seconds)
+    metrics = MetricActivities(prometheus, min_window_seconds, providers)
     replicasets = ReplicaSetActivities(kube)
     traffic = TrafficActivities(kube)
     status = StatusActivities(kube)
@@ -66,20 +68,13 @@ def build_worker(
     )
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None:
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     kube = KubeClient(load_credentials(settings.kubeconfig))
-    prometheus = None
-    if settings.prometheus_address:
-        prometheus = PrometheusClient(
-            PrometheusConfig(
-                address=settings.prometheus_address,
-                timeout_seconds=settings.prometheus_timeout_seconds,
-                bearer_token=settings.prometheus_bearer_token,
-                ca_file=settings.prometheus_ca_file,
-            )
-        )
+    default = prometheus_providers.default_provider(settings)
+    prometheus = PrometheusClient(default) if default else None
+    providers = {name: PrometheusClient(config) for name, config in named.items()}
     async with process.serving(settings) as stopping:
         worker = build_worker(
             client,
@@ -87,6 +82,7 @@ async def run(settings: Settings) -> None:
             settings.task_queue,
             prometheus=prometheus,
             min_window_seconds=settings.analysis_min_window_seconds,
+            providers=providers,
         )
         log.info(
             "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address
@@ -95,11 +91,19 @@ async def run(settings: Settings) -> None:
             await stopping.wait()
             log.info("shutting down: finishing running activities")
     await kube.aclose()
+    for client_ in [*providers.values(), *([prometheus] if prometheus else [])]:
+        await client_.aclose()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = process.parser("kulta-worker", __doc__).parse_args(argv)
-    process.run_and_exit(run(process.settings_or_exit("kulta-worker", args)))
+    settings = process.settings_or_exit("kulta-worker", args)
+    try:  # read at start, so a broken providers file stops the worker before it takes work
+        named = prometheus_providers.named_providers(settings)
+    except ConfigError as err:
+        print(f"kulta-worker: {err}", file=sys.stderr)
+        sys.exit(2)
+    process.run_and_exit(run(settings, named))
 
 
 if __name__ == "__main__":

@@ -10,14 +10,15 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.machinery import RollbackRequired, RolloutMachinery
+    from workflows.analysis_steps import AnalysisSteps
+    from workflows.machinery import RollbackRequired
     from workflows.messages import RolloutOutcome
     from workflows.model import BlueGreenStrategy
 
 PREVIEW_STEP, CUTOVER_STEP = 0, 1
 
 
-class BlueGreenSteps(RolloutMachinery):
+class BlueGreenSteps(AnalysisSteps):
     async def _run_blue_green(self) -> RolloutOutcome:
         spec = self._current_spec
         bg = spec.strategy.blue_green
@@ -46,18 +47,41 @@ class BlueGreenSteps(RolloutMachinery):
             await self._scale_own_and_wait(spec, preview_count)
             await self._select(bg.preview_service, rev)
             await self._select(bg.active_service, stable)
-            self._note_unevaluated_analysis(bg.pre_promotion_analysis)
+            if bg.pre_promotion_analysis is not None and bg.pre_promotion_analysis.metrics:
+                await self._run_inline_analysis(
+                    bg.pre_promotion_analysis,
+                    self._bg_variables(bg, bg.preview_service),
+                    "pre-promotion analysis",
+                )
             await self._await_promotion(bg)
             await self._checkpoint()
             await self._cut_over_to_new(spec.replicas, bg)
+            if bg.post_promotion_analysis is not None and bg.post_promotion_analysis.metrics:
+                # While the old revision still runs at full scale: a failure switches back.
+                await self._run_inline_analysis(
+                    bg.post_promotion_analysis,
+                    self._bg_variables(bg, bg.active_service),
+                    "post-promotion analysis",
+                )
             await self._abort_window(bg)
-            self._note_unevaluated_analysis(bg.post_promotion_analysis)
         except RollbackRequired as rollback:
             await self._undo_blue_green(bg)
             return await self._failed_after_rollback(rollback)
         await self._mark_stable(2, "promoted to active")
         await self._scale_down_others()
         return RolloutOutcome(result="completed", phase="Completed")
+
+    def _bg_variables(self, bg: BlueGreenStrategy, service: str) -> dict[str, str]:
+        variables = {
+            "namespace": self._input.namespace,
+            "rollout": self._input.name,
+            "revision": self._input.revision,
+            "service": service,
+            "stable_revision": self._status.stable_revision or "",
+        }
+        if not self._cut_over:  # before the switch, the active Service still selects stable
+            variables["stable_service"] = bg.active_service
+        return variables
 
     async def _await_promotion(self, bg: BlueGreenStrategy) -> None:
         """Phase Preview until promoted: by a person, or automatically after a delay."""

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
-        MeasureMetricInput,
-        MetricMeasurement,
         SetWeightsInput,
         SetWeightsResult,
     )
@@ -21,18 +19,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import options
     from workflows.analysis import AnalysisState
-    from workflows.machinery import RollbackRequired, RolloutMachinery, iso_time
+    from workflows.analysis_steps import AnalysisSteps
+    from workflows.machinery import RollbackRequired, iso_time
     from workflows.messages import (
         RolloutOutcome,
     )
     from workflows.model import (
-        AnalysisStatus,
         CanaryStrategy,
-        MeasurementStatus,
-        MetricAnalysisStatus,
         RolloutSpec,
     )
-    from workflows.steps import Pause, SetWeight
+    from workflows.steps import Analyze, Pause, SetWeight
     from workflows.strategies import canary as canary_planner
     from workflows.weights import (
         canary_replicas_for_weight,
@@ -41,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-class CanarySteps(RolloutMachinery):
+class CanarySteps(AnalysisSteps):
     async def _run_canary(self) -> RolloutOutcome:
         spec = self._current_spec
         assert spec.strategy.canary is not None
@@ -69,7 +65,9 @@ class CanarySteps(RolloutMachinery):
             await self._select(canary.stable_service, None)
         if canary.analysis is not None and canary.analysis.metrics:
             self._analysis = AnalysisState(canary.analysis)
-            self._analysis_task = asyncio.create_task(self._analysis_loop(canary))
+            self._analysis_task = asyncio.create_task(
+                self._analysis_loop(self._metric_variables(canary))
+            )
         try:
             for step in steps:
                 spec = self._current_spec
@@ -78,6 +76,15 @@ class CanarySteps(RolloutMachinery):
                 match step:
                     case SetWeight(weight=weight):
                         await self._set_weight(spec, canary, weight, step.spec_index)
+                    case Analyze(analysis=analysis):
+                        self._status = self._status.model_copy(
+                            update={"current_step_index": step.spec_index}
+                        )
+                        await self._run_inline_analysis(
+                            analysis,
+                            self._metric_variables(canary),
+                            f"step {step.spec_index + 1}/{len(canary.steps)}",
+                        )
                     case Pause():
                         await self._pause(step)
                 if self._promote_full:
@@ -231,54 +238,7 @@ class CanarySteps(RolloutMachinery):
             return True
         return False
 
-    async def _analysis_loop(self, canary: CanaryStrategy) -> None:
-        """Measures in the background while the canary runs, on durable timers; verdicts go to
-        `_analysis_verdict`, which the steps act on."""
-        analysis = self._analysis
-        assert analysis is not None
-        while not self._analysis_stop:
-            since = self._traffic_since
-            if since is None:
-                await workflow.wait_condition(
-                    lambda: self._traffic_since is not None or self._analysis_stop
-                )
-                continue
-            now = workflow.now()
-            due = analysis.due(now, since)
-            if not due:
-                wait = max(timedelta(seconds=1), analysis.next_due(now, since) - now)
-
-                def interrupted(since: datetime = since) -> bool:
-                    return self._analysis_stop or self._traffic_since != since
-
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        interrupted,
-                        timeout=wait,
-                        timeout_summary="next measurement",
-                    )
-                continue
-            for metric in due:
-                result = await self._activity(
-                    "measure_metric",
-                    MeasureMetricInput(
-                        metric=metric.check,
-                        variables=self._metric_variables(canary, f"{metric.interval}s"),
-                    ),
-                    MetricMeasurement,
-                    summary=f"measure {metric.check.name}",
-                )
-                verdict = analysis.record(metric, result, workflow.now())
-                if verdict is not None and (
-                    self._analysis_verdict is None or verdict.action == "rollback"
-                ):
-                    self._analysis_verdict = verdict
-            if self._analysis_stop:
-                return
-            self._status = self._status.model_copy(update={"analysis": _analysis_status(analysis)})
-            await self._publish_quietly()
-
-    def _metric_variables(self, canary: CanaryStrategy, interval: str) -> dict[str, str]:
+    def _metric_variables(self, canary: CanaryStrategy) -> dict[str, str]:
         return {
             "namespace": self._input.namespace,
             "rollout": self._input.name,
@@ -286,7 +246,6 @@ class CanarySteps(RolloutMachinery):
             "service": canary.canary_service,
             "stable_revision": self._status.stable_revision or "",
             "stable_service": canary.stable_service,
-            "interval": interval,
         }
 
 
@@ -294,22 +253,3 @@ def canary_split(canary: CanaryStrategy, weight: int) -> dict[str, int]:
     """Route weights with `weight` percent on the canary (they always sum to 100)."""
     weights = route_weights(weight)
     return {canary.stable_service: weights.stable, canary.canary_service: weights.canary}
-
-
-def _analysis_status(analysis: AnalysisState) -> AnalysisStatus:
-    return AnalysisStatus(
-        metrics=[
-            MetricAnalysisStatus(
-                name=m.check.name,
-                failures=m.failures,
-                consecutive_errors=m.streak,
-                measurements=[
-                    MeasurementStatus(
-                        time=iso_time(t), verdict=r.verdict, value=r.value, message=r.message
-                    )
-                    for t, r in m.recent
-                ],
-            )
-            for m in analysis.metrics
-        ]
-    )

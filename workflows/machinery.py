@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         RolloutStart,
     )
     from workflows.model import (
-        Analysis,
         Condition,
         Decision,
         InvalidSpec,
@@ -229,11 +228,6 @@ class RolloutMachinery:
             list,
             summary="scale down other revisions",
         )
-
-    def _note_unevaluated_analysis(self, *analyses: Analysis | None) -> None:
-        """Metric analysis is not evaluated by this version; say so instead of pretending."""
-        if any(a is not None and a.metrics for a in analyses):
-            self._decide("analysis-skipped", "analysis is configured but not evaluated yet")
 
     async def _failed_after_rollback(self, rollback: RollbackRequired) -> RolloutOutcome:
         """Reports a finished rollback (phase Failed) and waits, at no cost, for a retry."""

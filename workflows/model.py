@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from activities.conditions import ConditionError, parse
 from workflows.durations import DURATION_PATTERN, parse_duration
 
 API_GROUP = "kulta.io"
@@ -90,19 +91,67 @@ class TrafficRouting(Model):
     gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
 
 
+def _check_condition(value: str) -> str:
+    try:
+        parse(value)
+    except ConditionError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+ConditionText = Annotated[
+    str, Field(min_length=1, max_length=1024), AfterValidator(_check_condition)
+]
+Limit = Annotated[int, Field(ge=0, le=10000)]
+
+
+class Baseline(Model):
+    """The canary against the stable revision over the same window: it fails when it is worse
+    than the stable value by more than the ratio or the difference (in the metric's direction)."""
+
+    max_ratio: Annotated[float, Field(ge=1)] | None = Field(
+        default=None, description="e.g. 1.5: at most 50% worse than stable"
+    )
+    max_difference: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="at most this much worse than stable, in the metric's unit"
+    )
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> Baseline:
+        if self.max_ratio is None and self.max_difference is None:
+            raise ValueError("baseline needs maxRatio or maxDifference")
+        return self
+
+
 class Metric(Model):
     """A metric judged against bounds. Built-ins (error-rate, success-rate, latency-p95,
     latency-p99) need only `threshold`; a custom metric gives a PromQL `query` template."""
 
     name: Annotated[str, Field(min_length=1, max_length=63)]
+    provider: ServiceName | None = Field(
+        default=None,
+        description="A Prometheus the operator configured by name (KULTA_PROMETHEUS_PROVIDERS); "
+        "without it, KULTA_PROMETHEUS_ADDRESS.",
+    )
     threshold: float | None = None
     max: float | None = Field(default=None, description="fails above this value")
     min: float | None = Field(default=None, description="fails below this value")
+    condition: ConditionText | None = Field(
+        default=None, description="passes while this holds, e.g. `result < 0.05`"
+    )
+    baseline: Baseline | None = None
     query: Annotated[str, Field(max_length=4096)] | None = None
     interval: Duration | None = None
-    count: Annotated[int, Field(ge=1, le=10000)] | None = None
-    failure_limit: Annotated[int, Field(ge=0, le=10000)] | None = None
-    consecutive_error_limit: Annotated[int, Field(ge=0, le=10000)] | None = None
+    count: Annotated[int, Field(ge=1, le=10000)] | None = Field(
+        default=None, description="measurements per step (inline analysis: per run; default 1)"
+    )
+    failure_limit: Limit | None = None
+    consecutive_error_limit: Limit | None = Field(
+        default=None, description="provider errors in a row before failurePolicy (default 4)"
+    )
+    inconclusive_limit: Limit | None = Field(
+        default=None, description="empty or NaN results in a row before failurePolicy (default 4)"
+    )
     failure_policy: Literal["Rollback", "Pause", "Continue"] | None = None
     direction: Literal["lower", "higher"] | None = None
 
@@ -124,15 +173,21 @@ class Pause(Model):
 
 
 class CanaryStep(Model):
-    """One step: set a weight, pause, or both (weight first, then the pause)."""
+    """One step: set a weight, measure inline, pause, or several (in that order)."""
 
     set_weight: Weight | None = None
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Measured inline: the step waits for each metric's `count` measurements.",
+    )
     pause: Pause | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> CanaryStep:
-        if self.set_weight is None and self.pause is None:
-            raise ValueError("a step needs setWeight, pause, or both")
+        if self.set_weight is None and self.pause is None and self.analysis is None:
+            raise ValueError("a step needs setWeight, analysis, pause, or several")
+        if self.analysis is not None and not self.analysis.metrics:
+            raise ValueError("analysis: a step's analysis needs at least one metric")
         return self
 
 
@@ -336,6 +391,7 @@ class MeasurementStatus(StatusModel):
     time: str
     verdict: str
     value: float | None = None
+    baseline: float | None = None
     message: str = ""
 
 
@@ -343,11 +399,17 @@ class MetricAnalysisStatus(StatusModel):
     name: str
     failures: int = 0
     consecutive_errors: int = 0
+    consecutive_inconclusive: int = 0
     measurements: list[MeasurementStatus] = []
 
 
 class AnalysisStatus(StatusModel):
-    metrics: list[MetricAnalysisStatus] = []
+    metrics: list[MetricAnalysisStatus] = Field(
+        default=[], description="background analysis of the canary"
+    )
+    inline: list[MetricAnalysisStatus] = Field(
+        default=[], description="the latest inline analysis (a step's, pre/post-promotion)"
+    )
 
 
 class RolloutStatus(StatusModel):

@@ -6,13 +6,14 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.naming import replicaset_name
-    from workflows.machinery import RollbackRequired, RolloutMachinery
+    from workflows.analysis_steps import AnalysisSteps
+    from workflows.machinery import RollbackRequired
     from workflows.messages import RolloutOutcome
     from workflows.model import RolloutSpec
     from workflows.weights import resolve_int_or_percent, rolling_plan
 
 
-class SimpleSteps(RolloutMachinery):
+class SimpleSteps(AnalysisSteps):
     async def _run_simple(self) -> RolloutOutcome:
         spec = self._current_spec
         simple = spec.strategy.simple
@@ -52,7 +53,17 @@ class SimpleSteps(RolloutMachinery):
                 await self._transition(
                     "Progressing", "StepAdvanced", progress, decision=("rolling-step", progress)
                 )
-            self._note_unevaluated_analysis(simple.analysis)
+            if simple.analysis is not None and simple.analysis.metrics:
+                await self._run_inline_analysis(
+                    simple.analysis,
+                    {
+                        "namespace": self._input.namespace,
+                        "rollout": self._input.name,
+                        "revision": self._input.revision,
+                        "stable_revision": stable,
+                    },
+                    "analysis",
+                )
         except RollbackRequired as rollback:
             await self._restore_previous(spec)
             return await self._failed_after_rollback(rollback)

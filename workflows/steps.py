@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workflows.model import Analysis
+
 
 @dataclass(frozen=True)
 class SetWeight:
@@ -25,4 +27,12 @@ class Pause:
         return self.seconds is None
 
 
-Step = SetWeight | Pause
+@dataclass(frozen=True)
+class Analyze:
+    """Measure inline: wait until each metric took its `count` measurements with a pass."""
+
+    analysis: Analysis
+    spec_index: int
+
+
+Step = SetWeight | Analyze | Pause

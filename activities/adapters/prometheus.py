@@ -34,6 +34,8 @@ class PrometheusConfig:
     bearer_token: str | None = None
     basic_auth: tuple[str, str] | None = None
     ca_file: str | None = None
+    cert_file: str | None = None  # a client certificate (mutual TLS), with key_file
+    key_file: str | None = None
 
 
 class PrometheusClient:
@@ -46,6 +48,9 @@ class PrometheusClient:
             headers=headers,
             auth=httpx.BasicAuth(*config.basic_auth) if config.basic_auth else None,
             verify=config.ca_file or True,
+            cert=(config.cert_file, config.key_file)
+            if config.cert_file and config.key_file
+            else config.cert_file,
             timeout=httpx.Timeout(config.timeout_seconds),
         )
 

@@ -104,7 +104,7 @@ CANARY = {"canary": {"stableService": "s", "canaryService": "c", "steps": [{"set
         ),
         (
             spec_with({"canary": {"stableService": "s", "canaryService": "c", "steps": [{}]}}),
-            "spec.strategy.canary.steps[0]: a step needs setWeight, pause, or both",
+            "spec.strategy.canary.steps[0]: a step needs setWeight, analysis, pause, or several",
         ),
         (
             spec_with(
