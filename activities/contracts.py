@@ -177,6 +177,7 @@ class ExperimentRuleInput(Contract):
 class ExperimentMetric(Contract):
     name: str
     query: str | None = None
+    trials_query: str | None = None
     direction: Literal["lower", "higher"] = "lower"
 
 

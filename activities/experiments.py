@@ -10,6 +10,7 @@ from activities.contracts import (
     MetricVerdict,
     ProportionRequest,
 )
+from activities.errors import BadInput, Unavailable
 from activities.ports import ProportionSource
 from activities.statistics import overall_winner, z_test
 
@@ -36,7 +37,12 @@ class ExperimentActivities:
                     variant=variant,
                     since=inp.since,
                 )
-                counts.append(await self._source.proportion(request))
+                try:
+                    counts.append(await self._source.proportion(request))
+                except (Unavailable, BadInput) as err:  # no verdict from a measurement that failed
+                    return ExperimentMeasurement(
+                        has_data=False, message=f"metric {metric.name}: {err}"
+                    )
             a, b = counts
             if a is None or b is None:
                 return ExperimentMeasurement(

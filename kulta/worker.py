@@ -17,6 +17,7 @@ from activities.experiments import ExperimentActivities
 from activities.metrics import MetricActivities
 from activities.ownership import OwnershipActivities
 from activities.ports import NoMetricsProvider, ProportionSource
+from activities.proportions import PrometheusProportions
 from activities.replicasets import ReplicaSetActivities
 from activities.status import StatusActivities
 from activities.traffic import TrafficActivities
@@ -38,7 +39,9 @@ def build_worker(
     providers: Mapping[str, PrometheusClient] | None = None,
 ) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
-    experiments = ExperimentActivities(proportions or NoMetricsProvider())
+    if proportions is None:
+        proportions = PrometheusProportions(prometheus) if prometheus else NoMetricsProvider()
+    experiments = ExperimentActivities(proportions)
     metrics = MetricActivities(prometheus, min_window_seconds, providers)
     replicasets = ReplicaSetActivities(kube)
     traffic = TrafficActivities(kube)

@@ -101,7 +101,8 @@ class Kube:
                     listing = await self.client.get(
                         path_of(kind, namespace), params={"fieldSelector": f"metadata.name={name}"}
                     )
-                    for item in listing.get("items", []):
+                    items: list[dict[str, Any]] = listing.get("items", [])
+                    for item in items:
                         last = item
                         if predicate(item):
                             return item

@@ -108,7 +108,12 @@ class ABTestSteps(RolloutMachinery):
     async def _measure(self, ab: ABTestingStrategy, started: str) -> ExperimentMeasurement:
         analysis = ab.analysis
         metrics = [
-            ExperimentMetric(name=m.name, query=m.query, direction=m.direction or "lower")
+            ExperimentMetric(
+                name=m.name,
+                query=m.query,
+                trials_query=m.trials_query,
+                direction=m.direction or "lower",
+            )
             for m in (analysis.metrics if analysis else [])
         ]
         stable = self._status.stable_revision

@@ -141,6 +141,9 @@ class Metric(Model):
     )
     baseline: Baseline | None = None
     query: Annotated[str, Field(max_length=4096)] | None = None
+    trials_query: Annotated[str, Field(max_length=4096)] | None = Field(
+        default=None, description="A/B only: the trials a custom `query` counts events out of"
+    )
     interval: Duration | None = None
     count: Annotated[int, Field(ge=1, le=10000)] | None = Field(
         default=None, description="measurements per step (inline analysis: per run; default 1)"

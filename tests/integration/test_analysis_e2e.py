@@ -5,8 +5,10 @@ counts the test drives (or, for the outage case, a Prometheus address where noth
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,10 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.prometheus import PrometheusClient, PrometheusConfig
 from activities.naming import replicaset_name, revision_of
+from tests import builders
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.support.exporter import Exporter, free_port
-from tests.support.prometheus import prometheus_scraping
+from tests.support.prometheus import PrometheusServer, prometheus_scraping
 from tests.workflow.scenario import Scenario, WriteRecorder
 from watcher.loop import watch_forever
 from watcher.runner import Runner
@@ -42,17 +45,26 @@ async def stack(
 
 
 def analysis(**metric: Any) -> dict[str, Any]:
-    return {"interval": "2s", "metrics": [{"name": "error-rate", "threshold": 5, **metric}]}
+    return {
+        "interval": "2s",
+        "metrics": [{"name": "error-rate", "threshold": 5, **metric}],
+    }
 
 
-async def canary(sc: Scenario, steps: list[dict[str, Any]], **metric: Any) -> str:
-    await sc.create(steps=steps, replicas=4, abort_delay=1, scale_down_delay=1)
+async def canary(
+    sc: Scenario,
+    steps: list[dict[str, Any]],
+    images: tuple[str, str] = ("example/app:v1", "example/app:v2"),
+    **metric: Any,
+) -> str:
+    """A canary Rollout at images[0], stable, given the analysis, then changed to images[1]."""
+    await sc.create(image=images[0], steps=steps, replicas=4, abort_delay=1, scale_down_delay=1)
     await sc.wait_phase("Completed")
     rollout = await sc.rollout()
     rollout["spec"]["strategy"]["canary"]["analysis"] = analysis(**metric)
     await sc.patch_spec(strategy=rollout["spec"]["strategy"])
     await sc.wait_phase("Completed")  # the stable revision absorbs the spec edit
-    await sc.set_image("example/app:v2")
+    await sc.set_image(images[1])
     return revision_of((await sc.rollout())["spec"]["template"])
 
 
@@ -68,9 +80,12 @@ async def test_unreachable_prometheus_pauses_after_the_error_budget_and_never_pr
     sc_without_prometheus: Scenario,
 ) -> None:
     sc = sc_without_prometheus
-    steps = [{"setWeight": 20, "pause": {"duration": "1s"}}, {"setWeight": 100}]
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 20, "pause": {"duration": "1s"}},
+        {"setWeight": 100},
+    ]
     await canary(sc, steps, consecutiveErrorLimit=2)
-    paused = await sc.wait_phase("Paused", "without a verdict", timeout=60)
+    paused = await sc.wait_phase("Paused", "provider errors in a row", timeout=60)
     assert paused["status"]["conditions"][0]["reason"] == "AnalysisInconclusive"
     assert "Prometheus did not answer" in paused["status"]["message"]
     assert paused["status"]["currentWeight"] == 20  # the 1s pause ended long ago: no promotion
@@ -79,18 +94,31 @@ async def test_unreachable_prometheus_pauses_after_the_error_budget_and_never_pr
 
 @dataclass
 class Traffic:
-    """Requests to the canary revision, recorded on the exporter four times a second."""
+    """Requests by revision, recorded on the exporter four times a second: 100 each time, of
+    which `error_percent[revision]` fail with 500."""
 
     exporter: Exporter
-    revision: str = ""
-    error_percent: int = 0
+    error_percent: dict[str, int] = field(default_factory=dict)
 
     async def run(self) -> None:
         while True:
-            if self.revision:
-                errors = self.error_percent
-                self.exporter.serve("app-canary", self.revision, ok=100 - errors, errors=errors)
+            for revision, errors in list(self.error_percent.items()):
+                self.exporter.serve("app", revision, ok=100 - errors, errors=errors)
             await asyncio.sleep(0.25)
+
+
+def revision_for(image: str) -> str:
+    """The revision a Rollout will have once its image is `image` (known before the change, so
+    its traffic can be in Prometheus by the time kulta measures)."""
+    return revision_of(builders.pod_template("app", image))
+
+
+@pytest.fixture
+def images() -> tuple[str, str]:
+    """Images unique to the test: revisions (hence the exporter's series) are not shared with
+    another test's, whose counters stay in the module's exporter."""
+    tag = uuid.uuid4().hex[:8]
+    return f"example/app:{tag}-v1", f"example/app:{tag}-v2"
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +159,12 @@ STEPS: list[dict[str, Any]] = [
 ]
 
 
-async def test_healthy_canary_completes(sc_with_prometheus: Scenario, traffic: Traffic) -> None:
+async def test_healthy_canary_completes(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
     sc = sc_with_prometheus
-    revision = await canary(sc, STEPS)
-    traffic.revision = revision
+    traffic.error_percent[revision_for(images[1])] = 0
+    revision = await canary(sc, STEPS, images)
     done = await sc.wait_phase("Completed", f"revision {revision} is stable", timeout=120)
     [measured] = done["status"]["analysis"]["metrics"]
     assert measured["failures"] == 0, measured
@@ -142,14 +172,14 @@ async def test_healthy_canary_completes(sc_with_prometheus: Scenario, traffic: T
 
 
 async def test_errors_at_step_two_roll_back_traffic_first(
-    sc_with_prometheus: Scenario, traffic: Traffic
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
 ) -> None:
     sc = sc_with_prometheus
-    revision = await canary(sc, STEPS)
-    traffic.revision = revision
+    traffic.error_percent[revision_for(images[1])] = 0
+    revision = await canary(sc, STEPS, images)
     await sc.wait_phase("Paused", "pausing for 20s", timeout=60)  # step 2: 50% on the canary
     async with WriteRecorder(sc.kube, sc.namespace).running() as writes:
-        traffic.error_percent = 10
+        traffic.error_percent[revision] = 10
         failed = await sc.wait_phase("Failed", timeout=60)
         await sc.wait_rs_replicas(revision, 0)
     assert failed["status"]["conditions"][0]["reason"] == "AnalysisFailed"
@@ -169,3 +199,161 @@ async def test_errors_at_step_two_roll_back_traffic_first(
 def _canary_weight(route: dict[str, Any]) -> int:
     refs = route["spec"]["rules"][1]["backendRefs"]
     return next(int(ref["weight"]) for ref in refs if ref["name"] == "app-canary")
+
+
+async def test_inline_step_analysis_takes_its_count(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
+    sc = sc_with_prometheus
+    inline = {
+        "warmupDuration": "2s",
+        "interval": "1s",
+        "metrics": [{"name": "error-rate", "threshold": 5, "count": 3}],
+    }
+    steps = [{"setWeight": 20, "analysis": inline}, {"setWeight": 100}]
+    await sc.create(image=images[0], steps=steps, replicas=4)
+    await sc.wait_phase("Completed")
+    revision = revision_for(images[1])
+    traffic.error_percent[revision] = 0
+    await sc.set_image(images[1])
+    done = await sc.wait_phase("Completed", f"revision {revision} is stable", timeout=60)
+    [measured] = done["status"]["analysis"]["inline"]
+    assert [m["verdict"] for m in measured["measurements"]] == ["Successful"] * 3, measured
+    assert any(d["action"] == "analysis-passed" for d in done["status"]["decisions"])
+
+
+async def test_canary_worse_than_stable_by_more_than_the_baseline_rolls_back(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
+    sc = sc_with_prometheus
+    steps = [{"setWeight": 50, "pause": {"duration": "60s"}}, {"setWeight": 100}]
+    await sc.create(image=images[0], steps=steps, replicas=4, abort_delay=1, scale_down_delay=1)
+    stable = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
+    traffic.error_percent[stable] = 1
+    traffic.error_percent[revision_for(images[1])] = 3
+    baseline = {
+        "warmupDuration": "3s",
+        "interval": "1s",
+        "metrics": [{"name": "error-rate", "baseline": {"maxDifference": 1}}],
+    }
+    strategy = (await sc.rollout())["spec"]["strategy"]
+    strategy["canary"]["analysis"] = baseline
+    await sc.patch_spec(strategy=strategy, template=builders.pod_template("app", images[1]))
+    failed = await sc.wait_phase("Failed", timeout=60)
+    message = failed["status"]["message"]
+    assert "(stable 1%) worse than stable by 2%, more than 1%" in message, message
+    assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+
+
+def blue_green(**settings: Any) -> dict[str, Any]:
+    return {
+        "blueGreen": {
+            "activeService": "app-stable",
+            "previewService": "app-canary",
+            "port": 8080,
+            "autoPromotionEnabled": False,
+            "scaleDownDelaySeconds": 1,
+            **settings,
+        }
+    }
+
+
+async def test_blue_green_pre_promotion_failure_never_touches_active(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
+    sc = sc_with_prometheus
+    pre = {
+        "interval": "1s",
+        "warmupDuration": "3s",
+        "metrics": [{"name": "error-rate", "threshold": 5}],
+    }
+    await sc.create(image=images[0], replicas=2, strategy=blue_green(prePromotionAnalysis=pre))
+    stable = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
+    revision = revision_for(images[1])
+    traffic.error_percent[revision] = 10
+    await sc.set_image(images[1])
+    failed = await sc.wait_phase("Failed", timeout=60)
+    assert "metric error-rate value 10% above threshold 5%" in failed["status"]["message"]
+    assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": stable}
+    await sc.wait_rs_replicas(revision, 0)
+    assert (await sc.replicaset(stable))["spec"]["replicas"] == 2
+
+
+async def test_simple_analysis_failure_restores_the_previous_revision(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
+    sc = sc_with_prometheus
+    analysis = {
+        "interval": "1s",
+        "warmupDuration": "3s",
+        "metrics": [{"name": "error-rate", "threshold": 5}],
+    }
+    await sc.create(image=images[0], replicas=2, strategy={"simple": {"analysis": analysis}})
+    stable = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
+    revision = revision_for(images[1])
+    traffic.error_percent[revision] = 10
+    await sc.set_image(images[1])
+    failed = await sc.wait_phase("Failed", timeout=60)
+    assert "above threshold 5%" in failed["status"]["message"]
+    await sc.wait_rs_replicas(revision, 0)
+    assert (await sc.replicaset(stable))["spec"]["replicas"] == 2
+
+
+async def test_empty_vector_is_inconclusive_and_pauses(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
+    sc = sc_with_prometheus
+    nothing = 'sum(rate(no_such_series_total{revision="{{revision}}"}[{{interval}}]))'
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 20, "pause": {"duration": "2s"}},
+        {"setWeight": 100},
+    ]
+    traffic.error_percent[revision_for(images[1])] = 0
+    await canary(sc, steps, images, name="custom", query=nothing, max=1, inconclusiveLimit=1)
+    paused = await sc.wait_phase("Paused", "without data", timeout=60)
+    assert paused["status"]["conditions"][0]["reason"] == "AnalysisInconclusive"
+    assert "metric custom: 2 measurements in a row without data" in paused["status"]["message"]
+    assert await sc.weights() == {"app-stable": 80, "app-canary": 20, "mirror-sink": 0}
+
+
+async def test_prometheus_stopped_mid_rollout_pauses_and_never_promotes(
+    dev_env: WorkflowEnvironment,
+    kube: Kube,
+    namespace: str,
+    exporter: Exporter,
+    traffic: Traffic,
+    images: tuple[str, str],
+) -> None:
+    own = PrometheusServer(f"127.0.0.1:{exporter.port}")
+    try:
+        async for sc in stack(dev_env, kube, namespace, own.url):
+            steps: list[dict[str, Any]] = [
+                {"setWeight": 20, "pause": {"duration": "15s"}},
+                {"setWeight": 100},
+            ]
+            traffic.error_percent[revision_for(images[1])] = 0
+            await canary(sc, steps, images, consecutiveErrorLimit=2)
+            await sc.kube.wait_for(
+                "Rollout",
+                namespace,
+                sc.name,
+                lambda r: any(m["verdict"] == "Successful" for m in _measurements(r)),
+                what="a successful measurement",
+            )
+            own.stop()
+            paused = await sc.wait_phase("Paused", "provider errors in a row", timeout=60)
+            assert "3 provider errors in a row" in paused["status"]["message"]
+            # Past the end of the 15s pause: a timer alone never promotes.
+            pause_end = datetime.fromisoformat(paused["status"]["pauseEndTime"])
+            await asyncio.sleep((pause_end - datetime.now(UTC)).total_seconds() + 2)
+            rollout = await sc.rollout()
+            assert rollout["status"]["phase"] == "Paused"
+            assert rollout["status"]["currentWeight"] == 20, rollout["status"]
+            assert await sc.weights() == {"app-stable": 80, "app-canary": 20, "mirror-sink": 0}
+    finally:
+        own.stop()
+
+
+def _measurements(rollout: dict[str, Any]) -> list[dict[str, Any]]:
+    metrics = ((rollout.get("status") or {}).get("analysis") or {}).get("metrics") or []
+    return [m for metric in metrics for m in metric.get("measurements", [])]

@@ -17,15 +17,18 @@ from tests.support.exporter import free_port
 SCRAPE_INTERVAL = "1s"
 
 
-@contextmanager
-def prometheus_scraping(*targets: str) -> Iterator[str]:
-    """Runs Prometheus scraping `targets` (host:port) every second; yields its base URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        raise RuntimeError("prometheus not found: install Debian's package (see .ci/run)")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="kulta-prom-") as tmp:
-        config = Path(tmp) / "prometheus.yml"
+class PrometheusServer:
+    """Debian's Prometheus scraping `targets` (host:port) every second, on a loopback port."""
+
+    def __init__(self, *targets: str) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus not found: install Debian's package (see .ci/run)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = tempfile.TemporaryDirectory(prefix="kulta-prom-")
+        tmp = Path(self._dir.name)
+        config = tmp / "prometheus.yml"
         config.write_text(
             "global:\n"
             f"  scrape_interval: {SCRAPE_INTERVAL}\n"
@@ -35,29 +38,43 @@ def prometheus_scraping(*targets: str) -> Iterator[str]:
             "  static_configs:\n"
             f"  - targets: [{', '.join(repr(t) for t in targets)}]\n"
         )
-        log = open(Path(tmp) / "prometheus.log", "wb")  # noqa: SIM115 - the server writes it
-        proc = subprocess.Popen(
+        self._log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115 - the server writes it
+        self._proc = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config}",
                 f"--storage.tsdb.path={tmp}/data",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-lifecycle",
+                f"--web.listen-address=127.0.0.1:{self.port}",
             ],
-            stdout=log,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(url, proc)
-            yield url
-        finally:
-            proc.terminate()
+            _wait_ready(self.url, self._proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
             try:
-                proc.wait(10)
+                self._proc.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+                self._proc.kill()
+                self._proc.wait()
+        self._log.close()
+        self._dir.cleanup()
+
+
+@contextmanager
+def prometheus_scraping(*targets: str) -> Iterator[str]:
+    """Runs Prometheus scraping `targets` for the block; yields its base URL."""
+    server = PrometheusServer(*targets)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
