@@ -109,6 +109,7 @@ class SetWeightsInput(Contract):
     # The weights this workflow wrote last; a route that shows others was edited by someone else.
     expected: dict[str, int] | None = None
     port: int | None = None
+    rollout: str = ""  # for the per-rollout weight metric
 
 
 class SetWeightsResult(Contract):
@@ -123,12 +124,40 @@ class EventSpec(Contract):
     message: str
     # Names the transition; a retried write of the same transition creates no second Event.
     transition_id: str
+    time: str | None = None  # the workflow's time of the transition, RFC 3339
 
 
 class PublishStatusInput(Contract):
     rollout: RolloutRef
     status: dict[str, Any]
     event: EventSpec | None = None
+
+
+CDEventKind = Literal["deployed", "upgraded", "rolledback", "published"]
+CDEVENT_SEND_ATTEMPTS = 8  # about two minutes of backoff before an event is dropped
+
+
+class Announcement(Contract):
+    """One transition told to the delivery pipeline (a CDEvent); ids derive from the transition,
+    so every retry of a send repeats the same event id."""
+
+    kind: CDEventKind
+    transition_id: str
+    timestamp: str  # the workflow's time of the transition, RFC 3339
+    rollout: RolloutRef
+    strategy: str
+    phase: str
+    reason: str
+    message: str
+    revision: str
+    stable_revision: str | None = None
+    images: list[str] = []
+    step_index: int | None = None
+    step_count: int | None = None
+    weight: int | None = None
+    seconds_in_rollout: float = 0.0
+    seconds_in_step: float | None = None
+    experiment: dict[str, Any] | None = None
 
 
 class AwaitWorkflowClosedInput(Contract):

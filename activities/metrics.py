@@ -12,6 +12,7 @@ from typing import Literal
 
 from temporalio import activity
 
+from activities import telemetry
 from activities.adapters.prometheus import BadQuery, PrometheusClient
 from activities.conditions import parse
 from activities.contracts import MeasureMetricInput, MetricCheck, MetricMeasurement
@@ -118,6 +119,11 @@ class MetricActivities:
 
     @activity.defn(name="measure_metric")
     async def measure(self, inp: MeasureMetricInput) -> MetricMeasurement:
+        result = await self._measure(inp)
+        telemetry.ANALYSIS_MEASUREMENTS.labels(result.verdict).inc()
+        return result
+
+    async def _measure(self, inp: MeasureMetricInput) -> MetricMeasurement:
         """One instant query (two with a baseline), judged. Read-only, so a retry is harmless;
         provider errors are returned as a verdict (they spend the analysis' error budget) rather
         than retried here."""

@@ -39,9 +39,12 @@ def revision_of(template: dict[str, Any]) -> str:
     return "".join(chars)
 
 
+WORKFLOW_ID_PREFIX = "rollout/"
+
+
 def workflow_id(namespace: str, name: str, uid: str, revision: str) -> str:
     """`rollout/<ns>/<name>/<revision>.<uid prefix>`; the uid keeps a re-created Rollout apart."""
-    return f"rollout/{namespace}/{name}/{revision}.{uid[:8]}"
+    return f"{WORKFLOW_ID_PREFIX}{namespace}/{name}/{revision}.{uid[:8]}"
 
 
 def replicaset_name(rollout: str, revision: str) -> str:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from datetime import UTC, datetime
 
 from temporalio import activity
 
+from activities import occurrences, telemetry
 from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.occurrence_log import OccurrenceLog
 from activities.contracts import EventSpec, PublishStatusInput, RolloutRef
 from activities.errors import AlreadyExists, Conflict, NotFound
 from activities.naming import ROLLOUT_API_VERSION
 
 COMPONENT = "kulta"
+log = logging.getLogger("kulta.status")
 
 
 def event_name(rollout: str, transition_id: str) -> str:
@@ -51,14 +55,20 @@ def build_event(ref: RolloutRef, spec: EventSpec, now: datetime) -> dict[str, ob
 
 
 class StatusActivities:
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(
+        self, kube: KubeClient, occurrences: OccurrenceLog | None = None, cluster: str = "default"
+    ) -> None:
         self._kube = kube
+        self._occurrences = occurrences
+        self._cluster = cluster
 
     @activity.defn(name="publish_status")
     async def publish_status(self, inp: PublishStatusInput) -> bool:
-        """Writes the whole status (nulls clear fields) and records the transition's Event.
+        """Writes the whole status (nulls clear fields) and records the transition's Event and
+        occurrence.
 
-        Idempotent: the status is absolute, and the Event's name derives from the transition.
+        Idempotent: the status is absolute, and the Event's name and the occurrence's id derive
+        from the transition.
         Returns False when the Rollout no longer exists (or is a different object now).
         """
         ref = inp.rollout
@@ -78,4 +88,22 @@ class StatusActivities:
             body = build_event(ref, inp.event, datetime.now(UTC))
             with contextlib.suppress(AlreadyExists):
                 await self._kube.create(resource_path("v1", "events", ref.namespace), body)
+            self._record_occurrence(ref, inp.status, inp.event)
         return True
+
+    def _record_occurrence(
+        self, ref: RolloutRef, status: dict[str, object], event: EventSpec
+    ) -> None:
+        """Best effort: a full or read-only disk is counted and logged, never a failed rollout."""
+        if self._occurrences is None:
+            return
+        at = datetime.fromisoformat(event.time) if event.time else datetime.now(UTC)
+        try:
+            written = self._occurrences.write(
+                occurrences.build(ref, status, event, at, self._cluster)
+            )
+        except OSError as err:
+            telemetry.OCCURRENCES.labels("failed").inc()
+            log.error("occurrence for %s/%s not written: %s", ref.namespace, ref.name, err)
+            return
+        telemetry.OCCURRENCES.labels("written" if written else "repeated").inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities import telemetry
 from activities.adapters.kube import KubeClient, resource_path
 from activities.contracts import (
     CheckTargetsInput,
@@ -121,6 +122,8 @@ class TrafficActivities:
                 await self._kube.replace(path, plan.route)
             except Conflict:
                 continue
+            for backend, weight in plan.observed.items():
+                telemetry.TRAFFIC_WEIGHT.labels(inp.namespace, inp.rollout, backend).set(weight)
             return SetWeightsResult(outcome="applied", observed=plan.observed)
         raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
 

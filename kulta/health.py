@@ -1,22 +1,30 @@
 """`/healthz`, `/readyz` and `/metrics` on one port, served by asyncio alone.
 
 Liveness means the process answers; readiness is a callable the process sets (connected to
-Temporal and the API server, not shutting down).
+Temporal and the API server, not shutting down). `/metrics` is kulta's registry followed by
+`extra_metrics` (the Temporal SDK's own, which the SDK serves on a loopback port of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 
 class HealthServer:
-    def __init__(self, port: int, ready: Callable[[], bool], host: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        port: int,
+        ready: Callable[[], bool],
+        host: str = "0.0.0.0",
+        extra_metrics: Callable[[], Awaitable[bytes]] | None = None,
+    ) -> None:
         self._port = port
         self._host = host
         self._ready = ready
+        self._extra_metrics = extra_metrics
         self._server: asyncio.base_events.Server | None = None
 
     @property
@@ -47,7 +55,10 @@ class HealthServer:
                     (200, b"ok\n", "text/plain") if ok else (503, b"not ready\n", "text/plain")
                 )
             elif path == "/metrics":
-                status, body, ctype = 200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+                body = generate_latest(REGISTRY)
+                if self._extra_metrics is not None:
+                    body += await self._extra_metrics()
+                status, ctype = 200, CONTENT_TYPE_LATEST
             else:
                 status, body, ctype = 404, b"not found\n", "text/plain"
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]

@@ -1,4 +1,5 @@
-"""What every kulta process shares: its flags, settings, health endpoints and signal handling."""
+"""What every kulta process shares: its flags, settings, logs, health endpoints, readiness
+probes, metrics (kulta's and the Temporal SDK's) and signal handling."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 
+import httpx
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from kulta import logs
 from kulta import settings as settings_module
 from kulta.health import HealthServer
+
+log = logging.getLogger("kulta.process")
 
 
 def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -27,10 +35,10 @@ def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
 def settings_or_exit(
     prog: str, args: argparse.Namespace, **overrides: object
 ) -> settings_module.Settings:
-    """Settings from the environment and flags; a bad value exits 2 naming the variable."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Settings from the environment and flags; a bad value exits 2 naming the variable.
+    Logging is configured from them (KULTA_LOG_FORMAT)."""
     try:
-        return settings_module.load(
+        loaded = settings_module.load(
             None,
             temporal_address=args.temporal_address,
             task_queue=args.task_queue,
@@ -41,24 +49,85 @@ def settings_or_exit(
     except settings_module.ConfigError as err:
         print(f"{prog}: {err}", file=sys.stderr)
         sys.exit(2)
+    logs.configure(loaded.log_format)
+    return loaded
+
+
+Probe = Callable[[], Awaitable[object]]
+PROBE_INTERVAL = 5.0
 
 
 @asynccontextmanager
-async def serving(settings: settings_module.Settings) -> AsyncIterator[asyncio.Event]:
+async def serving(
+    settings: settings_module.Settings,
+    probes: dict[str, Probe] | None = None,
+    sdk_metrics_url: str | None = None,
+) -> AsyncIterator[asyncio.Event]:
     """Health endpoints up, SIGTERM/SIGINT wired; yields the event that says "stop now".
 
-    Readiness turns false as soon as a stop is requested, so traffic and new work drain first.
+    Ready while every probe (Temporal, the API server) answered within the last interval, and
+    not once a stop is requested, so traffic and new work drain first.
     """
     stopping = asyncio.Event()
-    health = HealthServer(settings.http_port, ready=lambda: not stopping.is_set())
+    failing: set[str] = set(probes or {})
+    http = httpx.AsyncClient(timeout=2)
+
+    async def sdk_metrics() -> bytes:
+        try:
+            return (await http.get(sdk_metrics_url or "")).content
+        except httpx.HTTPError:
+            return b""
+
+    health = HealthServer(
+        settings.http_port,
+        ready=lambda: not stopping.is_set() and not failing,
+        extra_metrics=sdk_metrics if sdk_metrics_url else None,
+    )
     await health.start()
+    prober = asyncio.create_task(_probe_forever(probes or {}, failing))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     try:
         yield stopping
     finally:
+        prober.cancel()
+        await asyncio.gather(prober, return_exceptions=True)
         await health.stop()
+        await http.aclose()
+
+
+async def _probe_forever(probes: dict[str, Probe], failing: set[str]) -> None:
+    while True:
+        for name, probe in probes.items():
+            try:
+                await asyncio.wait_for(probe(), PROBE_INTERVAL)
+            except Exception as err:  # any failure means "not ready"; say which and why
+                if name not in failing:
+                    log.warning("not ready: %s probe failed: %r", name, err)
+                failing.add(name)
+            else:
+                if name in failing:
+                    log.info("%s reachable", name)
+                failing.discard(name)
+        await asyncio.sleep(PROBE_INTERVAL)
+
+
+def sdk_runtime() -> tuple[Runtime, str]:
+    """A Temporal runtime exporting the SDK's metrics on a free loopback port; its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"127.0.0.1:{port}",
+                counters_total_suffix=True,
+                durations_as_seconds=True,
+            )
+        )
+    )
+    return runtime, f"http://127.0.0.1:{port}/metrics"
 
 
 def run_and_exit(main: Coroutine[object, object, None]) -> None:

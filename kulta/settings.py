@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from activities.naming import TASK_QUEUE
 
@@ -32,6 +33,11 @@ ENVIRONMENT = {
     "KULTA_PROMETHEUS_KEY_FILE": "prometheus_key_file",
     "KULTA_PROMETHEUS_PROVIDERS": "prometheus_providers",
     "KULTA_ANALYSIS_MIN_WINDOW_SECONDS": "analysis_min_window_seconds",
+    "KULTA_CDEVENTS_ENABLED": "cdevents_enabled",
+    "KULTA_CDEVENTS_SINK_URL": "cdevents_sink_url",
+    "KULTA_OCCURRENCE_DIR": "occurrence_dir",
+    "KULTA_CLUSTER_NAME": "cluster_name",
+    "KULTA_LOG_FORMAT": "log_format",
 }
 
 
@@ -66,6 +72,17 @@ class Settings(BaseModel):
     prometheus_providers: str | None = None
     # The shortest rate() window of built-in metrics; keep it several scrape intervals long.
     analysis_min_window_seconds: int = Field(default=60, ge=1, le=86400)
+    cdevents_enabled: bool = False
+    cdevents_sink_url: str | None = Field(default=None, pattern=r"^https?://")
+    occurrence_dir: str = "/tmp/kulta"
+    cluster_name: str = Field(default="default", min_length=1, max_length=253)
+    log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _sink_when_enabled(self) -> Settings:
+        if self.cdevents_enabled and not self.cdevents_sink_url:
+            raise ValueError("KULTA_CDEVENTS_ENABLED=true needs KULTA_CDEVENTS_SINK_URL")
+        return self
 
 
 def load(environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
@@ -80,6 +97,7 @@ def load(environ: Mapping[str, str] | None = None, /, **overrides: object) -> Se
     except ValidationError as err:
         by_field = {field: var for var, field in ENVIRONMENT.items()}
         problems = [
-            f"{by_field.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in err.errors()
+            f"{by_field.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in err.errors()
         ]
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

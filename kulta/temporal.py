@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from activities.naming import SEARCH_ATTRIBUTES
 from kulta.settings import Settings
@@ -19,8 +20,9 @@ from kulta.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings) -> Client:
-    """A client with the pydantic converter (a client does not inherit one from anywhere)."""
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client with the pydantic converter (a client does not inherit one from anywhere);
+    `runtime` carries the SDK's telemetry (see kulta.process.sdk_runtime)."""
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(
@@ -36,6 +38,7 @@ async def connect(settings: Settings) -> Client:
         data_converter=pydantic_data_converter,
         tls=tls,
         api_key=settings.temporal_api_key,
+        runtime=runtime,
     )
 
 

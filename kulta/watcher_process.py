@@ -10,6 +10,7 @@ from activities.adapters.kube import KubeClient, load_credentials
 from kulta import process
 from kulta.settings import Settings
 from kulta.temporal import connect
+from watcher.census import Census
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
@@ -18,13 +19,19 @@ log = logging.getLogger("kulta.watcher")
 
 
 async def run(settings: Settings) -> None:
-    client = await connect(settings)
+    runtime, sdk_metrics_url = process.sdk_runtime()
+    client = await connect(settings, runtime)
     kube = KubeClient(load_credentials(settings.kubeconfig))
-    async with process.serving(settings) as stopping:
+    probes: dict[str, process.Probe] = {
+        "temporal": client.service_client.check_health,
+        "kubernetes": kube.version,
+    }
+    async with process.serving(settings, probes, sdk_metrics_url) as stopping:
         runner = Runner(client, kube, settings.task_queue)
-        source = RolloutSource(kube, settings.watch_namespace)
+        census = Census()
+        source = RolloutSource(kube, settings.watch_namespace, on_list=census.replace_all)
         log.info("watching Rollouts in %s", settings.watch_namespace or "all namespaces")
-        task = asyncio.create_task(watch_forever(runner, source))
+        task = asyncio.create_task(watch_forever(runner, source, census))
         await stopping.wait()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -7,12 +7,16 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.adapters.cdevents_sink import HttpCDEventSink
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.adapters.occurrence_log import OccurrenceLog
 from activities.adapters.prometheus import PrometheusClient, PrometheusConfig
+from activities.announce import AnnounceActivities, CDEventSink
 from activities.experiments import ExperimentActivities
 from activities.metrics import MetricActivities
 from activities.ownership import OwnershipActivities
@@ -22,6 +26,7 @@ from activities.replicasets import ReplicaSetActivities
 from activities.status import StatusActivities
 from activities.traffic import TrafficActivities
 from kulta import process, prometheus_providers
+from kulta.interceptors import CountFailures
 from kulta.settings import ConfigError, Settings
 from kulta.temporal import connect, ensure_search_attributes
 from workflows.rollout import RolloutWorkflow
@@ -37,6 +42,9 @@ def build_worker(
     prometheus: PrometheusClient | None = None,
     min_window_seconds: int = 60,
     providers: Mapping[str, PrometheusClient] | None = None,
+    cdevents: CDEventSink | None = None,
+    occurrences: OccurrenceLog | None = None,
+    cluster: str = "default",
 ) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
     if proportions is None:
@@ -45,7 +53,8 @@ def build_worker(
     metrics = MetricActivities(prometheus, min_window_seconds, providers)
     replicasets = ReplicaSetActivities(kube)
     traffic = TrafficActivities(kube)
-    status = StatusActivities(kube)
+    status = StatusActivities(kube, occurrences, cluster)
+    announce = AnnounceActivities(cdevents)
     ownership = OwnershipActivities(kube, client)
     return Worker(
         client,
@@ -63,22 +72,34 @@ def build_worker(
             experiments.measure,
             metrics.measure,
             status.publish_status,
+            announce.announce,
             ownership.claim_rollout,
             ownership.await_workflow_closed,
         ],
+        interceptors=[CountFailures()],
         max_concurrent_activities=200,
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 
 
 async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None:
-    client = await connect(settings)
+    runtime, sdk_metrics_url = process.sdk_runtime()
+    client = await connect(settings, runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)
     kube = KubeClient(load_credentials(settings.kubeconfig))
     default = prometheus_providers.default_provider(settings)
     prometheus = PrometheusClient(default) if default else None
     providers = {name: PrometheusClient(config) for name, config in named.items()}
-    async with process.serving(settings) as stopping:
+    sink = (
+        HttpCDEventSink(settings.cdevents_sink_url)
+        if settings.cdevents_enabled and settings.cdevents_sink_url
+        else None
+    )
+    probes: dict[str, process.Probe] = {
+        "temporal": client.service_client.check_health,
+        "kubernetes": kube.version,
+    }
+    async with process.serving(settings, probes, sdk_metrics_url) as stopping:
         worker = build_worker(
             client,
             kube,
@@ -86,6 +107,9 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
             prometheus=prometheus,
             min_window_seconds=settings.analysis_min_window_seconds,
             providers=providers,
+            cdevents=sink,
+            occurrences=OccurrenceLog(Path(settings.occurrence_dir)),
+            cluster=settings.cluster_name,
         )
         log.info(
             "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address
@@ -94,6 +118,8 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
             await stopping.wait()
             log.info("shutting down: finishing running activities")
     await kube.aclose()
+    if sink is not None:
+        await sink.aclose()
     for client_ in [*providers.values(), *([prometheus] if prometheus else [])]:
         await client_.aclose()
 

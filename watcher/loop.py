@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from activities.errors import KultaError
+from watcher.census import Census
 from watcher.dispatch import decide
 from watcher.runner import Runner
 from watcher.source import RolloutSource
@@ -12,8 +13,12 @@ from watcher.source import RolloutSource
 log = logging.getLogger("kulta.watcher")
 
 
-async def watch_forever(runner: Runner, source: RolloutSource) -> None:
+async def watch_forever(
+    runner: Runner, source: RolloutSource, census: Census | None = None
+) -> None:
     async for observed in source.observe():
+        if census is not None:
+            census.observe(observed.rollout, deleted=observed.deleted)
         try:
             actions = decide(observed.rollout, deleted=observed.deleted)
         except (KeyError, ValueError) as err:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from activities import telemetry
 from activities.adapters.kube import KubeClient, resource_path
 from activities.errors import Gone, KultaError
 from activities.naming import ROLLOUT_API_VERSION
@@ -22,9 +23,16 @@ class Observed:
 
 
 class RolloutSource:
-    def __init__(self, kube: KubeClient, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespace: str | None = None,
+        on_list: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        """`on_list` receives every full listing (the first, and each relist)."""
         self._kube = kube
         self._path = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace)
+        self._on_list = on_list
         self.restarts = 0
 
     async def observe(self) -> AsyncIterator[Observed]:
@@ -36,7 +44,10 @@ class RolloutSource:
                 if resource_version is None:
                     listing = await self._kube.get(self._path)
                     resource_version = listing["metadata"]["resourceVersion"]
-                    for item in listing.get("items", []):
+                    items: list[dict[str, Any]] = listing.get("items", [])
+                    if self._on_list is not None:
+                        self._on_list(items)
+                    for item in items:
                         yield Observed(item)
                 async for event in self._kube.watch(self._path, resource_version=resource_version):
                     obj = event.object
@@ -51,8 +62,10 @@ class RolloutSource:
                 log.info("watch expired (410 Gone); relisting")
                 resource_version = None
                 self.restarts += 1
+                telemetry.WATCH_RESTARTS.labels("gone").inc()
             except KultaError as err:
                 log.warning("watch failed: %s; retrying in %.1fs", err, backoff)
                 self.restarts += 1
+                telemetry.WATCH_RESTARTS.labels("error").inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)

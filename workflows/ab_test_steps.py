@@ -103,7 +103,10 @@ class ABTestSteps(RolloutMachinery):
                 return None, f"maxDuration {ab.max_duration} reached without a significant winner"
             if elapsed >= min_duration and measurement.winner is not None:
                 return measurement.winner, "statistically significant"
-        workflow.continue_as_new(self._input.model_copy(update={"experiment_started": started}))
+        await self._announcer.settle()
+        workflow.continue_as_new(
+            self._input.model_copy(update={"experiment_started": started, "transitions": self._seq})
+        )
 
     async def _measure(self, ab: ABTestingStrategy, started: str) -> ExperimentMeasurement:
         analysis = ab.analysis

@@ -223,6 +223,7 @@ class CanarySteps(AnalysisSteps):
             result = await self._activity(
                 "set_route_weights",
                 SetWeightsInput(
+                    rollout=self._input.name,
                     namespace=route[0],
                     route=route[1],
                     weights=canary_split(canary, 0),

@@ -39,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import options
     from workflows.analysis import AnalysisState, Verdict
+    from workflows.announcements import cdevent_kind
+    from workflows.announcing import Announcer
     from workflows.messages import (
         AbortRequest,
         RolloutOutcome,
@@ -80,6 +82,8 @@ class RolloutMachinery:
         self._spec: RolloutSpec | None = None
         self._status = RolloutStatus()
         self._seq = 0
+        self._announcer = Announcer()
+        self._reconciling = False  # the revision was already stable: nothing new to publish
         self._promotions = 0
         self._promote_full = False
         self._abort: AbortRequest | None = None
@@ -243,6 +247,7 @@ class RolloutMachinery:
     async def _wait_for_retry(self) -> RolloutOutcome:
         await workflow.wait_condition(lambda: self._retry, timeout_summary="wait for retry")
         assert self._start is not None
+        await self._announcer.settle()
         workflow.continue_as_new(
             self._start.model_copy(update={"attempt": self._start.attempt + 1})
         )
@@ -359,6 +364,7 @@ class RolloutMachinery:
             result = await self._activity(
                 "set_route_weights",
                 SetWeightsInput(
+                    rollout=self._input.name,
                     namespace=route[0],
                     route=route[1],
                     weights=weights,
@@ -469,11 +475,24 @@ class RolloutMachinery:
                     reason=reason,
                     message=message,
                     transition_id=transition,
+                    time=iso_time(workflow.now()),
                 ),
             ),
             bool,
             summary=f"{phase}: {reason}",
         )
+        kind = cdevent_kind(phase, reason, reconciling=self._reconciling)
+        if kind is not None:
+            self._announcer.announce(
+                kind,
+                transition_id=transition,
+                rollout=self._ref,
+                revision=self._input.revision,
+                spec=self._spec,
+                status=self._status,
+                reason=reason,
+                message=message,
+            )
 
     async def _activity(
         self,

@@ -31,8 +31,10 @@ class RolloutStart(Message):
     generation: int
     spec: dict[str, Any]
     attempt: int = 1
-    # A/B experiments carry their progress across continue-as-new.
+    # A/B experiments carry their progress across continue-as-new, and the transition counter
+    # (transition ids, hence Event names and CDEvent ids, must not repeat within one attempt).
     experiment_started: str | None = None
+    transitions: int = 0
 
 
 class SpecUpdate(Message):

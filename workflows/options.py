@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from activities.contracts import CDEVENT_SEND_ATTEMPTS
+
 # Exception class names raised by adapters (activities.errors) that retrying cannot fix.
 NON_RETRYABLE = ["BadInput", "NotFound", "Invalid", "Forbidden"]
 
@@ -26,6 +28,15 @@ ROLLBACK_ROUTE_RETRY = RetryPolicy(
     maximum_attempts=12,
     non_retryable_error_types=NON_RETRYABLE,
 )
+# CDEvent sends: the activity counts its own attempts against the same budget and drops the
+# event (counted, logged) on the last one instead of failing.
+ANNOUNCE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=CDEVENT_SEND_ATTEMPTS,
+)
+ANNOUNCE_TIMEOUT = timedelta(seconds=15)
 HEARTBEAT = timedelta(seconds=30)
 CLAIM_TIMEOUT = timedelta(minutes=30)
 # How long a rollout blocked on a missing Service or route waits before checking again.

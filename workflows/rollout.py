@@ -100,6 +100,7 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
     @workflow.run
     async def run(self, start: RolloutStart) -> RolloutOutcome:
         self._start = start
+        self._seq = start.transitions
         self._status = RolloutStatus(
             workflow_id=workflow.info().workflow_id, observed_generation=start.generation
         )
@@ -117,7 +118,9 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
             return RolloutOutcome(result="skipped", reason=claim.reason)
         self._status = self._status.model_copy(update={"stable_revision": claim.stable_revision})
         try:
-            return await self._drive()
+            outcome = await self._drive()
+            await self._announcer.settle()
+            return outcome
         except asyncio.CancelledError:
             if not self._done:
                 await self._compensate()
@@ -144,6 +147,7 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
 
     async def _establish_stable(self, spec: RolloutSpec, *, first: bool) -> None:
         """The revision is (or becomes, for a first one) stable: full scale, all traffic."""
+        self._reconciling = not first
         await self._transition(
             "Progressing",
             "RolloutStarted" if first else "Reconciling",

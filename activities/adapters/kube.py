@@ -147,6 +147,10 @@ class KubeClient:
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> JsonObject:
         return await self._request("GET", path, params=params)
 
+    async def version(self) -> JsonObject:
+        """The API server's version: a cheap request that proves it answers (readiness)."""
+        return await self.get("/version")
+
     async def create(self, path: str, body: JsonObject, *, dry_run: bool = False) -> JsonObject:
         """POSTs `body`; with `dry_run` the server validates it fully and stores nothing."""
         params = {"dryRun": "All"} if dry_run else None

@@ -90,19 +90,18 @@ class Scenario:
             ) from None
 
     async def _until_waiting_on_timer(self, handle: WorkflowHandle[Any, Any]) -> None:
+        """Until the workflow has a started timer that has neither fired nor been cancelled
+        (activities it started without waiting, such as CDEvent sends, may come after it)."""
         for _ in range(200):
-            history = await handle.fetch_history()
-            kinds = [
-                e.event_type
-                for e in history.events
-                if e.event_type
-                not in (
-                    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
-                    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-                    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
-                )
-            ]
-            if kinds and kinds[-1] == EventType.EVENT_TYPE_TIMER_STARTED:
+            pending: set[str] = set()
+            for e in (await handle.fetch_history()).events:
+                if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                    pending.add(e.timer_started_event_attributes.timer_id)
+                elif e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+                    pending.discard(e.timer_fired_event_attributes.timer_id)
+                elif e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
+                    pending.discard(e.timer_canceled_event_attributes.timer_id)
+            if pending:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError(f"workflow {handle.id} never waited on a timer")

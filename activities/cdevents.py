@@ -1,0 +1,150 @@
+"""CDEvents (spec v0.4.1) for rollout transitions, as structured-mode CloudEvents. Pure.
+
+A transition maps to `dev.cdevents.service.<kind>.0.2.0`: deployed when a rollout starts,
+upgraded when a step advances, rolledback on rollback, published on completion and on an A/B
+experiment's conclusion. The subject is the Rollout (the "service"); its environment is the
+namespace; the artifact is the container image as a purl (pkg:oci).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from cloudevents.core.bindings.http import to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from activities.contracts import Announcement, CDEventKind
+
+SPEC_VERSION = "0.4.1"
+SOURCE = "/kulta.io/controller"
+_EVENT_IDS = uuid.UUID("6d1c1f0e-8f5b-4c1a-9a62-6b756c746121")  # kulta's uuid5 namespace
+# Which content fields each type's schema requires (published does not require an artifact).
+REQUIRED_CONTENT: dict[CDEventKind, tuple[str, ...]] = {
+    "deployed": ("environment", "artifactId"),
+    "upgraded": ("environment", "artifactId"),
+    "rolledback": ("environment", "artifactId"),
+    "published": ("environment",),
+}
+
+
+def event_type(kind: CDEventKind) -> str:
+    return f"dev.cdevents.service.{kind}.0.2.0"
+
+
+def event_id(announcement: Announcement) -> str:
+    """Deterministic: the same transition always has the same id, however often it is sent."""
+    return str(uuid.uuid5(_EVENT_IDS, f"{announcement.transition_id}/{announcement.kind}"))
+
+
+def purl(image: str) -> str:
+    """A container image reference as a purl, `pkg:oci/<name>@<digest>?repository_url=...&tag=`.
+
+    The purl spec's oci type names the last path segment and keeps the registry and path in
+    `repository_url`; kulta cannot know a digest, so the tag (or the digest, if given) is used.
+    """
+    reference, _, digest = image.partition("@")
+    last = reference.rsplit("/", 1)[-1]
+    name, _, tag = last.partition(":")
+    repository = reference[: len(reference) - len(last)] + name
+    qualifiers = [f"repository_url={repository}"]
+    if tag:
+        qualifiers.append(f"tag={tag}")
+    version = f"@{digest.replace(':', '%3A')}" if digest else ""
+    return f"pkg:oci/{name.lower()}{version}?{'&'.join(qualifiers)}"
+
+
+def build(announcement: Announcement) -> dict[str, Any]:
+    """The CDEvent for one announcement."""
+    a = announcement
+    ref = a.rollout
+    content: dict[str, Any] = {"environment": {"id": ref.namespace, "source": SOURCE}}
+    if a.images:
+        content["artifactId"] = purl(a.images[0])
+    custom: dict[str, Any] = {
+        "rollout": ref.name,
+        "namespace": ref.namespace,
+        "uid": ref.uid,
+        "strategy": a.strategy,
+        "phase": a.phase,
+        "reason": a.reason,
+        "message": a.message,
+        "revision": a.revision,
+        "stableRevision": a.stable_revision,
+        "stepIndex": a.step_index,
+        "stepCount": a.step_count,
+        "weight": a.weight,
+        "images": a.images,
+    }
+    if a.experiment is not None:
+        custom["experiment"] = a.experiment
+    return {
+        "context": {
+            "version": SPEC_VERSION,
+            "id": event_id(a),
+            "source": SOURCE,
+            "type": event_type(a.kind),
+            "timestamp": a.timestamp,
+        },
+        "subject": {
+            "id": f"{ref.namespace}/{ref.name}",
+            "source": SOURCE,
+            "type": "service",
+            "content": content,
+        },
+        "customData": custom,
+        "customDataContentType": "application/json",
+    }
+
+
+def problems(cdevent: dict[str, Any]) -> list[str]:
+    """What the spec requires and `cdevent` lacks; empty when it conforms. kulta's own check of
+    the required fields and fixed values of the service events (not a JSON Schema engine)."""
+    found: list[str] = []
+    context, subject = cdevent.get("context") or {}, cdevent.get("subject") or {}
+    for key in ("version", "id", "source", "type", "timestamp"):
+        if not isinstance(context.get(key), str) or not context[key]:
+            found.append(f"context.{key} is missing or empty")
+    kind = str(context.get("type", "")).removeprefix("dev.cdevents.service.").split(".")[0]
+    if kind not in REQUIRED_CONTENT or context.get("type") != event_type(kind):
+        found.append(f"context.type {context.get('type')!r} is not a service event of 0.2.0")
+        return found
+    try:
+        datetime.fromisoformat(str(context.get("timestamp")))
+    except ValueError:
+        found.append("context.timestamp is not RFC 3339")
+    for key in ("id", "type", "content"):
+        if not subject.get(key):
+            found.append(f"subject.{key} is missing or empty")
+    if subject.get("type") != "service":
+        found.append("subject.type must be 'service'")
+    content = subject.get("content") or {}
+    for key in REQUIRED_CONTENT[kind]:
+        if not content.get(key):
+            found.append(f"subject.content.{key} is required for {kind}")
+    if "environment" in content and not (content["environment"] or {}).get("id"):
+        found.append("subject.content.environment.id is required")
+    extra = set(cdevent) - {"context", "subject", "customData", "customDataContentType"}
+    found.extend(f"unexpected top-level field {key!r}" for key in sorted(extra))
+    return found
+
+
+def structured(cdevent: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the structured-mode CloudEvent carrying `cdevent` as its data."""
+    context = cdevent["context"]
+    event = CloudEvent(
+        {
+            "specversion": "1.0",
+            "id": context["id"],
+            "source": context["source"],
+            "type": context["type"],
+            "subject": cdevent["subject"]["id"],
+            "time": datetime.fromisoformat(context["timestamp"]),
+            "datacontenttype": "application/json",
+        },
+        cdevent,
+    )
+    message = to_structured(event, JSONFormat())
+    return dict(message.headers), message.body
