@@ -19,7 +19,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.adapters.cdevents_sink import HttpCDEventSink
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.adapters.occurrence_log import OccurrenceLog
 from activities.adapters.prometheus import PrometheusClient
 from activities.naming import SEARCH_ATTRIBUTES
 from activities.ports import ProportionSource
@@ -101,8 +103,11 @@ async def running_worker(
     proportions: ProportionSource | None = None,
     prometheus: PrometheusClient | None = None,
     min_window_seconds: int = 5,
+    cdevents_url: str | None = None,
+    occurrences: OccurrenceLog | None = None,
 ) -> AsyncIterator[Worker]:
     """A worker on a task queue of its own, with the production workflow and activities."""
+    sink = HttpCDEventSink(cdevents_url) if cdevents_url else None
     worker = build_worker(
         client,
         kube.client,
@@ -110,6 +115,12 @@ async def running_worker(
         proportions=proportions,
         prometheus=prometheus,
         min_window_seconds=min_window_seconds,  # the test Prometheus scrapes every second
+        cdevents=sink,
+        occurrences=occurrences,
     )
-    async with worker:
-        yield worker
+    try:
+        async with worker:
+            yield worker
+    finally:
+        if sink is not None:
+            await sink.aclose()

@@ -16,6 +16,7 @@ from activities.contracts import Proportion, ProportionRequest
 from activities.naming import replicaset_name
 from tests.conftest import running_worker
 from tests.kube import Kube
+from tests.support.cdevents_receiver import CDEventReceiver
 from tests.workflow.scenario import Scenario, WriteRecorder
 from workflows.messages import (
     SIGNAL_ABORT,
@@ -44,17 +45,23 @@ class RecordingProvider:
 class Lab:
     sc: Scenario
     provider: RecordingProvider
+    receiver: CDEventReceiver
 
 
 @pytest.fixture
 async def lab(time_env: WorkflowEnvironment, kube: Kube, namespace: str) -> AsyncIterator[Lab]:
     provider = RecordingProvider()
-    async with running_worker(time_env.client, kube, proportions=provider) as worker:
+    receiver = CDEventReceiver()
+    await receiver.start()
+    async with running_worker(
+        time_env.client, kube, proportions=provider, cdevents_url=receiver.url
+    ) as worker:
         scenario = Scenario(kube, time_env.client, namespace, worker.task_queue, env=time_env)
         try:
-            yield Lab(scenario, provider)
+            yield Lab(scenario, provider, receiver)
         finally:
             await scenario.close()
+            await receiver.stop()
 
 
 def ab_testing(**analysis: Any) -> dict[str, Any]:
@@ -131,6 +138,13 @@ async def test_significant_winner_b_takes_all_traffic_on_promotion(lab: Lab) -> 
     await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
     done = await sc.wait_phase("Completed")
     assert done["status"]["stableRevision"] == v2
+    subject = f"{sc.namespace}/{sc.name}"
+    await lab.receiver.wait_for(
+        subject, ["deployed", "published", "deployed", "published", "published"]
+    )
+    conclusion = lab.receiver.accepted(subject)[3].cdevent
+    assert conclusion["customData"]["experiment"]["winner"] == "B"
+    assert conclusion["customData"]["reason"] == "ExperimentConcluded"
     assert [r.get("name") for r in (await sc.route())["spec"]["rules"]] == [None, None]
     assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": v2}
     await sc.wait_rs_replicas(v1, 0)
