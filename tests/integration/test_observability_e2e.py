@@ -12,14 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities import cdevents
 from activities.adapters.occurrence_log import NAME, OccurrenceLog
+from kulta import process
 from kulta.health import HealthServer
+from kulta.settings import load
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.support.cdevents_receiver import CDEventReceiver
+from tests.support.exporter import free_port
 from tests.workflow.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
@@ -187,3 +191,40 @@ def value(exposition: str, series: str) -> float:
         if name == series:
             return float(number)
     return 0.0
+
+
+async def test_readiness_follows_probes_and_metrics_include_the_sdk(
+    dev_env: WorkflowEnvironment, kube: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/readyz is 503 while a probe fails and during shutdown; /metrics carries both kulta's
+    and the Temporal SDK's series (the SDK's exporter runs on a loopback port of its own)."""
+    monkeypatch.setattr(process, "PROBE_INTERVAL", 0.2)
+    runtime, sdk_url = process.sdk_runtime()
+    target = dev_env.client.service_client.config.target_host
+    client = await Client.connect(target, runtime=runtime)
+    kube_up = {"ok": False}
+
+    async def flaky_kube() -> None:
+        if not kube_up["ok"]:
+            raise ConnectionError("API server down (simulated)")
+        await kube.client.version()
+
+    settings = load({"KULTA_HTTP_PORT": str(free_port())})
+    probes: dict[str, process.Probe] = {
+        "temporal": client.service_client.check_health,
+        "kubernetes": flaky_kube,
+    }
+    base = f"http://127.0.0.1:{settings.http_port}"
+    async with process.serving(settings, probes, sdk_url) as stopping, httpx.AsyncClient() as http:
+        await asyncio.sleep(0.5)
+        assert (await http.get(f"{base}/readyz")).status_code == 503
+        assert (await http.get(f"{base}/healthz")).status_code == 200
+        kube_up["ok"] = True
+        await asyncio.sleep(0.6)
+        assert (await http.get(f"{base}/readyz")).status_code == 200
+        await client.count_workflows()  # some SDK traffic to count
+        metrics = (await http.get(f"{base}/metrics")).text
+        assert "kulta_cdevents_sent_total" in metrics or "kulta_step_transitions" in metrics
+        assert "temporal_request" in metrics, metrics[-2000:]
+        stopping.set()
+        assert (await http.get(f"{base}/readyz")).status_code == 503
