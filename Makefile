@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install lint format test test-unit bench-rollback crd cluster-up cluster-down demo demo-down clean
+.PHONY: help install lint format test test-unit bench bench-rollback crd cluster-up cluster-down demo demo-down clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,10 +35,15 @@ test: install ## the whole suite: unit, workflow (time-skipping), integration (l
 test-unit: install ## pure tests only, no servers
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-bench-rollback: install ## benchmark: failing sample queryable -> canary weight 0 (RUNS=7 INTERVAL=2)
+bench: install ## every benchmark on the local stack: table + bench-results.json (ROLLOUTS=1000 DAYS=7)
 	scripts/ensure-prometheus
 	scripts/cluster up
-	$(PY) -m bench.rollback_latency --runs $${RUNS:-7} --interval $${INTERVAL:-2}
+	$(PY) -m bench --rollouts $${ROLLOUTS:-1000} --experiment-days $${DAYS:-7}
+
+bench-rollback: install ## only the rollback-latency benchmark (RUNS=7)
+	scripts/ensure-prometheus
+	scripts/cluster up
+	$(PY) -m bench --only rollback --rollback-runs $${RUNS:-7}
 
 crd: install ## regenerate deploy/crd.yaml from workflows/model.py
 	$(PY) -m kulta.crd > deploy/crd.yaml

@@ -49,6 +49,11 @@ CDEVENT_SENDS = Counter(
     "CDEvent send attempts by result (sent, retried, dropped, disabled).",
     ["type", "result"],
 )
+KUBE_REQUESTS = Counter(
+    "kulta_kube_requests",
+    "Requests to the Kubernetes API server, by verb (WATCH: watches opened).",
+    ["verb"],
+)
 OCCURRENCES = Counter(
     "kulta_occurrences", "Occurrence lines written, or failed to write.", ["result"]
 )

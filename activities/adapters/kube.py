@@ -8,6 +8,7 @@ supports works here too. Only this module speaks HTTP to the API server.
 
 from __future__ import annotations
 
+import collections
 import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
+from activities import telemetry
 from activities.errors import (
     AlreadyExists,
     BadInput,
@@ -115,6 +117,9 @@ class KubeClient:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.credentials = credentials
+        # Requests this client made, by verb (WATCH for each watch opened): what benchmarks
+        # count; the process-wide total is the kulta_kube_requests_total metric.
+        self.requests: collections.Counter[str] = collections.Counter()
         verify: ssl.SSLContext | bool = credentials.verify
         if credentials.verify:
             ctx = ssl.create_default_context(cafile=credentials.ca_file)
@@ -199,6 +204,7 @@ class KubeClient:
         if resource_version:
             query["resourceVersion"] = resource_version
         read_timeout = httpx.Timeout(30.0, read=timeout_seconds + 30.0)
+        self._count("WATCH")
         try:
             async with self._http.stream(
                 "GET", path, params=query, timeout=read_timeout
@@ -219,6 +225,10 @@ class KubeClient:
         except httpx.TransportError as err:
             raise Unavailable(f"watch {path}: {err!r}") from err
 
+    def _count(self, verb: str) -> None:
+        self.requests[verb] += 1
+        telemetry.KUBE_REQUESTS.labels(verb).inc()
+
     async def _request(
         self,
         method: str,
@@ -229,6 +239,7 @@ class KubeClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> JsonObject:
+        self._count(method)
         try:
             response = await self._http.request(
                 method, path, json=json_body, content=content, headers=headers, params=params

@@ -1,0 +1,72 @@
+"""`make bench`: every benchmark on the local stack, a table of medians and p95s, and JSON.
+
+    .venv/bin/python -m bench [--only promote,rollback,steps,scale,experiment]
+                              [--rollouts 1000] [--experiment-days 7] [--json bench-results.json]
+
+Each scenario starts what it needs (the control plane must be buildable; scripts/cluster up is
+run for it). Figures are measured in this run, on this machine; nothing here is asserted in the
+test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+from pathlib import Path
+
+from bench import long_experiment, promote_latency, rollback_latency, scale, step_cost
+from bench.report import Row, as_json, render
+from bench.stack import local_stack
+
+SCENARIOS = ("promote", "rollback", "steps", "scale", "experiment")
+
+
+async def main(args: argparse.Namespace) -> list[Row]:
+    only = set(args.only.split(",")) if args.only else set(SCENARIOS)
+    rows: list[Row] = []
+    if only & {"promote", "steps"}:
+        async with local_stack() as stack:
+            if "promote" in only:
+                print("promote latency ...", flush=True)
+                rows += await promote_latency.run(stack)
+            if "steps" in only:
+                print("step cost ...", flush=True)
+                rows += await step_cost.run(stack)
+    if "rollback" in only:
+        print("rollback latency ...", flush=True)
+        rows += await rollback_latency.run(runs=args.rollback_runs)
+    if "scale" in only:
+        print(f"scale ({args.rollouts} rollouts) ...", flush=True)
+        rows += await scale.run(args.rollouts)
+    if "experiment" in only:
+        print(f"long experiment ({args.experiment_days:g} days) ...", flush=True)
+        rows += await long_experiment.run(args.experiment_days)
+    return rows
+
+
+def machine() -> str:
+    cpus = os.cpu_count() or 0
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        memory = f", {total_kb / 1024 / 1024:.0f} GiB"
+    return f"{platform.machine()}, {cpus} cores{memory}, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help=f"comma-separated subset of {', '.join(SCENARIOS)}")
+    parser.add_argument("--rollouts", type=int, default=1000)
+    parser.add_argument("--rollback-runs", type=int, default=7)
+    parser.add_argument("--experiment-days", type=float, default=7)
+    parser.add_argument("--json", default="bench-results.json")
+    args = parser.parse_args()
+    rows = asyncio.run(main(args))
+    print(f"\nkulta benchmarks on {machine()}\n")
+    print(render(rows))
+    Path(args.json).write_text(json.dumps({"machine": machine(), "rows": as_json(rows)}, indent=2))
+    print(f"\nwritten to {args.json}")

@@ -1,0 +1,134 @@
+"""Long experiment: a simulated A/B experiment of several days at a 10 s measurement interval, on
+Temporal's time-skipping server (days pass in minutes), with real activities against the local
+API server. The variants never differ, so it runs to its maxDuration.
+
+Reports the workflow runs (continue-as-new keeps each history bounded), the longest history of a
+run against Temporal's limits (50,000 events warns at 10,240), and the benchmark process's RSS
+(worker in process) after the first simulated day and at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import uuid
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.adapters.kube import KubeClient, load_credentials
+from activities.contracts import Proportion, ProportionRequest
+from activities.naming import SEARCH_ATTRIBUTES
+from bench.report import Row
+from kulta import binaries
+from kulta.worker import build_worker
+from tests.kube import Kube, cluster_up, path_of
+from tests.workflow.scenario import Scenario
+
+HISTORY_WARNING = 10_240
+
+
+class EvenVariants:
+    """Both variants at the same rate: never significant."""
+
+    async def proportion(self, request: ProportionRequest) -> Proportion:
+        return Proportion(successes=50, trials=1000)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def run(days: float = 7) -> list[Row]:
+    kubeconfig = cluster_up()
+    kube = Kube(KubeClient(load_credentials(kubeconfig)), kubeconfig)
+    path = binaries.find("temporal-test-server")
+    assert path is not None, "temporal-test-server not found: make install"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+    namespace = f"long-{uuid.uuid4().hex[:6]}"
+    await kube.client.create(
+        path_of("Namespace", None),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    loop = asyncio.get_running_loop()
+    task_queue = f"long-{uuid.uuid4().hex[:6]}"
+    try:
+        async with build_worker(env.client, kube.client, task_queue, proportions=EvenVariants()):
+            sc = Scenario(kube, env.client, namespace, task_queue, env=env)
+            strategy = {
+                "abTesting": {
+                    "variantAService": "app-stable",
+                    "variantBService": "app-canary",
+                    "maxDuration": f"{round(days * 24)}h",
+                    "variantBMatch": {"header": {"name": "X-Variant", "value": "B"}},
+                    "trafficRouting": {"gatewayAPI": {"httpRoute": "app-route"}},
+                    "analysis": {
+                        "interval": "10s",
+                        "minDuration": "1h",
+                        "minSampleSize": 100,
+                        "metrics": [{"name": "error-rate"}],
+                    },
+                }
+            }
+            await sc.create(replicas=1, strategy=strategy)
+            assert (await (await sc.start()).result()).result == "completed"
+            await sc.set_image("example/app:v2")
+            handle = await sc.start()
+            await sc.wait_phase("Experimenting")
+            start = loop.time()
+            rss_day_one = 0.0
+            for hour in range(round(days * 24) + 1):
+                await sc.skip(3600, handle)
+                if hour == 23:
+                    rss_day_one = rss_mb()
+                if ((await sc.rollout()).get("status") or {}).get("phase") == "Concluded":
+                    break
+            concluded = await sc.wait_phase("Concluded", timeout=600)
+            wall = loop.time() - start
+            runs = [
+                execution
+                async for execution in env.client.list_workflows(f"WorkflowId = '{handle.id}'")
+            ]
+            longest = max(e.history_length for e in runs)
+            measurements = concluded["status"]["experiment"]["measurements"]
+            await sc.close()
+    finally:
+        await kube.client.delete(path_of("Namespace", None, namespace))
+        await env.shutdown()
+        await kube.client.aclose()
+    return [
+        Row(
+            "long experiment",
+            f"{days:g} simulated days at 10 s",
+            f"{measurements} measurements in {wall:.0f} s wall",
+        ),
+        Row("long experiment", "workflow runs (continue-as-new)", str(len(runs))),
+        Row(
+            "long experiment",
+            "longest history of one run",
+            f"{longest} events",
+            f"< {HISTORY_WARNING}",
+            longest < HISTORY_WARNING,
+        ),
+        Row(
+            "long experiment",
+            "bench process RSS after day 1 / at the end",
+            f"{rss_day_one:.0f} / {rss_mb():.0f} MB",
+        ),
+    ]

@@ -1,0 +1,201 @@
+"""Scale: N Rollouts (default 1,000) in a manual pause at once, then all promoted.
+
+The worker and the watcher run as the real `kulta-worker` and `kulta-watcher` processes, so
+their peak RSS (VmHWM) and CPU time can be read from /proc. Each Rollout has one replica, two
+Services and an HTTPRoute; all first become stable, then all get a new image and stop at a
+manual pause at 50%, then all are promoted by annotation (as `kulta promote` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from activities.adapters.kube import KubeClient, load_credentials
+from bench.report import Row
+from bench.stack import dev_server
+from tests import builders
+from tests.kube import Kube, cluster_up, path_of
+from tests.support.exporter import free_port
+
+CONCURRENCY = 32  # the benchmark's own parallel API requests
+RSS_TARGET_MB = 300
+COMPLETE_TARGET_S = 120
+
+
+class Process:
+    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
+        binary = Path(sys.executable).parent / name
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [str(binary)], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+async def _bounded(items: list[Any], work: Any) -> None:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(item: Any) -> None:
+        async with gate:
+            await work(item)
+
+    await asyncio.gather(*(one(i) for i in items))
+
+
+async def _until_all(kube: Kube, namespace: str, count: int, predicate: Any) -> float:
+    """Seconds until `count` Rollouts satisfy `predicate` (a list, then a watch)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    path = path_of("Rollout", namespace)
+    while True:
+        listing = await kube.client.get(path)
+        state = {r["metadata"]["name"]: r for r in listing["items"]}
+        if sum(1 for r in state.values() if predicate(r)) >= count:
+            return loop.time() - start
+        try:
+            async for event in kube.client.watch(
+                path, resource_version=listing["metadata"]["resourceVersion"], timeout_seconds=60
+            ):
+                state[event.object["metadata"]["name"]] = event.object
+                if sum(1 for r in state.values() if predicate(r)) >= count:
+                    return loop.time() - start
+        except Exception:
+            continue
+
+
+def _phase(phase: str, message: str = "") -> Any:
+    def check(r: dict[str, Any]) -> bool:
+        status = r.get("status") or {}
+        return status.get("phase") == phase and message in (status.get("message") or "")
+
+    return check
+
+
+async def run(rollouts: int = 1000) -> list[Row]:
+    kubeconfig = cluster_up()
+    kube = Kube(KubeClient(load_credentials(kubeconfig), max_connections=CONCURRENCY), kubeconfig)
+    env = await dev_server()
+    namespace = f"scale-{uuid.uuid4().hex[:6]}"
+    await kube.client.create(
+        path_of("Namespace", None),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="kulta-scale-"))
+    base = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "KUBECONFIG": kubeconfig,
+        "KULTA_TASK_QUEUE": f"scale-{uuid.uuid4().hex[:6]}",
+        "KULTA_WATCH_NAMESPACE": namespace,
+        "KULTA_OCCURRENCE_DIR": str(tmp / "occurrences"),
+    }
+    worker = Process(
+        "kulta-worker", {**base, "KULTA_HTTP_PORT": str(free_port())}, tmp / "worker.log"
+    )
+    watcher = Process(
+        "kulta-watcher", {**base, "KULTA_HTTP_PORT": str(free_port())}, tmp / "watcher.log"
+    )
+    names = [f"r{n:04d}" for n in range(rollouts)]
+    steps: list[dict[str, Any]] = [{"setWeight": 50, "pause": {}}, {"setWeight": 100}]
+    try:
+
+        async def create(name: str) -> None:
+            await kube.apply(namespace, builders.service(f"{name}-stable", name))
+            await kube.apply(namespace, builders.service(f"{name}-canary", name))
+            await kube.apply(
+                namespace, builders.httproute(f"{name}-route", f"{name}-stable", f"{name}-canary")
+            )
+            await kube.apply(
+                namespace, builders.rollout(name, replicas=1, steps=steps, scale_down_delay=0)
+            )
+
+        await _bounded(names, create)
+        stable = await _until_all(kube, namespace, rollouts, _phase("Completed"))
+        print(f"  {rollouts} stable after {stable:.0f}s", flush=True)
+
+        async def new_image(name: str) -> None:
+            template = builders.pod_template(name, "example/app:v2")
+            await kube.patch("Rollout", namespace, name, {"spec": {"template": template}})
+
+        await _bounded(names, new_image)
+        paused = await _until_all(
+            kube, namespace, rollouts, _phase("Paused", "waiting for promotion")
+        )
+        print(f"  {rollouts} paused after {paused:.0f}s", flush=True)
+
+        async def promote(name: str) -> None:
+            annotation = {"metadata": {"annotations": {"kulta.io/promote": "true"}}}
+            await kube.patch("Rollout", namespace, name, annotation)
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await _bounded(names, promote)
+
+        def promoted(r: dict[str, Any]) -> bool:
+            status = r.get("status") or {}
+            return (
+                status.get("phase") == "Completed"
+                and status.get("currentWeight") == 100
+                and (
+                    status.get("stableRevision")
+                    == status.get("workflowId", "").split("/")[-1].split(".")[0]
+                )
+            )
+
+        await _until_all(kube, namespace, rollouts, promoted)
+        completed = loop.time() - start
+        print(f"  {rollouts} completed {completed:.0f}s after promotion began", flush=True)
+        rss = worker.peak_rss_mb() + watcher.peak_rss_mb()
+        rows = [
+            Row("scale", f"{rollouts} rollouts: time until all paused", f"{paused:.0f} s"),
+            Row(
+                "scale",
+                "time until all complete after promotion",
+                f"{completed:.0f} s",
+                f"< {COMPLETE_TARGET_S} s",
+                completed < COMPLETE_TARGET_S,
+            ),
+            Row(
+                "scale",
+                "peak RSS worker + watcher",
+                f"{rss:.0f} MB ({worker.peak_rss_mb():.0f} + {watcher.peak_rss_mb():.0f})",
+                f"< {RSS_TARGET_MB} MB",
+                rss < RSS_TARGET_MB,
+            ),
+            Row(
+                "scale",
+                "CPU time worker / watcher",
+                f"{worker.cpu_seconds():.0f} s / {watcher.cpu_seconds():.0f} s",
+            ),
+        ]
+    finally:
+        worker.stop()
+        watcher.stop()
+        await kube.client.delete(path_of("Namespace", None, namespace))
+        await env.shutdown()
+        await kube.client.aclose()
+    return rows
