@@ -1,14 +1,14 @@
 """A/B statistics: the two-proportion Z-test per metric, and the verdict across metrics.
 
-Runs in an activity because scipy cannot be imported in workflow code. Pure functions otherwise.
+Pure functions, run in an activity. The normal tail comes from `math.erfc` (two-sided
+p = erfc(|z| / sqrt 2)), exact to double precision, so the worker does not load scipy (about
+50 MB of resident memory) for one function.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Literal
-
-from scipy.stats import norm
 
 from activities.contracts import MetricVerdict, Proportion
 
@@ -37,7 +37,7 @@ def z_test(
         z, p_value = 0.0, 1.0
     else:
         z = (rate_b - rate_a) / math.sqrt(variance)
-        p_value = float(2 * norm.sf(abs(z)))
+        p_value = math.erfc(abs(z) / math.sqrt(2))
     enough = a.trials >= min_samples and b.trials >= min_samples
     significant = enough and p_value < 1 - confidence_level
     winner: Literal["A", "B"] | None = None

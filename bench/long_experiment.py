@@ -38,6 +38,20 @@ class EvenVariants:
         return Proportion(successes=50, trials=1000)
 
 
+async def _history_lengths(env: WorkflowEnvironment, workflow_id: str) -> list[int]:
+    """Events per run, newest first, following each run's "continued from" link back (the
+    time-skipping server has no visibility API to list them)."""
+    lengths: list[int] = []
+    run_id: str | None = None
+    while True:
+        history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        lengths.append(len(history.events))
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return lengths
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -75,6 +89,7 @@ async def run(days: float = 7) -> list[Row]:
                 "abTesting": {
                     "variantAService": "app-stable",
                     "variantBService": "app-canary",
+                    "port": 8080,
                     "maxDuration": f"{round(days * 24)}h",
                     "variantBMatch": {"header": {"name": "X-Variant", "value": "B"}},
                     "trafficRouting": {"gatewayAPI": {"httpRoute": "app-route"}},
@@ -101,11 +116,8 @@ async def run(days: float = 7) -> list[Row]:
                     break
             concluded = await sc.wait_phase("Concluded", timeout=600)
             wall = loop.time() - start
-            runs = [
-                execution
-                async for execution in env.client.list_workflows(f"WorkflowId = '{handle.id}'")
-            ]
-            longest = max(e.history_length for e in runs)
+            runs = await _history_lengths(env, handle.id)
+            longest = max(runs)
             measurements = concluded["status"]["experiment"]["measurements"]
             await sc.close()
     finally:

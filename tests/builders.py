@@ -93,3 +93,15 @@ def httproute(name: str, stable: str, canary: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+def blue_green(**settings: Any) -> dict[str, Any]:
+    """A blueGreen strategy over the scenario's Services: app-stable active, app-canary preview."""
+    return {
+        "blueGreen": {
+            "activeService": "app-stable",
+            "previewService": "app-canary",
+            "port": 8080,
+            **settings,
+        }
+    }

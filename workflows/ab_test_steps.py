@@ -45,7 +45,10 @@ class ABTestSteps(RolloutMachinery):
                 "canary_revision": rev,
                 "step_count": 2,
                 "current_step_index": EXPERIMENT_STEP,
-                "experiment": self._status.experiment or ExperimentStatus(started_at=started),
+                "experiment": self._status.experiment
+                or ExperimentStatus(
+                    started_at=started, measurements=self._input.experiment_measurements
+                ),
             }
         )
         if self._input.experiment_started is None:
@@ -105,8 +108,17 @@ class ABTestSteps(RolloutMachinery):
                 return measurement.winner, "statistically significant"
         await self._announcer.settle()
         workflow.continue_as_new(
-            self._input.model_copy(update={"experiment_started": started, "transitions": self._seq})
+            self._input.model_copy(
+                update={
+                    "experiment_started": started,
+                    "experiment_measurements": self._measurements_so_far(),
+                    "transitions": self._seq,
+                }
+            )
         )
+
+    def _measurements_so_far(self) -> int:
+        return self._status.experiment.measurements if self._status.experiment else 0
 
     async def _measure(self, ab: ABTestingStrategy, started: str) -> ExperimentMeasurement:
         analysis = ab.analysis

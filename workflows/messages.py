@@ -34,6 +34,7 @@ class RolloutStart(Message):
     # A/B experiments carry their progress across continue-as-new, and the transition counter
     # (transition ids, hence Event names and CDEvent ids, must not repeat within one attempt).
     experiment_started: str | None = None
+    experiment_measurements: int = 0
     transitions: int = 0
 
 

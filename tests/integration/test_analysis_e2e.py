@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from tests import builders
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.support.exporter import Exporter, free_port
-from tests.support.prometheus import PrometheusServer, prometheus_scraping
+from tests.support.prometheus import PrometheusServer
 from tests.workflow.scenario import Scenario, WriteRecorder
 from watcher.loop import watch_forever
 from watcher.runner import Runner
@@ -119,20 +119,6 @@ def images() -> tuple[str, str]:
     another test's, whose counters stay in the module's exporter."""
     tag = uuid.uuid4().hex[:8]
     return f"example/app:{tag}-v1", f"example/app:{tag}-v2"
-
-
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[Exporter]:
-    exp = Exporter()
-    exp.start()
-    yield exp
-    exp.stop()
-
-
-@pytest.fixture(scope="module")
-def prometheus_url(exporter: Exporter) -> Iterator[str]:
-    with prometheus_scraping(f"127.0.0.1:{exporter.port}") as url:
-        yield url
 
 
 @pytest.fixture
@@ -245,19 +231,6 @@ async def test_canary_worse_than_stable_by_more_than_the_baseline_rolls_back(
     assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
 
 
-def blue_green(**settings: Any) -> dict[str, Any]:
-    return {
-        "blueGreen": {
-            "activeService": "app-stable",
-            "previewService": "app-canary",
-            "port": 8080,
-            "autoPromotionEnabled": False,
-            "scaleDownDelaySeconds": 1,
-            **settings,
-        }
-    }
-
-
 async def test_blue_green_pre_promotion_failure_never_touches_active(
     sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
 ) -> None:
@@ -267,7 +240,13 @@ async def test_blue_green_pre_promotion_failure_never_touches_active(
         "warmupDuration": "3s",
         "metrics": [{"name": "error-rate", "threshold": 5}],
     }
-    await sc.create(image=images[0], replicas=2, strategy=blue_green(prePromotionAnalysis=pre))
+    await sc.create(
+        image=images[0],
+        replicas=2,
+        strategy=builders.blue_green(
+            autoPromotionEnabled=False, scaleDownDelaySeconds=1, prePromotionAnalysis=pre
+        ),
+    )
     stable = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
     revision = revision_for(images[1])
     traffic.error_percent[revision] = 10

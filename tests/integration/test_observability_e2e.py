@@ -20,6 +20,7 @@ from activities.adapters.occurrence_log import NAME, OccurrenceLog
 from kulta import process
 from kulta.health import HealthServer
 from kulta.settings import load
+from tests import builders
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.support.cdevents_receiver import CDEventReceiver
@@ -138,14 +139,7 @@ async def test_aborted_canary_sends_rolledback_with_an_error_occurrence(seen: Ob
 
 async def test_blue_green_sends_deployed_upgraded_published(seen: Observed) -> None:
     sc = seen.sc
-    strategy = {
-        "blueGreen": {
-            "activeService": "app-stable",
-            "previewService": "app-canary",
-            "autoPromotionEnabled": True,
-            "scaleDownDelaySeconds": 1,
-        }
-    }
+    strategy = builders.blue_green(autoPromotionEnabled=True, scaleDownDelaySeconds=1)
     await sc.create(replicas=2, strategy=strategy)
     await sc.wait_phase("Completed")
     await sc.set_image("example/app:v2")

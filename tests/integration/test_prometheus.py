@@ -7,7 +7,7 @@ not JSON) come from a local fake HTTP server, named as such.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -24,21 +24,6 @@ from activities.errors import BadInput, Unavailable
 from activities.metrics import MetricActivities
 from activities.proportions import PrometheusProportions
 from tests.support.exporter import Exporter, free_port
-from tests.support.prometheus import prometheus_scraping
-
-
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[Exporter]:
-    exp = Exporter()
-    exp.start()
-    yield exp
-    exp.stop()
-
-
-@pytest.fixture(scope="module")
-def prometheus_url(exporter: Exporter) -> Iterator[str]:
-    with prometheus_scraping(f"127.0.0.1:{exporter.port}") as url:
-        yield url
 
 
 @pytest.fixture

@@ -206,6 +206,7 @@ async def test_long_experiment_continues_as_new_with_bounded_history(lab: Lab) -
         <= concluded["status"]["experiment"]["measuredAt"]
     )
     assert (await handle.describe()).run_id != first_run  # continued as new at least once
+    assert concluded["status"]["experiment"]["measurements"] >= 355  # counted across runs
     history = await handle.fetch_history()
     assert len(history.events) < 3000  # one run: at most MEASUREMENTS_PER_RUN rounds
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests import builders
 from tests.workflow.scenario import Scenario
 from workflows.messages import SIGNAL_ABORT, SIGNAL_PROMOTE, AbortRequest, PromoteRequest
 
@@ -15,15 +16,9 @@ pytestmark = pytest.mark.cluster
 
 
 def blue_green(**settings: Any) -> dict[str, Any]:
-    return {
-        "blueGreen": {
-            "activeService": "app-stable",
-            "previewService": "app-canary",
-            "port": 8080,
-            "trafficRouting": {"gatewayAPI": {"httpRoute": "app-route"}},
-            **settings,
-        }
-    }
+    return builders.blue_green(
+        trafficRouting={"gatewayAPI": {"httpRoute": "app-route"}}, **settings
+    )
 
 
 async def stable_v1(sc: Scenario, **settings: Any) -> str:
