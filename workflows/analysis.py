@@ -7,7 +7,8 @@
   `failurePolicy` decides (default Pause).
 - Invalid (a query Prometheus rejects) is a configuration error: pause with its message.
 - A run is the measurements since the traffic last moved (or of one inline analysis). With
-  `count`, a run ends after that many; a run that ends without a pass is inconclusive.
+  `count`, a run ends after that many verdicts (passes or failures; no-data and errors do not
+  count, they spend their budgets); a run that ends without a pass is inconclusive.
 """
 
 from __future__ import annotations
@@ -144,7 +145,9 @@ class AnalysisState:
         self, metric: MetricState, result: MetricMeasurement, now: datetime, since: datetime
     ) -> Verdict | None:
         """Books one measurement of the run that started at `since`; returns what to do."""
-        metric.taken = metric.in_run(since) + 1
+        # Only verdicts count towards `count`: no data and provider errors spend their own budgets.
+        conclusive = result.verdict in ("Successful", "Failed")
+        metric.taken = metric.in_run(since) + (1 if conclusive else 0)
         metric.run_since = since
         metric.last_measured = now
         metric.recent = [*metric.recent, (now, result)][-RECENT:]

@@ -146,7 +146,8 @@ class Metric(Model):
     )
     interval: Duration | None = None
     count: Annotated[int, Field(ge=1, le=10000)] | None = Field(
-        default=None, description="measurements per step (inline analysis: per run; default 1)"
+        default=None,
+        description="verdicts (passes or failures) per step; inline analysis: per run, default 1",
     )
     failure_limit: Limit | None = None
     consecutive_error_limit: Limit | None = Field(
@@ -181,7 +182,7 @@ class CanaryStep(Model):
     set_weight: Weight | None = None
     analysis: Analysis | None = Field(
         default=None,
-        description="Measured inline: the step waits for each metric's `count` measurements.",
+        description="Measured inline: the step waits for each metric's `count` verdicts.",
     )
     pause: Pause | None = None
 

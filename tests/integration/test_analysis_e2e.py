@@ -231,51 +231,48 @@ async def test_canary_worse_than_stable_by_more_than_the_baseline_rolls_back(
     assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
 
 
-async def test_blue_green_pre_promotion_failure_never_touches_active(
-    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
-) -> None:
-    sc = sc_with_prometheus
-    pre = {
-        "interval": "1s",
-        "warmupDuration": "3s",
-        "metrics": [{"name": "error-rate", "threshold": 5}],
-    }
-    await sc.create(
-        image=images[0],
-        replicas=2,
-        strategy=builders.blue_green(
-            autoPromotionEnabled=False, scaleDownDelaySeconds=1, prePromotionAnalysis=pre
-        ),
-    )
+INLINE = {
+    "interval": "1s",
+    "warmupDuration": "3s",
+    "metrics": [{"name": "error-rate", "threshold": 5}],
+}
+
+
+async def failing_second_revision(
+    sc: Scenario, traffic: Traffic, images: tuple[str, str], strategy: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    """A Rollout made stable at images[0], then changed to images[1] whose traffic is 10% 5xx;
+    returns the stable revision, the new one, and the Rollout once it has Failed."""
+    await sc.create(image=images[0], replicas=2, strategy=strategy)
     stable = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
     revision = revision_for(images[1])
     traffic.error_percent[revision] = 10
     await sc.set_image(images[1])
     failed = await sc.wait_phase("Failed", timeout=60)
     assert "metric error-rate value 10% above threshold 5%" in failed["status"]["message"]
-    assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": stable}
     await sc.wait_rs_replicas(revision, 0)
     assert (await sc.replicaset(stable))["spec"]["replicas"] == 2
+    return stable, revision, failed
+
+
+async def test_blue_green_pre_promotion_failure_never_touches_active(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
+    sc = sc_with_prometheus
+    strategy = builders.blue_green(
+        autoPromotionEnabled=False, scaleDownDelaySeconds=1, prePromotionAnalysis=INLINE
+    )
+    stable, _, _ = await failing_second_revision(sc, traffic, images, strategy)
+    assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": stable}
 
 
 async def test_simple_analysis_failure_restores_the_previous_revision(
     sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
 ) -> None:
-    sc = sc_with_prometheus
-    analysis = {
-        "interval": "1s",
-        "warmupDuration": "3s",
-        "metrics": [{"name": "error-rate", "threshold": 5}],
-    }
-    await sc.create(image=images[0], replicas=2, strategy={"simple": {"analysis": analysis}})
-    stable = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
-    revision = revision_for(images[1])
-    traffic.error_percent[revision] = 10
-    await sc.set_image(images[1])
-    failed = await sc.wait_phase("Failed", timeout=60)
-    assert "above threshold 5%" in failed["status"]["message"]
-    await sc.wait_rs_replicas(revision, 0)
-    assert (await sc.replicaset(stable))["spec"]["replicas"] == 2
+    _, _, failed = await failing_second_revision(
+        sc_with_prometheus, traffic, images, {"simple": {"analysis": INLINE}}
+    )
+    assert failed["status"]["strategy"] == "simple"
 
 
 async def test_empty_vector_is_inconclusive_and_pauses(

@@ -71,18 +71,20 @@ def test_errors_and_no_data_spend_separate_budgets_then_pause() -> None:
 
 
 def test_count_ends_a_run_and_a_run_without_a_pass_is_inconclusive() -> None:
-    s = state(count=2, interval="10s")
+    s = state(count=2, interval="10s", failureLimit=5)
     metric = s.metrics[0]
     start = T0 + timedelta(seconds=60)  # after the 1m warmup
     assert s.record(metric, m("Successful"), start, T0) is None
+    assert s.record(metric, m("Inconclusive"), start + timedelta(seconds=5), T0) is None
+    assert not s.finished(T0)  # no data is not a verdict: it does not count
     assert s.record(metric, m("Successful"), start + timedelta(seconds=10), T0) is None
-    assert s.due(start + timedelta(seconds=30), T0) == []  # two taken: done for this traffic
+    assert s.due(start + timedelta(seconds=30), T0) == []  # two verdicts: done for this traffic
     assert s.passed_since(T0) and s.finished(T0)
-    # The traffic moves: a new run of two, which ends without a pass.
+    # The traffic moves: a new run of two, whose verdicts are tolerated failures, no pass.
     later = T0 + timedelta(minutes=5)
     assert s.due(later + timedelta(seconds=60), later) == [metric]
-    assert s.record(metric, m("Inconclusive"), later + timedelta(seconds=60), later) is None
-    verdict = s.record(metric, m("Inconclusive"), later + timedelta(seconds=70), later)
+    assert s.record(metric, m("Failed"), later + timedelta(seconds=60), later) is None
+    verdict = s.record(metric, m("Failed"), later + timedelta(seconds=70), later)
     assert verdict is not None and verdict.action == "pause"
     assert "2 measurements without a pass" in verdict.message
 
@@ -112,7 +114,7 @@ def test_invalid_query_pauses_at_once() -> None:
 
 
 def test_continue_waives_a_run_that_ended_without_a_pass() -> None:
-    s = state(count=1, failurePolicy="Continue")
-    verdict = s.record(s.metrics[0], m("Error"), T0 + timedelta(seconds=60), T0)
+    s = state(count=1, failurePolicy="Continue", failureLimit=1)
+    verdict = s.record(s.metrics[0], m("Failed"), T0 + timedelta(seconds=60), T0)
     assert verdict is not None and verdict.action == "continue"
     assert s.passed_since(T0)  # the person chose Continue: no evidence is needed
