@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import os
 import urllib.parse
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 
 from activities.adapters.kube import KubeClient, load_credentials, resource_path
 from activities.errors import Gone, KultaError, NotFound
 from activities.naming import ROLLOUT_API_VERSION
 from kulta import __version__
 from kulta.settings import load as load_settings
+from workflows.model import KIND, InvalidSpec, parse_spec
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=__doc__.split("\n")[0])
 
@@ -176,6 +179,168 @@ app.command(name="abort", help="Roll back: traffic to stable, then the canary sc
 app.command(name="retry", help="Run a failed revision again from its first step.")(
     _steer("kulta.io/retry", "true", "retry delivered")
 )
+
+
+@app.command(name="list")
+def list_rollouts(
+    namespace: Namespace = "default",
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="every namespace")
+    ] = False,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """One line per rollout: strategy, phase, step, weight and revisions."""
+    path = resource_path(ROLLOUT_API_VERSION, "rollouts", None if all_namespaces else namespace)
+    listing = _run(_list(kubeconfig, path))
+    typer.echo(render_list(listing.get("items", [])))
+
+
+async def _list(kubeconfig: str | None, path: str) -> dict[str, Any]:
+    async with _client(kubeconfig) as kube:
+        return await kube.get(path)
+
+
+def render_list(rollouts: list[dict[str, Any]]) -> str:
+    header = ("NAMESPACE", "NAME", "STRATEGY", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY")
+    rows = [header]
+    for r in rollouts:
+        status, spec = r.get("status") or {}, r.get("spec") or {}
+        step, total = status.get("currentStepIndex"), status.get("stepCount")
+        rows.append(
+            (
+                r["metadata"]["namespace"],
+                r["metadata"]["name"],
+                next(iter(spec.get("strategy") or {"-": None})),
+                status.get("phase", "-"),
+                f"{min(step + 1, total)}/{total}" if step is not None and total else "-",
+                str(status.get("currentWeight", "-")),
+                status.get("stableRevision") or "-",
+                status.get("canaryRevision") or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+@app.command()
+def history(name: str, namespace: Namespace = "default", kubeconfig: Kubeconfig = None) -> None:
+    """The rollout's decisions as a timeline (the last 20, as kept in status)."""
+    rollout = _run(_get(kubeconfig, namespace, name))
+    decisions = (rollout.get("status") or {}).get("decisions") or []
+    if not decisions:
+        typer.echo("no decisions yet")
+    for d in decisions:
+        step = "-" if d.get("step") is None else str(d["step"] + 1)
+        typer.echo(f"{d['time']}  step {step:<3} {d['action']:<18} {d['reason']}")
+
+
+# `kulta status` exit codes, for scripts and CI.
+STATUS_EXIT = {"Completed": 0, "Failed": 1, "Paused": 2}
+EXIT_TIMEOUT = 3
+
+
+@app.command()
+def status(
+    name: str,
+    namespace: Namespace = "default",
+    kubeconfig: Kubeconfig = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait at most")] = 600.0,
+) -> None:
+    """Wait until the rollout is Completed (exit 0), Failed (1) or Paused (2); 3 on timeout.
+
+    Only a status that describes the current spec counts (observedGeneration), so running this
+    right after a change waits for that change."""
+    phase, message = _run(_settled(kubeconfig, namespace, name, timeout))
+    if phase is None:
+        typer.echo(f"kulta: {namespace}/{name} still {message} after {timeout:.0f}s", err=True)
+        raise typer.Exit(EXIT_TIMEOUT)
+    typer.echo(f"{namespace}/{name}: {phase}  {message}".rstrip())
+    raise typer.Exit(STATUS_EXIT[phase])
+
+
+async def _settled(
+    kubeconfig: str | None, namespace: str, name: str, timeout: float
+) -> tuple[str | None, str]:
+    """(phase, message) once settled; (None, last phase) on timeout. Watches, never polls."""
+    last = "unknown"
+
+    def settled(rollout: dict[str, Any]) -> tuple[str, str] | None:
+        nonlocal last
+        status = rollout.get("status") or {}
+        last = status.get("phase") or "pending"
+        current = status.get("observedGeneration") == rollout["metadata"].get("generation")
+        if current and status.get("phase") in STATUS_EXIT:
+            return status["phase"], status.get("message") or ""
+        return None
+
+    async def run() -> tuple[str, str]:
+        async with _client(kubeconfig) as kube:
+            collection = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace)
+            selector = {"fieldSelector": f"metadata.name={name}"}
+            while True:
+                listing = await kube.get(collection, params=selector)
+                if not listing.get("items"):
+                    fail(f"Rollout {namespace}/{name} not found")
+                if found := settled(listing["items"][0]):
+                    return found
+                try:
+                    async for event in kube.watch(
+                        collection,
+                        resource_version=listing["metadata"]["resourceVersion"],
+                        params=selector,
+                    ):
+                        if found := settled(event.object):
+                            return found
+                except Gone:
+                    continue
+
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    except TimeoutError:
+        return None, last
+
+
+@app.command()
+def lint(
+    files: Annotated[list[Path], typer.Argument(help="manifests (YAML, several documents each)")],
+) -> None:
+    """Validate Rollout manifests offline, with the rules the CRD and the workflow apply."""
+    problems = 0
+    for file in files:
+        try:
+            documents = [d for d in yaml.safe_load_all(file.read_text()) if d]
+        except (OSError, yaml.YAMLError) as err:
+            typer.echo(f"{file}: cannot read: {err}", err=True)
+            problems += 1
+            continue
+        for doc in documents:
+            if not isinstance(doc, dict) or doc.get("kind") != KIND:
+                continue
+            name = (doc.get("metadata") or {}).get("name", "?")
+            found = lint_rollout(doc)
+            for problem in found:
+                typer.echo(f"{file}: Rollout {name}: {problem}")
+            problems += len(found)
+            if not found:
+                typer.echo(f"{file}: Rollout {name}: ok")
+    if problems:
+        raise typer.Exit(1)
+
+
+def lint_rollout(doc: dict[str, Any]) -> list[str]:
+    """Every problem of one Rollout document, each naming its field path."""
+    found = []
+    if doc.get("apiVersion") != ROLLOUT_API_VERSION:
+        found.append(f"apiVersion: expected {ROLLOUT_API_VERSION}, got {doc.get('apiVersion')!r}")
+    if not (doc.get("metadata") or {}).get("name"):
+        found.append("metadata.name: required")
+    try:
+        parse_spec(doc.get("spec") or {})
+    except InvalidSpec as err:
+        found += str(err).split("; ")
+    return found
 
 
 @app.command()

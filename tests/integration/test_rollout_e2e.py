@@ -139,3 +139,42 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
     missing = await kulta(sc, "get", "nope")
     assert missing.exit_code == 1
     assert "Rollout" in missing.output and "not found" in missing.output
+
+
+async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
+    sc = stack
+    await sc.create(steps=STEPS, replicas=2, abort_delay=1)
+    done = await kulta(sc, "status", "app", "--timeout", "60")
+    assert done.exit_code == 0 and "Completed" in done.output, done.output
+
+    await sc.set_image("example/app:v2")  # status waits for the new generation, not the old one
+    paused = await kulta(sc, "status", "app", "--timeout", "60")
+    assert paused.exit_code == 2 and "Paused" in paused.output  # the first (timed) pause
+    await sc.wait_phase("Paused", "waiting for promotion")
+
+    listed = await kulta(sc, "list")
+    assert listed.exit_code == 0
+    header, row = listed.output.splitlines()
+    assert header.split() == [
+        "NAMESPACE",
+        "NAME",
+        "STRATEGY",
+        "PHASE",
+        "STEP",
+        "WEIGHT",
+        "STABLE",
+        "CANARY",
+    ]
+    assert row.split()[:6] == [sc.namespace, "app", "canary", "Paused", "2/3", "50"]
+
+    timeline = await kulta(sc, "history", "app")
+    assert "set-weight" in timeline.output and "canary weight set to 50%" in timeline.output
+
+    await annotate(sc, "kulta.io/abort")
+    await sc.wait_phase("Failed")
+    failed = await kulta(sc, "status", "app", "--timeout", "5")
+    assert failed.exit_code == 1 and "Failed" in failed.output
+
+    await sc.set_image("example/app:v3")
+    busy = await kulta(sc, "status", "app", "--timeout", "0.01")
+    assert busy.exit_code == 3 and "still" in busy.output
