@@ -104,10 +104,30 @@ def get(
 
 
 async def _annotate(
-    kubeconfig: str | None, namespace: str, name: str, key: str, value: str, timeout: float
+    kubeconfig: str | None,
+    namespace: str,
+    name: str,
+    key: str,
+    value: str,
+    timeout: float,
+    *,
+    when: tuple[frozenset[str], str] | None = None,
 ) -> None:
+    """Sets the annotation and waits for the watcher to take it. `when` = (phases in which the
+    action makes sense, what to say otherwise): checked first, so a pointless action is refused
+    with a reason instead of being delivered and ignored."""
     async with _client(kubeconfig) as kube:
         path = _path(namespace, name)
+        if when is not None:
+            phases, refusal = when
+            try:
+                current = await kube.get(path)
+            except NotFound:
+                fail(f"Rollout {namespace}/{name} not found")
+                raise
+            phase = (current.get("status") or {}).get("phase") or "Pending"
+            if phase not in phases:
+                fail(f"{refusal}: {namespace}/{name} is {phase}")
         try:
             patched = await kube.patch(path, {"metadata": {"annotations": {key: value}}})
         except NotFound:
@@ -146,14 +166,20 @@ async def _annotation_removed(
             resource_version = rollout["metadata"]["resourceVersion"]
 
 
-def _steer(key: str, value: str, what: str) -> Any:
+RUNNING = frozenset(
+    {"Initializing", "Progressing", "Paused", "Preview", "Experimenting", "Concluded"}
+)
+PROMOTABLE = frozenset({"Paused", "Preview", "Concluded"})
+
+
+def _steer(key: str, value: str, what: str, when: tuple[frozenset[str], str]) -> Any:
     def command(
         name: str,
         namespace: Namespace = "default",
         kubeconfig: Kubeconfig = None,
         timeout: Timeout = 30.0,
     ) -> None:
-        _run(_annotate(kubeconfig, namespace, name, key, value, timeout))
+        _run(_annotate(kubeconfig, namespace, name, key, value, timeout, when=when))
         typer.echo(f"{what}: {namespace}/{name}")
 
     return command
@@ -169,16 +195,57 @@ def promote(
 ) -> None:
     """Pass the current pause (or, with --full, every remaining step)."""
     value = "full" if full else "true"
-    _run(_annotate(kubeconfig, namespace, name, "kulta.io/promote", value, timeout))
+    when = (RUNNING, "nothing to promote") if full else (PROMOTABLE, "nothing is paused")
+    _run(_annotate(kubeconfig, namespace, name, "kulta.io/promote", value, timeout, when=when))
     typer.echo(f"promote{' --full' if full else ''} delivered: {namespace}/{name}")
 
 
 app.command(name="abort", help="Roll back: traffic to stable, then the canary scales down.")(
-    _steer("kulta.io/abort", "true", "abort delivered")
+    _steer("kulta.io/abort", "true", "abort delivered", (RUNNING, "nothing to abort"))
 )
 app.command(name="retry", help="Run a failed revision again from its first step.")(
-    _steer("kulta.io/retry", "true", "retry delivered")
+    _steer("kulta.io/retry", "true", "retry delivered", (frozenset({"Failed"}), "not failed"))
 )
+app.command(name="conclude", help="Conclude an A/B experiment now (the leader wins).")(
+    _steer(
+        "kulta.io/conclude-experiment",
+        "true",
+        "conclude delivered",
+        (frozenset({"Experimenting"}), "no experiment is running"),
+    )
+)
+
+
+async def _patch_paused(kubeconfig: str | None, namespace: str, name: str, paused: bool) -> None:
+    """spec.paused, as `kubectl patch` would set it: kulta holds (or resumes) at the next step."""
+    async with _client(kubeconfig) as kube:
+        try:
+            await kube.patch(_path(namespace, name), {"spec": {"paused": paused}})
+        except NotFound:
+            fail(f"Rollout {namespace}/{name} not found")
+
+
+@app.command(name="pause")
+def pause_rollout(
+    name: str, namespace: Namespace = "default", kubeconfig: Kubeconfig = None
+) -> None:
+    """Hold the rollout before its next step (sets spec.paused: true)."""
+    _run(_patch_paused(kubeconfig, namespace, name, True))
+    typer.echo(f"pause requested: {namespace}/{name}")
+
+
+@app.command(name="resume")
+def resume_rollout(
+    name: str,
+    namespace: Namespace = "default",
+    kubeconfig: Kubeconfig = None,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Continue: clears spec.paused and resumes a pause analysis chose (it measures again)."""
+    _run(_patch_paused(kubeconfig, namespace, name, False))
+    when = (RUNNING, "nothing to resume")
+    _run(_annotate(kubeconfig, namespace, name, "kulta.io/resume", "true", timeout, when=when))
+    typer.echo(f"resume delivered: {namespace}/{name}")
 
 
 @app.command(name="list")

@@ -14,6 +14,7 @@ from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_CONCLUDE,
     SIGNAL_PROMOTE,
+    SIGNAL_RESUME,
     SIGNAL_RETRY,
     SIGNAL_UPDATE_SPEC,
     AbortRequest,
@@ -26,6 +27,8 @@ ANNOTATION_PROMOTE = "kulta.io/promote"
 ANNOTATION_ABORT = "kulta.io/abort"
 ANNOTATION_RETRY = "kulta.io/retry"
 ANNOTATION_CONCLUDE = "kulta.io/conclude-experiment"
+ANNOTATION_RESUME = "kulta.io/resume"  # resumes a pause kulta itself chose (analysis)
+ABORTED_BY_ANNOTATION = AbortRequest(reason="aborted by annotation")
 TRUTHY = {"true", "yes", "1", "full"}
 
 
@@ -117,21 +120,21 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
                 Signal(target, SIGNAL_PROMOTE, PromoteRequest(full=promote.lower() == "full"))
             )
         actions.append(RemoveAnnotation(ns, name, ANNOTATION_PROMOTE))
-    abort = annotations.get(ANNOTATION_ABORT)
-    if abort is not None:
-        if abort.lower() in TRUTHY:
-            actions.append(
-                Signal(target, SIGNAL_ABORT, AbortRequest(reason="aborted by annotation"))
-            )
-        actions.append(RemoveAnnotation(ns, name, ANNOTATION_ABORT))
-    conclude = annotations.get(ANNOTATION_CONCLUDE)
-    if conclude is not None:
-        if conclude.lower() in TRUTHY:
-            actions.append(Signal(target, SIGNAL_CONCLUDE))
-        actions.append(RemoveAnnotation(ns, name, ANNOTATION_CONCLUDE))
-    retry = annotations.get(ANNOTATION_RETRY)
-    if retry is not None:
-        if retry.lower() in TRUTHY:
-            actions.append(Signal(wid, SIGNAL_RETRY))
-        actions.append(RemoveAnnotation(ns, name, ANNOTATION_RETRY))
+    # Each of these annotations is one signal, then removed; a falsy value is only removed.
+    one_shot: list[tuple[str, Signal]] = [
+        (
+            ANNOTATION_ABORT,
+            Signal(target, SIGNAL_ABORT, AbortRequest(reason="aborted by annotation")),
+        ),
+        (ANNOTATION_CONCLUDE, Signal(target, SIGNAL_CONCLUDE)),
+        (ANNOTATION_RESUME, Signal(target, SIGNAL_RESUME)),
+        (ANNOTATION_RETRY, Signal(wid, SIGNAL_RETRY)),
+    ]
+    for key, signal in one_shot:
+        value = annotations.get(key)
+        if value is None:
+            continue
+        if value.lower() in TRUTHY:
+            actions.append(signal)
+        actions.append(RemoveAnnotation(ns, name, key))
     return actions

@@ -157,9 +157,11 @@ class RolloutMachinery:
         await workflow.wait_condition(released, timeout_summary="wait for resume")
         if self._abort is not None:
             raise RollbackRequired("Aborted", self._abort.reason)
-        if self._analysis_verdict is not None:
+        if self._analysis_verdict is not None and self._analysis_verdict.action == "rollback":
             await self._react_to_analysis()
             return
+        # Pauses the background analysis asked for while paused are what the person resumed past.
+        self._analysis_verdict = None
         if self._analysis is not None:
             self._analysis.resume()
         await self._transition(before, "Resumed", "analysis resumed by user")

@@ -18,6 +18,7 @@ from activities.adapters.prometheus import PrometheusClient, PrometheusConfig
 from activities.naming import replicaset_name, revision_of
 from tests import builders
 from tests.conftest import running_worker
+from tests.integration.test_rollout_e2e import kulta
 from tests.kube import Kube
 from tests.support.exporter import Exporter, free_port
 from tests.support.prometheus import PrometheusServer
@@ -90,6 +91,22 @@ async def test_unreachable_prometheus_pauses_after_the_error_budget_and_never_pr
     assert "Prometheus did not answer" in paused["status"]["message"]
     assert paused["status"]["currentWeight"] == 20  # the 1s pause ended long ago: no promotion
     assert await sc.weights() == {"app-stable": 80, "app-canary": 20, "mirror-sink": 0}
+    # `kulta resume` measures again: the streak starts over, and without Prometheus it pauses again.
+    resumed = await kulta(sc, "resume", "app")
+    assert resumed.exit_code == 0, resumed.output
+
+    def paused_again(r: dict[str, Any]) -> bool:
+        actions = [d["action"] for d in (r.get("status") or {}).get("decisions", [])]
+        return actions.count("analysis-pause") >= 2 and r["status"]["phase"] == "Paused"
+
+    again = await sc.kube.wait_for(
+        "Rollout", sc.namespace, sc.name, paused_again, timeout=60, what="paused again"
+    )
+    assert again["status"]["currentWeight"] == 20
+    events = await sc.kube.list("Event", sc.namespace)
+    assert any(
+        e["reason"] == "Resumed" for e in events
+    )  # resumed, not re-paused by a stale verdict
 
 
 @dataclass

@@ -146,6 +146,10 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
     await sc.create(steps=STEPS, replicas=2, abort_delay=1)
     done = await kulta(sc, "status", "app", "--timeout", "60")
     assert done.exit_code == 0 and "Completed" in done.output, done.output
+    refused = await kulta(sc, "promote", "app")
+    assert refused.exit_code == 1 and "nothing is paused" in refused.output
+    refused = await kulta(sc, "retry", "app")
+    assert refused.exit_code == 1 and "not failed" in refused.output
 
     await sc.set_image("example/app:v2")  # status waits for the new generation, not the old one
     paused = await kulta(sc, "status", "app", "--timeout", "60")

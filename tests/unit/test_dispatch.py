@@ -77,3 +77,11 @@ def test_conclude_experiment_annotation_is_a_conclude_signal() -> None:
     actions = decide(obj)
     assert Signal("w", "conclude") in actions
     assert actions[-1] == RemoveAnnotation("ns", "app", "kulta.io/conclude-experiment")
+
+
+def test_resume_annotation_resumes_what_analysis_paused() -> None:
+    obj = observed(annotations={"kulta.io/resume": "true"})
+    obj["status"] = {"workflowId": "w", "observedGeneration": 1, "phase": "Paused"}
+    actions = decide(obj)
+    assert Signal("w", "resume") in actions
+    assert actions[-1] == RemoveAnnotation("ns", "app", "kulta.io/resume")
