@@ -8,6 +8,7 @@ for. User mistakes exit non-zero with one line, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import urllib.parse
 from pathlib import Path
@@ -86,6 +87,8 @@ def render(rollout: dict[str, Any]) -> str:
     if status.get("workflowId"):
         fields.append(("Temporal UI", workflow_url(status["workflowId"])))
     lines = [f"{label + ':':<12} {value}" for label, value in fields]
+    lines += _analysis_lines(status.get("analysis") or {})
+    lines += _experiment_lines(status.get("experiment"))
     decisions = status.get("decisions") or []
     if decisions:
         lines.append("Decisions:")
@@ -93,14 +96,58 @@ def render(rollout: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _analysis_lines(analysis: dict[str, Any]) -> list[str]:
+    """The latest measurement of each metric: verdict, value and the message naming its bound."""
+    lines = []
+    for kind in ("metrics", "inline"):
+        for metric in analysis.get(kind) or []:
+            latest = (metric.get("measurements") or [{}])[-1]
+            if not latest:
+                continue
+            verdict, message = latest.get("verdict", "-"), latest.get("message", "")
+            lines.append(f"  {metric['name']:<16} {verdict:<12} {message}")
+    return ["Analysis:", *lines] if lines else []
+
+
+def _experiment_lines(experiment: dict[str, Any] | None) -> list[str]:
+    if not experiment:
+        return []
+    lines = [
+        f"Experiment:  {experiment.get('measurements', 0)} measurements, winner "
+        f"{experiment.get('winner') or '-'}{' (concluded)' if experiment.get('concluded') else ''}"
+    ]
+    for m in experiment.get("metrics") or []:
+        lines.append(
+            f"  {m['name']:<16} A {m['rateA']:.4f} ({m['samplesA']})  B {m['rateB']:.4f} "
+            f"({m['samplesB']})  p={m['pValue']:.4g}{'  significant' if m['significant'] else ''}"
+        )
+    return lines
+
+
+Output = Annotated[str, typer.Option("--output", "-o", help="text, json or yaml")]
+
+
+def _emit(obj: Any, output: str, text: str) -> None:
+    if output == "json":
+        typer.echo(json.dumps(obj, indent=2, sort_keys=True))
+    elif output == "yaml":
+        typer.echo(yaml.safe_dump(obj, sort_keys=True).rstrip())
+    elif output == "text":
+        typer.echo(text)
+    else:
+        fail(f"--output must be text, json or yaml, not {output!r}")
+
+
 @app.command()
 def get(
     name: str,
     namespace: Namespace = "default",
     kubeconfig: Kubeconfig = None,
+    output: Output = "text",
 ) -> None:
-    """Show a rollout: phase, step, weight, revisions and recent decisions."""
-    typer.echo(render(_run(_get(kubeconfig, namespace, name))))
+    """Show a rollout: phase, step, weight, revisions, analysis, experiment, recent decisions."""
+    rollout = _run(_get(kubeconfig, namespace, name))
+    _emit(rollout, output, render(rollout) if output == "text" else "")
 
 
 async def _annotate(
@@ -255,11 +302,12 @@ def list_rollouts(
         bool, typer.Option("--all-namespaces", "-A", help="every namespace")
     ] = False,
     kubeconfig: Kubeconfig = None,
+    output: Output = "text",
 ) -> None:
     """One line per rollout: strategy, phase, step, weight and revisions."""
     path = resource_path(ROLLOUT_API_VERSION, "rollouts", None if all_namespaces else namespace)
-    listing = _run(_list(kubeconfig, path))
-    typer.echo(render_list(listing.get("items", [])))
+    items = _run(_list(kubeconfig, path)).get("items", [])
+    _emit(items, output, render_list(items) if output == "text" else "")
 
 
 async def _list(kubeconfig: str | None, path: str) -> dict[str, Any]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import Result
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -170,6 +172,13 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
         "CANARY",
     ]
     assert row.split()[:6] == [sc.namespace, "app", "canary", "Paused", "2/3", "50"]
+
+    as_json = await kulta(sc, "get", "app", "-o", "json")
+    assert json.loads(as_json.output)["status"]["phase"] == "Paused"
+    as_yaml = await kulta(sc, "list", "-o", "yaml")
+    assert yaml.safe_load(as_yaml.output)[0]["metadata"]["name"] == "app"
+    wrong = await kulta(sc, "get", "app", "-o", "xml")
+    assert wrong.exit_code == 1 and "--output must be" in wrong.output
 
     timeline = await kulta(sc, "history", "app")
     assert "set-weight" in timeline.output and "canary weight set to 50%" in timeline.output
