@@ -14,18 +14,14 @@ import resource
 import uuid
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.kube import KubeClient, load_credentials
 from activities.contracts import Proportion, ProportionRequest
-from activities.naming import SEARCH_ATTRIBUTES
 from bench.report import Row
-from kulta import binaries
 from kulta.worker import build_worker
 from tests.kube import Kube, cluster_up, path_of
+from tests.support.temporal import start_time_skipping
 from tests.workflow.scenario import Scenario
 
 HISTORY_WARNING = 10_240
@@ -62,19 +58,7 @@ def rss_mb() -> float:
 async def run(days: float = 7) -> list[Row]:
     kubeconfig = cluster_up()
     kube = Kube(KubeClient(load_credentials(kubeconfig)), kubeconfig)
-    path = binaries.find("temporal-test-server")
-    assert path is not None, "temporal-test-server not found: make install"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTES
-            },
-        )
-    )
+    env = await start_time_skipping()
     namespace = f"long-{uuid.uuid4().hex[:6]}"
     await kube.client.create(
         path_of("Namespace", None),

@@ -11,15 +11,16 @@ import asyncio
 from typing import Any
 
 from bench.report import Row, median_ms, p95_ms
-from bench.stack import Stack, canary_weight, first_route_change
+from bench.stack import Stack, first_route_change
 from kulta import cli
+from tests import builders
 
 TARGET_MS = 300.0
 
 
 async def _weight_reaches(stack: Stack, weight: int) -> float:
     def reached(route: dict[str, Any]) -> bool:
-        return canary_weight(route, "promote-canary") == weight
+        return builders.route_weight(route, "promote-canary") == weight
 
     return await first_route_change(stack, "promote-route", reached)
 

@@ -21,9 +21,9 @@ from activities.metrics import BUILT_INS, window
 from activities.naming import revision_of
 from activities.promql import render
 from bench.report import Row, median_ms, p95_ms
-from bench.stack import Stack, canary_weight, first_route_change, local_stack
+from bench.stack import Stack, first_route_change, local_stack
 from tests import builders
-from tests.support.exporter import Exporter
+from tests.support.exporter import Exporter, Traffic
 from tests.support.prometheus import PrometheusServer
 
 THRESHOLD = 5.0  # percent of 5xx
@@ -47,8 +47,9 @@ async def stack_with_prometheus() -> AsyncIterator[tuple[Stack, Exporter, Promet
 
 async def run(runs: int = 7, interval: int = 2) -> list[Row]:
     async with stack_with_prometheus() as (stack, exporter, prometheus):
-        errors: dict[str, int] = {}
-        traffic = asyncio.create_task(_serve(exporter, errors))
+        load = Traffic(exporter, period=0.1)
+        errors = load.error_percent
+        traffic = asyncio.create_task(load.run())
         try:
             await _stable_rollout(stack, interval)
             samples = []
@@ -67,13 +68,6 @@ async def run(runs: int = 7, interval: int = 2) -> list[Row]:
         ),
         Row("rollback latency", "p95", f"{p95:.0f} ms", f"< {target:.0f} ms", p95 < target),
     ]
-
-
-async def _serve(exporter: Exporter, errors: dict[str, int]) -> None:
-    while True:
-        for revision, percent in list(errors.items()):
-            exporter.serve("app", revision, ok=100 - percent, errors=percent)
-        await asyncio.sleep(0.1)
 
 
 async def _stable_rollout(stack: Stack, interval: int) -> None:
@@ -120,4 +114,4 @@ async def _one_run(
 
 
 def _canary_at_zero(route: dict[str, Any]) -> bool:
-    return canary_weight(route, "app-canary") == 0
+    return builders.route_weight(route, "app-canary") == 0

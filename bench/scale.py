@@ -19,10 +19,10 @@ from typing import Any
 
 from activities.adapters.kube import KubeClient, load_credentials
 from bench.report import Row
-from bench.stack import dev_server
 from tests import builders
 from tests.kube import Kube, cluster_up, path_of
 from tests.support.exporter import free_port
+from tests.support.temporal import start_dev_server
 
 CONCURRENCY = 32  # the benchmark's own parallel API requests
 RSS_TARGET_MB = 300
@@ -98,7 +98,7 @@ def _phase(phase: str, message: str = "") -> Any:
 async def run(rollouts: int = 1000) -> list[Row]:
     kubeconfig = cluster_up()
     kube = Kube(KubeClient(load_credentials(kubeconfig), max_connections=CONCURRENCY), kubeconfig)
-    env = await dev_server()
+    env = await start_dev_server()
     namespace = f"scale-{uuid.uuid4().hex[:6]}"
     await kube.client.create(
         path_of("Namespace", None),

@@ -12,17 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.kube import KubeClient, load_credentials
 from activities.adapters.prometheus import PrometheusClient
-from activities.naming import SEARCH_ATTRIBUTES
-from kulta import binaries
 from kulta.worker import build_worker
 from tests import builders
 from tests.kube import Kube, cluster_up, path_of
+from tests.support.temporal import start_dev_server
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
@@ -68,18 +65,6 @@ class Stack:
         )
 
 
-async def dev_server() -> WorkflowEnvironment:
-    path = binaries.find("temporal")
-    if path is None:
-        raise RuntimeError("temporal not found: make install")
-    return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path,
-        data_converter=pydantic_data_converter,
-        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
-        dev_server_log_level="error",
-    )
-
-
 @asynccontextmanager
 async def local_stack(
     prometheus: PrometheusClient | None = None, min_window_seconds: int = 5
@@ -88,7 +73,7 @@ async def local_stack(
     kube = Kube(KubeClient(load_credentials(kubeconfig)), kubeconfig)
     worker_kube = KubeClient(load_credentials(kubeconfig))
     watcher_kube = KubeClient(load_credentials(kubeconfig))
-    env = await dev_server()
+    env = await start_dev_server()
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     await kube.client.create(
         path_of("Namespace", None),
@@ -134,8 +119,3 @@ async def first_route_change(
         if event.type == "MODIFIED" and predicate(event.object):
             return loop.time()
     raise RuntimeError("the HTTPRoute watch ended")
-
-
-def canary_weight(route: dict[str, Any], canary: str) -> int:
-    refs = route["spec"]["rules"][1]["backendRefs"]
-    return next(int(ref.get("weight", 1)) for ref in refs if ref["name"] == canary)

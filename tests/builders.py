@@ -105,3 +105,9 @@ def blue_green(**settings: Any) -> dict[str, Any]:
             **settings,
         }
     }
+
+
+def route_weight(route: dict[str, Any], backend: str) -> int:
+    """The weight of `backend` in the weighted rule of a route built by `httproute`."""
+    refs = route["spec"]["rules"][1]["backendRefs"]
+    return next(int(ref.get("weight", 1)) for ref in refs if ref["name"] == backend)

