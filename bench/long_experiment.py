@@ -57,7 +57,7 @@ def rss_mb() -> float:
 
 async def run(days: float = 7) -> list[Row]:
     kubeconfig = cluster_up()
-    kube = Kube(KubeClient(load_credentials(kubeconfig)), kubeconfig)
+    kube = Kube.admin_only(KubeClient(load_credentials(kubeconfig)), kubeconfig)
     env = await start_time_skipping()
     namespace = f"long-{uuid.uuid4().hex[:6]}"
     await kube.client.create(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -22,38 +20,12 @@ from bench.report import Row
 from tests import builders
 from tests.kube import Kube, cluster_up, path_of
 from tests.support.exporter import free_port
+from tests.support.processes import KultaProcess
 from tests.support.temporal import start_dev_server
 
 CONCURRENCY = 32  # the benchmark's own parallel API requests
 RSS_TARGET_MB = 300
 COMPLETE_TARGET_S = 120
-
-
-class Process:
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        binary = Path(sys.executable).parent / name
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [str(binary)], env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
 
 
 async def _bounded(items: list[Any], work: Any) -> None:
@@ -97,7 +69,9 @@ def _phase(phase: str, message: str = "") -> Any:
 
 async def run(rollouts: int = 1000) -> list[Row]:
     kubeconfig = cluster_up()
-    kube = Kube(KubeClient(load_credentials(kubeconfig), max_connections=CONCURRENCY), kubeconfig)
+    kube = Kube.admin_only(
+        KubeClient(load_credentials(kubeconfig), max_connections=CONCURRENCY), kubeconfig
+    )
     env = await start_dev_server()
     namespace = f"scale-{uuid.uuid4().hex[:6]}"
     await kube.client.create(
@@ -113,10 +87,10 @@ async def run(rollouts: int = 1000) -> list[Row]:
         "KULTA_WATCH_NAMESPACE": namespace,
         "KULTA_OCCURRENCE_DIR": str(tmp / "occurrences"),
     }
-    worker = Process(
+    worker = KultaProcess(
         "kulta-worker", {**base, "KULTA_HTTP_PORT": str(free_port())}, tmp / "worker.log"
     )
-    watcher = Process(
+    watcher = KultaProcess(
         "kulta-watcher", {**base, "KULTA_HTTP_PORT": str(free_port())}, tmp / "watcher.log"
     )
     names = [f"r{n:04d}" for n in range(rollouts)]

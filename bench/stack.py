@@ -70,7 +70,7 @@ async def local_stack(
     prometheus: PrometheusClient | None = None, min_window_seconds: int = 5
 ) -> AsyncIterator[Stack]:
     kubeconfig = cluster_up()
-    kube = Kube(KubeClient(load_credentials(kubeconfig)), kubeconfig)
+    kube = Kube.admin_only(KubeClient(load_credentials(kubeconfig)), kubeconfig)
     worker_kube = KubeClient(load_credentials(kubeconfig))
     watcher_kube = KubeClient(load_credentials(kubeconfig))
     env = await start_dev_server()

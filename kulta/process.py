@@ -130,7 +130,23 @@ def sdk_runtime() -> tuple[Runtime, str]:
     return runtime, f"http://127.0.0.1:{port}/metrics"
 
 
-def run_and_exit(main: Coroutine[object, object, None]) -> None:
-    """Runs the coroutine and exits 0 explicitly (the SDK may abort at interpreter exit)."""
-    asyncio.run(main)
-    sys.exit(0)
+async def unless_stopped(work: Awaitable[None], stopping: asyncio.Event) -> bool:
+    """Awaits `work` unless a stop comes first (then cancels it); True when `work` finished."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, stop):
+        pending.cancel()
+    await asyncio.gather(task, stop, return_exceptions=True)
+    if task.cancelled():
+        return False
+    if (failure := task.exception()) is not None:
+        raise failure
+    return True
+
+
+def run_and_exit(main: Coroutine[object, object, int | None]) -> None:
+    """Runs the coroutine and exits with its status explicitly (the SDK may abort at
+    interpreter exit)."""
+    status = asyncio.run(main)
+    sys.exit(status or 0)

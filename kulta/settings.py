@@ -38,7 +38,26 @@ ENVIRONMENT = {
     "KULTA_OCCURRENCE_DIR": "occurrence_dir",
     "KULTA_CLUSTER_NAME": "cluster_name",
     "KULTA_LOG_FORMAT": "log_format",
+    "KULTA_LEADER_ELECTION": "leader_election",
+    "POD_NAME": "pod_name",
+    "POD_NAMESPACE": "pod_namespace",
+    "KULTA_LEASE_DURATION_SECONDS": "lease_duration_seconds",
+    "KULTA_LEASE_RENEW_DEADLINE_SECONDS": "lease_renew_deadline_seconds",
+    "KULTA_LEASE_RETRY_PERIOD_SECONDS": "lease_retry_period_seconds",
+    "KULTA_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
 }
+
+
+# Settings that name a file: it must exist when the process starts, not at first use.
+_FILES = (
+    "temporal_tls_cert",
+    "temporal_tls_key",
+    "temporal_tls_ca",
+    "prometheus_ca_file",
+    "prometheus_cert_file",
+    "prometheus_key_file",
+    "prometheus_providers",
+)
 
 
 class ConfigError(ValueError):
@@ -77,11 +96,45 @@ class Settings(BaseModel):
     occurrence_dir: str = "/tmp/kulta"
     cluster_name: str = Field(default="default", min_length=1, max_length=253)
     log_format: Literal["text", "json"] = "text"
+    # Only the watcher elects a leader (one replica acts); workers share a task queue instead.
+    leader_election: bool = False
+    pod_name: str | None = Field(default=None, min_length=1, max_length=253)
+    pod_namespace: str = Field(default="kulta-system", min_length=1, max_length=63)
+    lease_duration_seconds: int = Field(default=15, ge=2, le=600)
+    lease_renew_deadline_seconds: int = Field(default=10, ge=1, le=600)
+    lease_retry_period_seconds: float = Field(default=2.0, gt=0, le=60)
+    # How long running activities may take to finish after SIGTERM before they are cancelled
+    # (keep it below the pod's terminationGracePeriodSeconds).
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _sink_when_enabled(self) -> Settings:
         if self.cdevents_enabled and not self.cdevents_sink_url:
             raise ValueError("KULTA_CDEVENTS_ENABLED=true needs KULTA_CDEVENTS_SINK_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> Settings:
+        by_field = {field: var for var, field in ENVIRONMENT.items()}
+        for field in _FILES:
+            path = getattr(self, field)
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"{by_field[field]}: no such file {path!r}")
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS)")
+        return self
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> Settings:
+        if not (
+            self.lease_retry_period_seconds
+            < self.lease_renew_deadline_seconds
+            < self.lease_duration_seconds
+        ):
+            raise ValueError(
+                "KULTA_LEASE_RETRY_PERIOD_SECONDS < KULTA_LEASE_RENEW_DEADLINE_SECONDS < "
+                "KULTA_LEASE_DURATION_SECONDS must hold"
+            )
         return self
 
 

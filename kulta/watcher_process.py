@@ -1,24 +1,47 @@
-"""The watcher process (`kulta-watcher`): Rollout events in, workflow starts and signals out."""
+"""The watcher process (`kulta-watcher`): Rollout events in, workflow starts and signals out.
+
+With KULTA_LEADER_ELECTION=true only the holder of the `kulta-watcher` Lease acts; the other
+replicas stand by, ready, and take over when the leader stops or its Lease expires.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import uuid
 from collections.abc import Sequence
+
+from temporalio.client import Client
 
 from activities.adapters.kube import KubeClient, load_credentials
 from kulta import process
 from kulta.settings import Settings
 from kulta.temporal import connect
 from watcher.census import Census
+from watcher.leader import LeaderElector, LeaseTiming
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
 
 log = logging.getLogger("kulta.watcher")
 
+LEASE_NAME = "kulta-watcher"  # deploy/rbac.yaml grants get/update on this name only
 
-async def run(settings: Settings) -> None:
+
+def elector_for(settings: Settings, kube: KubeClient) -> LeaderElector:
+    identity = settings.pod_name or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    timing = LeaseTiming(
+        duration=settings.lease_duration_seconds,
+        renew_deadline=settings.lease_renew_deadline_seconds,
+        retry_period=settings.lease_retry_period_seconds,
+    )
+    return LeaderElector(kube, settings.pod_namespace, LEASE_NAME, identity, timing)
+
+
+async def run(settings: Settings) -> int:
+    """Exit status: 0 after a requested stop, 1 when leadership was lost (the pod restarts and
+    stands by again, instead of acting beside a new leader)."""
     runtime, sdk_metrics_url = process.sdk_runtime()
     client = await connect(settings, runtime)
     kube = KubeClient(load_credentials(settings.kubeconfig))
@@ -26,23 +49,59 @@ async def run(settings: Settings) -> None:
         "temporal": client.service_client.check_health,
         "kubernetes": kube.version,
     }
+    status = 0
     async with process.serving(settings, probes, sdk_metrics_url) as stopping:
-        runner = Runner(client, kube, settings.task_queue)
-        census = Census()
-        source = RolloutSource(kube, settings.watch_namespace, on_list=census.replace_all)
-        log.info("watching Rollouts in %s", settings.watch_namespace or "all namespaces")
-        task = asyncio.create_task(watch_forever(runner, source, census))
-        await stopping.wait()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        elector = elector_for(settings, kube) if settings.leader_election else None
+        if elector is None or await process.unless_stopped(elector.acquire(), stopping):
+            status = await _lead(settings, client, kube, elector, stopping)
     await kube.aclose()
+    return status
+
+
+async def _lead(
+    settings: Settings,
+    client: Client,
+    kube: KubeClient,
+    elector: LeaderElector | None,
+    stopping: asyncio.Event,
+) -> int:
+    runner = Runner(client, kube, settings.task_queue)
+    census = Census()
+    source = RolloutSource(kube, settings.watch_namespace, on_list=census.replace_all)
+    log.info("watching Rollouts in %s", settings.watch_namespace or "all namespaces")
+    watching = asyncio.create_task(watch_forever(runner, source, census))
+    holding = asyncio.create_task(elector.hold()) if elector else None
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({stop, *([holding] if holding else [])}, return_when="FIRST_COMPLETED")
+    for task in (watching, stop, holding):
+        if task is not None:
+            task.cancel()
+    await asyncio.gather(watching, stop, *([holding] if holding else []), return_exceptions=True)
+    if elector is None or holding is None:
+        return 0
+    if not holding.cancelled() and holding.exception() is not None:
+        log.error("stopping: %s", holding.exception())  # LostLeadership
+        return 1
+    await elector.release()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = process.parser("kulta-watcher", __doc__)
     parser.add_argument("--namespace", help="watch one namespace (overrides KULTA_WATCH_NAMESPACE)")
+    parser.add_argument(
+        "--leader-election",
+        action="store_true",
+        default=None,
+        help="act only while holding the Lease (overrides KULTA_LEADER_ELECTION)",
+    )
     args = parser.parse_args(argv)
-    settings = process.settings_or_exit("kulta-watcher", args, watch_namespace=args.namespace)
+    settings = process.settings_or_exit(
+        "kulta-watcher",
+        args,
+        watch_namespace=args.namespace,
+        leader_election=args.leader_election,
+    )
     process.run_and_exit(run(settings))
 
 

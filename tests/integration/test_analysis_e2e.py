@@ -34,8 +34,10 @@ async def stack(
 ) -> AsyncIterator[Scenario]:
     prometheus = PrometheusClient(PrometheusConfig(address=prometheus_address, timeout_seconds=3))
     async with running_worker(dev_env.client, kube, prometheus=prometheus) as worker:
-        runner = Runner(dev_env.client, kube.client, worker.task_queue)
-        watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.client, namespace)))
+        runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
+        watcher = asyncio.create_task(
+            watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
+        )
         try:
             yield Scenario(kube, dev_env.client, namespace, worker.task_queue)
         finally:

@@ -60,8 +60,10 @@ async def seen(
     async with running_worker(
         dev_env.client, kube, cdevents_url=receiver.url, occurrences=log
     ) as worker:
-        runner = Runner(dev_env.client, kube.client, worker.task_queue)
-        watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.client, namespace)))
+        runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
+        watcher = asyncio.create_task(
+            watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
+        )
         try:
             yield Observed(
                 Scenario(kube, dev_env.client, namespace, worker.task_queue), receiver, tmp_path

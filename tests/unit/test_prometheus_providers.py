@@ -49,20 +49,23 @@ def test_bad_files_name_the_problem(tmp_path: Path, text: str, message: str) -> 
     assert "KULTA_PROMETHEUS_PROVIDERS" in str(raised.value)
 
 
-def test_default_provider_from_the_environment() -> None:
+def test_default_provider_from_the_environment(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("cert")
+    key.write_text("key")
     loaded = settings.load(
         {
             "KULTA_PROMETHEUS_ADDRESS": "https://prom:9090",
             "KULTA_PROMETHEUS_USERNAME": "kulta",
             "KULTA_PROMETHEUS_PASSWORD": "pw",
-            "KULTA_PROMETHEUS_CERT_FILE": "/c.pem",
-            "KULTA_PROMETHEUS_KEY_FILE": "/k.pem",
+            "KULTA_PROMETHEUS_CERT_FILE": str(cert),
+            "KULTA_PROMETHEUS_KEY_FILE": str(key),
         }
     )
     config = prometheus_providers.default_provider(loaded)
     assert config is not None
     assert config.basic_auth == ("kulta", "pw")
-    assert (config.cert_file, config.key_file) == ("/c.pem", "/k.pem")
+    assert (config.cert_file, config.key_file) == (str(cert), str(key))
     assert prometheus_providers.default_provider(settings.load({})) is None
 
 

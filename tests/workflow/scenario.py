@@ -57,7 +57,7 @@ class Scenario:
         rollout = await self.rollout()
         starts = [a for a in decide(rollout) if isinstance(a, StartWorkflow)]
         assert starts, f"the watcher would start nothing for {rollout.get('status')}"
-        await Runner(self.client, self.kube.client, self.task_queue).apply(starts[0])
+        await Runner(self.client, self.kube.as_watcher, self.task_queue).apply(starts[0])
         self.started.add(starts[0].workflow_id)
         return self.client.get_workflow_handle(starts[0].workflow_id, result_type=RolloutOutcome)
 

@@ -1,0 +1,131 @@
+"""SIGTERM to a real `kulta-worker` in the middle of a canary step: it turns not ready, stops
+taking tasks, lets the running activities finish, exits 0; the next worker carries on from the
+durable workflow and the rollout completes as if nothing happened."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.kube import Kube, service_account_credentials, write_token_kubeconfig
+from tests.support.exporter import free_port
+from tests.support.processes import KultaProcess
+from tests.workflow.scenario import Scenario
+from watcher.loop import watch_forever
+from watcher.runner import Runner
+from watcher.source import RolloutSource
+
+pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
+
+
+class Workers:
+    """Starts real worker processes on one task queue, as the kulta-worker ServiceAccount."""
+
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.env, self.tmp, self.started = env, tmp, 0
+
+    def start(self) -> tuple[KultaProcess, int]:
+        self.started += 1
+        port = free_port()
+        worker = KultaProcess(
+            "kulta-worker",
+            {**self.env, "KULTA_HTTP_PORT": str(port)},
+            self.tmp / f"worker-{self.started}.log",
+        )
+        return worker, port
+
+
+@pytest.fixture
+async def scenario(
+    kube: Kube, dev_env: WorkflowEnvironment, namespace: str, tmp_path: Path
+) -> AsyncIterator[tuple[Scenario, Workers]]:
+    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    credentials = await service_account_credentials(kube.client, "kulta-worker")
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "KUBECONFIG": str(write_token_kubeconfig(credentials, tmp_path / "worker.kubeconfig")),
+        "KULTA_TASK_QUEUE": task_queue,
+        "KULTA_OCCURRENCE_DIR": str(tmp_path / "occurrences"),
+        "KULTA_SHUTDOWN_GRACE_SECONDS": "10",
+    }
+    runner = Runner(dev_env.client, kube.as_watcher, task_queue)
+    watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
+    try:
+        yield Scenario(kube, dev_env.client, namespace, task_queue), Workers(env, tmp_path)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def _ready(port: int) -> int:
+    async with httpx.AsyncClient(timeout=2) as http:
+        try:
+            return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code
+        except httpx.HTTPError:
+            return 0
+
+
+async def _until_ready(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while await _ready(port) != 200:
+        assert time.monotonic() < deadline, "worker never became ready"
+        await asyncio.sleep(0.2)
+
+
+async def test_sigterm_mid_step_exits_0_and_the_next_worker_finishes(
+    scenario: tuple[Scenario, Workers],
+) -> None:
+    sc, workers = scenario
+    first, port = workers.start()
+    try:
+        await _until_ready(port)
+        await sc.create(
+            steps=[{"setWeight": 50, "pause": {}}, {"setWeight": 100}],
+            replicas=4,
+            scale_down_delay=1,
+        )
+        await sc.wait_phase("Completed")
+        await sc.set_image("example/app:v2")
+        await sc.kube.wait_for(
+            "Rollout",
+            sc.namespace,
+            sc.name,
+            lambda r: r.get("status", {}).get("phase") == "Progressing",
+            what="the canary in progress",
+        )
+
+        started = time.monotonic()
+        first.proc.terminate()  # SIGTERM, as the kubelet sends it
+        code = await asyncio.to_thread(first.proc.wait, 30)
+        took = time.monotonic() - started
+    finally:
+        first.stop()
+    assert code == 0, first.output()
+    assert took < 10 + 5, f"shutdown took {took:.1f}s, beyond the grace period"
+    assert "shutting down" in first.output()
+
+    second, port = workers.start()
+    try:
+        await _until_ready(port)
+        paused = await sc.wait_phase("Paused", "waiting for promotion")
+        assert paused["status"]["currentWeight"] == 50
+        await sc.kube.patch(
+            "Rollout",
+            sc.namespace,
+            sc.name,
+            {"metadata": {"annotations": {"kulta.io/promote": "true"}}},
+        )
+        await sc.wait_phase("Completed", "is stable")
+        assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+        assert second.stop() == 0, second.output()
+    finally:
+        second.stop()

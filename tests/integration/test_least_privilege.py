@@ -1,0 +1,119 @@
+"""kulta's ServiceAccounts can do what the code needs and nothing else, with RBAC enforced by the
+local API server. The "enough" half is the rest of the suite: every worker and watcher under test
+authenticates as these accounts (tests/conftest.py). This module is the "nothing else" half."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from activities.adapters.kube import KubeClient, resource_path
+from activities.errors import Forbidden
+from tests.kube import ROOT, Kube, path_of
+
+pytestmark = pytest.mark.cluster
+
+Attempt = Callable[[KubeClient, str], Awaitable[Any]]
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {}}
+
+
+def _deployment(namespace: str) -> str:
+    return resource_path("apps/v1", "deployments", namespace)
+
+
+ALWAYS_REFUSED: dict[str, Attempt] = {
+    "list secrets": lambda c, ns: c.get(path_of("Secret", ns)),
+    "get a secret": lambda c, ns: c.get(path_of("Secret", ns, "credentials")),
+    "list secrets cluster-wide": lambda c, ns: c.get("/api/v1/secrets"),
+    "list configmaps": lambda c, ns: c.get(path_of("ConfigMap", ns)),
+    "list pods": lambda c, ns: c.get(resource_path("v1", "pods", ns)),
+    "create a deployment": lambda c, ns: c.create(_deployment(ns), {"kind": "Deployment"}),
+    "delete a replicaset": lambda c, ns: c.delete(path_of("ReplicaSet", ns, "x")),
+    "delete a rollout": lambda c, ns: c.delete(path_of("Rollout", ns, "x")),
+    "create a rollout": lambda c, ns: c.create(path_of("Rollout", ns), {"kind": "Rollout"}),
+    "create a service": lambda c, ns: c.create(path_of("Service", ns), SERVICE),
+    "delete a service": lambda c, ns: c.delete(path_of("Service", ns, "x")),
+    "delete an httproute": lambda c, ns: c.delete(path_of("HTTPRoute", ns, "x")),
+    "patch the rollout CRD": lambda c, ns: c.patch(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/rollouts.kulta.io",
+        {"metadata": {"labels": {"x": "y"}}},
+    ),
+    "create a namespace": lambda c, ns: c.create(path_of("Namespace", None), {"kind": "Namespace"}),
+    "read nodes": lambda c, ns: c.get("/api/v1/nodes"),
+    "create a clusterrolebinding": lambda c, ns: c.create(
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {"kind": "ClusterRoleBinding"}
+    ),
+    "create a lease outside kulta-system": lambda c, ns: c.create(
+        resource_path("coordination.k8s.io/v1", "leases", ns), {"kind": "Lease"}
+    ),
+}
+
+# Each process may not do what only the other one needs.
+WATCHER_REFUSED: dict[str, Attempt] = {
+    "patch a replicaset": lambda c, ns: c.patch(path_of("ReplicaSet", ns, "x"), {}),
+    "patch a service": lambda c, ns: c.patch(path_of("Service", ns, "x"), {}),
+    "get an httproute": lambda c, ns: c.get(path_of("HTTPRoute", ns, "x")),
+    "patch rollout status": lambda c, ns: c.patch(path_of("Rollout", ns, "x") + "/status", {}),
+    "create an event": lambda c, ns: c.create(path_of("Event", ns), {"kind": "Event"}),
+}
+WORKER_REFUSED: dict[str, Attempt] = {
+    "watch rollouts": lambda c, ns: c.get(path_of("Rollout", ns), params={"watch": "1"}),
+    "list rollouts": lambda c, ns: c.get(path_of("Rollout", ns)),
+    "update a lease": lambda c, ns: c.replace(
+        resource_path("coordination.k8s.io/v1", "leases", "kulta-system", "kulta-watcher"),
+        {"kind": "Lease"},
+    ),
+}
+
+
+async def _secret(kube: Kube, namespace: str) -> None:
+    await kube.apply(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "credentials"},
+            "stringData": {"password": "hunter2"},
+        },
+    )
+
+
+@pytest.mark.parametrize("action", sorted(ALWAYS_REFUSED))
+async def test_neither_account_can(kube: Kube, namespace: str, action: str) -> None:
+    await _secret(kube, namespace)
+    for client in (kube.as_worker, kube.as_watcher):
+        with pytest.raises(Forbidden):
+            await ALWAYS_REFUSED[action](client, namespace)
+
+
+@pytest.mark.parametrize("action", sorted(WATCHER_REFUSED))
+async def test_the_watcher_cannot(kube: Kube, namespace: str, action: str) -> None:
+    with pytest.raises(Forbidden):
+        await WATCHER_REFUSED[action](kube.as_watcher, namespace)
+
+
+@pytest.mark.parametrize("action", sorted(WORKER_REFUSED))
+async def test_the_worker_cannot(kube: Kube, namespace: str, action: str) -> None:
+    with pytest.raises(Forbidden):
+        await WORKER_REFUSED[action](kube.as_worker, namespace)
+
+
+def _rules(path: Path) -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return [rule for d in docs if d["kind"] in ("ClusterRole", "Role") for rule in d["rules"]]
+
+
+def test_the_rbac_has_no_wildcards_secrets_or_crd_writes() -> None:
+    for rule in _rules(ROOT / "deploy" / "rbac.yaml"):
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key], rule
+        assert "secrets" not in rule["resources"], rule
+        assert "apiextensions.k8s.io" not in rule["apiGroups"], rule
+        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(
+            rule["verbs"]
+        ), rule
