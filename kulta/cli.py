@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import urllib.parse
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,8 +22,8 @@ import yaml
 
 from activities.adapters.kube import KubeClient, load_credentials, resource_path
 from activities.errors import Gone, KultaError, NotFound
-from activities.naming import ROLLOUT_API_VERSION
-from kulta import __version__
+from activities.naming import LABEL_ROLLOUT, LABEL_TEMPLATE_HASH, ROLLOUT_API_VERSION
+from kulta import __version__, live
 from kulta.settings import load as load_settings
 from workflows.model import KIND, InvalidSpec, parse_spec
 
@@ -66,8 +69,13 @@ def workflow_url(workflow_id: str) -> str:
     return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{quoted}"
 
 
-def render(rollout: dict[str, Any]) -> str:
-    """A plain-text summary (no colour, so it reads the same on any terminal)."""
+def render(
+    rollout: dict[str, Any],
+    replicasets: list[dict[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A plain-text summary (no colour, so it reads the same on any terminal). With
+    `replicasets`, a line per revision: role, image, ready / desired pods."""
     meta, spec, status = rollout["metadata"], rollout.get("spec", {}), rollout.get("status") or {}
     strategy = next(iter(spec.get("strategy") or {"?": None}))
     step, total = status.get("currentStepIndex"), status.get("stepCount")
@@ -86,7 +94,11 @@ def render(rollout: dict[str, Any]) -> str:
     ]
     if status.get("workflowId"):
         fields.append(("Temporal UI", workflow_url(status["workflowId"])))
+    pause = _pause_line(status, now or datetime.now(UTC))
+    if pause:
+        fields.insert(3, ("Pause", pause))
     lines = [f"{label + ':':<12} {value}" for label, value in fields]
+    lines += _revision_lines(status, replicasets)
     lines += _analysis_lines(status.get("analysis") or {})
     lines += _experiment_lines(status.get("experiment"))
     decisions = status.get("decisions") or []
@@ -94,6 +106,41 @@ def render(rollout: dict[str, Any]) -> str:
         lines.append("Decisions:")
         lines += [f"  {d['time']}  {d['action']:<15} {d['reason']}" for d in decisions[-5:]]
     return "\n".join(lines)
+
+
+def _pause_line(status: dict[str, Any], now: datetime) -> str:
+    started, ends = status.get("pauseStartTime"), status.get("pauseEndTime")
+    if not started:
+        return ""
+    if not ends:
+        return f"waiting for promotion since {started} (kulta promote)"
+    left = max(0, round((datetime.fromisoformat(ends) - now).total_seconds()))
+    return f"{format_seconds(left)} left (ends {ends})"
+
+
+def format_seconds(seconds: int) -> str:
+    """90 -> "1m30s", 3600 -> "1h0m0s", 5 -> "5s"."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def _revision_lines(status: dict[str, Any], replicasets: list[dict[str, Any]] | None) -> list[str]:
+    if not replicasets:
+        return []
+    roles = {status.get("stableRevision"): "stable", status.get("canaryRevision"): "canary"}
+    rows = []
+    for rs in sorted(replicasets, key=lambda r: r["metadata"].get("creationTimestamp", "")):
+        revision = rs["metadata"].get("labels", {}).get(LABEL_TEMPLATE_HASH, "?")
+        containers = rs.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        image = ",".join(c.get("image", "?") for c in containers) or "-"
+        ready = rs.get("status", {}).get("readyReplicas") or 0
+        desired = rs.get("spec", {}).get("replicas") or 0
+        role = roles.get(revision, "old")
+        rows.append(f"  {role:<7} {revision:<11} {image:<28} {ready}/{desired} ready")
+    return ["Revisions:", *rows]
 
 
 def _analysis_lines(analysis: dict[str, Any]) -> list[str]:
@@ -138,16 +185,109 @@ def _emit(obj: Any, output: str, text: str) -> None:
         fail(f"--output must be text, json or yaml, not {output!r}")
 
 
+ROLLOUT_WORDS = frozenset({"rollout", "rollouts", "ro", "kro"})
+
+
 @app.command()
 def get(
-    name: str,
+    name: Annotated[str, typer.Argument(help="the Rollout (or the word `rollout`, then it)")],
+    then: Annotated[str | None, typer.Argument(show_default=False, hidden=True)] = None,
     namespace: Namespace = "default",
     kubeconfig: Kubeconfig = None,
     output: Output = "text",
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="redraw in place as it changes (Ctrl-C stops)")
+    ] = False,
 ) -> None:
-    """Show a rollout: phase, step, weight, revisions, analysis, experiment, recent decisions."""
-    rollout = _run(_get(kubeconfig, namespace, name))
-    _emit(rollout, output, render(rollout) if output == "text" else "")
+    """Show a rollout: phase, step, weight, pause, revisions with images and ready pods,
+    analysis, experiment, recent decisions and its Temporal UI link."""
+    if then is not None:  # `kulta get rollout NAME`, kubectl style
+        if name not in ROLLOUT_WORDS:
+            fail(f"kulta get takes one Rollout name, got {name!r} and {then!r}")
+        name = then
+    if watch:
+        if output != "text":
+            fail("--watch shows text; use -o json|yaml without --watch")
+        _run_watch(kubeconfig, namespace, name)
+        return
+    rollout, replicasets = _run(_get_with_replicasets(kubeconfig, namespace, name))
+    _emit(rollout, output, render(rollout, replicasets) if output == "text" else "")
+
+
+async def _get_with_replicasets(
+    kubeconfig: str | None, namespace: str, name: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    rollout = await _get(kubeconfig, namespace, name)
+    async with _client(kubeconfig) as kube:
+        listing = await kube.get(
+            resource_path("apps/v1", "replicasets", namespace),
+            params={"labelSelector": f"{LABEL_ROLLOUT}={name}"},
+        )
+    return rollout, listing.get("items", [])
+
+
+def _run_watch(kubeconfig: str | None, namespace: str, name: str) -> None:
+    """In place on a terminal (rich's Live); elsewhere each changed frame, separated by a line."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.live import Live
+        from rich.text import Text
+
+        with Live(console=Console(), auto_refresh=False) as view:
+            show = lambda frame: view.update(Text(frame), refresh=True)  # noqa: E731
+            _until_interrupted(watch_rollout(kubeconfig, namespace, name, show, tick=True))
+    else:
+        first = True
+
+        def show(frame: str) -> None:
+            nonlocal first
+            typer.echo(frame if first else f"---\n{frame}")
+            first = False
+
+        _until_interrupted(watch_rollout(kubeconfig, namespace, name, show, tick=False))
+
+
+def _until_interrupted(coro: Any) -> None:
+    try:
+        _run(coro)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+async def watch_rollout(
+    kubeconfig: str | None,
+    namespace: str,
+    name: str,
+    show: Callable[[str], None],
+    *,
+    tick: bool,
+) -> None:
+    """Shows a frame whenever the Rollout or its ReplicaSets change; with `tick`, also each
+    second (a pause's countdown), redrawn from what is already known, without API requests."""
+    await _get(kubeconfig, namespace, name)  # a clear error for a wrong name, before watching
+    last = ""
+    async with _client(kubeconfig) as kube:
+        snapshots = live.follow(kube, namespace, name).__aiter__()
+        pending = asyncio.ensure_future(snapshots.__anext__())
+        latest: live.Snapshot | None = None
+        try:
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=1.0 if tick else None)
+                if done:
+                    latest = pending.result()
+                    pending = asyncio.ensure_future(snapshots.__anext__())
+                if latest is None:
+                    continue
+                if latest.rollout is None:
+                    frame = f"Rollout {namespace}/{name} was deleted"
+                else:
+                    frame = render(latest.rollout, list(latest.replicasets.values()))
+                if frame != last:
+                    show(frame)
+                    last = frame
+        finally:
+            pending.cancel()
+            await snapshots.aclose()  # type: ignore[attr-defined]
 
 
 async def _annotate(

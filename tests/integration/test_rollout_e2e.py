@@ -39,8 +39,10 @@ async def stack(
     dev_env: WorkflowEnvironment, kube: Kube, namespace: str
 ) -> AsyncIterator[Scenario]:
     async with running_worker(dev_env.client, kube) as worker:
-        runner = Runner(dev_env.client, kube.client, worker.task_queue)
-        watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.client, namespace)))
+        runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
+        watcher = asyncio.create_task(
+            watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
+        )
         scenario = Scenario(kube, dev_env.client, namespace, worker.task_queue)
         try:
             yield scenario
@@ -125,8 +127,9 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
     await sc.set_image("example/app:v2")
     await sc.wait_phase("Paused", "waiting for promotion")
 
-    shown = await kulta(sc, "get", "app")
+    shown = await kulta(sc, "get", "rollout", "app")
     assert shown.exit_code == 0, shown.output
+    assert "  canary  " in shown.output and "example/app:v2" in shown.output
     assert "Phase:       Paused  waiting for promotion" in shown.output
     assert "Step:        2/3" in shown.output and "Weight:      50" in shown.output
     assert (
@@ -141,6 +144,37 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
     missing = await kulta(sc, "get", "nope")
     assert missing.exit_code == 1
     assert "Rollout" in missing.output and "not found" in missing.output
+
+
+async def test_get_watch_redraws_as_the_rollout_moves(stack: Scenario) -> None:
+    """Frames arrive from watch events: paused at 50%, then promoted through to stable."""
+    sc = stack
+    await sc.create(steps=STEPS, replicas=4, scale_down_delay=1)
+    await sc.wait_phase("Completed")
+    await sc.set_image("example/app:v2")
+    await sc.wait_phase("Paused", "waiting for promotion")
+    frames: list[str] = []
+    watching = asyncio.create_task(
+        cli.watch_rollout(sc.kube.kubeconfig, sc.namespace, sc.name, frames.append, tick=False)
+    )
+    try:
+        while not frames:
+            await asyncio.sleep(0.05)
+        assert "Phase:       Paused  waiting for promotion" in frames[0]
+        assert "waiting for promotion since" in frames[0]
+        await annotate(sc, "kulta.io/promote")
+        await sc.wait_phase("Completed", "is stable")
+        await sc.wait_rs_replicas((await sc.rollout())["status"]["stableRevision"], 4)
+        for _ in range(100):  # the last events may still be on their way to the view
+            if "Phase:       Completed" in frames[-1]:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+    assert "Phase:       Completed" in frames[-1]
+    assert len(frames) == len(set(frames)), "a frame repeated without a change"
+    assert any("Weight:      100" in f for f in frames)
 
 
 async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from kulta import cli
 
@@ -91,3 +93,70 @@ def test_concluded_experiment_shows_statistics() -> None:
 def test_new_rollout_without_status() -> None:
     text = cli.render(rollout({}))
     assert "Phase:       -" in text and "Step:        -" in text and "Decisions" not in text
+
+
+def _replicaset(
+    revision: str, image: str, ready: int, desired: int, created: str
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"web-{revision}",
+            "creationTimestamp": created,
+            "labels": {"pod-template-hash": revision},
+        },
+        "spec": {
+            "replicas": desired,
+            "template": {"spec": {"containers": [{"name": "app", "image": image}]}},
+        },
+        "status": {"readyReplicas": ready},
+    }
+
+
+def test_timed_pause_counts_down_and_revisions_show_images_and_ready_pods() -> None:
+    status = {
+        "phase": "Paused",
+        "message": "pausing for 300s",
+        "currentStepIndex": 0,
+        "stepCount": 2,
+        "currentWeight": 25,
+        "stableRevision": "old",
+        "canaryRevision": "new",
+        "pauseStartTime": "2026-12-01T10:00:00Z",
+        "pauseEndTime": "2026-12-01T10:05:00Z",
+    }
+    replicasets = [
+        _replicaset("new", "shop/web:v2", 1, 1, "2026-12-01T09:59:00Z"),
+        _replicaset("old", "shop/web:v1", 4, 4, "2026-11-30T08:00:00Z"),
+        _replicaset("older", "shop/web:v0", 0, 0, "2026-11-29T08:00:00Z"),
+    ]
+    now = datetime(2026, 12, 1, 10, 3, 30, tzinfo=UTC)
+    text = cli.render(rollout(status), replicasets, now=now)
+    assert "Pause:       1m30s left (ends 2026-12-01T10:05:00Z)" in text.splitlines()
+    assert text.split("Revisions:\n", 1)[1].splitlines()[:3] == [
+        "  old     older       shop/web:v0                  0/0 ready",
+        "  stable  old         shop/web:v1                  4/4 ready",
+        "  canary  new         shop/web:v2                  1/1 ready",
+    ]
+    later = cli.render(rollout(status), replicasets, now=now + timedelta(minutes=5))
+    assert "Pause:       0s left" in later
+
+
+def test_manual_pause_says_how_to_continue() -> None:
+    status = {"phase": "Paused", "pauseStartTime": "2026-12-01T10:00:00Z"}
+    assert (
+        "Pause:       waiting for promotion since 2026-12-01T10:00:00Z (kulta promote)"
+        in cli.render(rollout(status)).splitlines()
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(5, "5s"), (90, "1m30s"), (3600, "1h0m0s"), (0, "0s")]
+)
+def test_format_seconds(seconds: int, text: str) -> None:
+    assert cli.format_seconds(seconds) == text
+
+
+def test_get_takes_the_kubectl_form_and_refuses_two_names() -> None:
+    result = CliRunner().invoke(cli.app, ["get", "web", "shop"])
+    assert result.exit_code == 1
+    assert "kulta get takes one Rollout name, got 'web' and 'shop'" in result.output
