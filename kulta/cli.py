@@ -1,8 +1,11 @@
 """`kulta`: see and steer rollouts from a terminal.
 
-Steering goes through the Rollout's annotations, the same path as `kubectl annotate`: the watcher
-turns each into a Temporal signal and removes it once delivered, which is what these commands wait
-for. User mistakes exit non-zero with one line, never a traceback.
+Steering (promote, abort, retry, conclude) is a validated Temporal update when Temporal is
+reachable (TEMPORAL_ADDRESS and friends): the workflow itself accepts it and says what happens
+next, or refuses it and says why. Without Temporal access it falls back to the Rollout's
+annotation, the same path as `kubectl annotate`: the watcher turns it into a signal and removes
+it once delivered, which is what the command then waits for. User mistakes exit non-zero with
+one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,21 +16,54 @@ import os
 import sys
 import urllib.parse
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.adapters.kube import KubeClient, load_credentials, resource_path
 from activities.errors import Gone, KultaError, NotFound
 from activities.naming import LABEL_ROLLOUT, LABEL_TEMPLATE_HASH, ROLLOUT_API_VERSION
 from kulta import __version__, live
 from kulta.settings import load as load_settings
+from kulta.temporal import connect
+from workflows.messages import (
+    UPDATE_ABORT,
+    UPDATE_CONCLUDE,
+    UPDATE_PROMOTE,
+    UPDATE_RETRY,
+    AbortRequest,
+    PromoteRequest,
+)
 from workflows.model import KIND, InvalidSpec, parse_spec
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=__doc__.split("\n")[0])
+
+
+@app.callback()
+def _global_options(
+    temporal_address: Annotated[
+        str | None, typer.Option(help="Temporal frontend (overrides TEMPORAL_ADDRESS)")
+    ] = None,
+    temporal_namespace: Annotated[
+        str | None, typer.Option(help="Temporal namespace (overrides TEMPORAL_NAMESPACE)")
+    ] = None,
+) -> None:
+    """See and steer kulta rollouts (kube context from KUBECONFIG; Temporal from TEMPORAL_*)."""
+    # Every command reads its settings from the environment; the flags write there first.
+    for variable, value in (
+        ("TEMPORAL_ADDRESS", temporal_address),
+        ("TEMPORAL_NAMESPACE", temporal_namespace),
+    ):
+        if value:
+            os.environ[variable] = value
+
 
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="the Rollout's namespace")]
 Kubeconfig = Annotated[str | None, typer.Option(help="kubeconfig file (default: KUBECONFIG)")]
@@ -359,17 +395,78 @@ RUNNING = frozenset(
 PROMOTABLE = frozenset({"Paused", "Preview", "Concluded"})
 
 
-def _steer(key: str, value: str, what: str, when: tuple[frozenset[str], str]) -> Any:
+@dataclass(frozen=True)
+class Steering:
+    """One steering action, by both routes: the validated update (answered by the workflow
+    itself) and the annotation (delivered by the watcher as a signal)."""
+
+    verb: str
+    annotation: str
+    value: str
+    update: str
+    arg: Any
+    when: tuple[frozenset[str], str]
+
+
+async def _deliver(
+    kubeconfig: str | None, namespace: str, name: str, action: Steering, timeout: float
+) -> str:
+    """The update when Temporal is reachable (the workflow says accepted, or refused and why);
+    otherwise the annotation, acknowledged by the watcher once it has delivered the signal."""
+    rollout = await _get(kubeconfig, namespace, name)
+    status = rollout.get("status") or {}
+    phases, refusal = action.when
+    phase = status.get("phase") or "Pending"
+    if phase not in phases:
+        fail(f"{refusal}: {namespace}/{name} is {phase}")
+    workflow_id = status.get("workflowId")
+    client = await _temporal_client() if workflow_id else None
+    if client is None or workflow_id is None:
+        await _annotate(kubeconfig, namespace, name, action.annotation, action.value, timeout)
+        return f"{action.verb} delivered (annotation {action.annotation}): {namespace}/{name}"
+    handle = client.get_workflow_handle(workflow_id)
+    args = [] if action.arg is None else [action.arg]
+    try:
+        reply = await handle.execute_update(
+            action.update, *args, result_type=str, rpc_timeout=timedelta(seconds=timeout)
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        fail(f"{action.verb} refused by the workflow: {reason}")
+        raise
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            fail(f"{action.verb}: the workflow of {namespace}/{name} is no longer running")
+        fail(f"{action.verb} not delivered: Temporal said {err.message}")
+        raise
+    return f"{action.verb} acknowledged: {reply} ({namespace}/{name})"
+
+
+async def _temporal_client() -> Client | None:
+    """A client when Temporal answers within a few seconds; None (and why, on stderr) if not."""
+    settings = load_settings()
+    try:
+        return await asyncio.wait_for(connect(settings), 5)
+    except Exception as err:  # unreachable, TLS, auth: each means "use the annotation"
+        typer.echo(
+            f"kulta: Temporal at {settings.temporal_address} not reachable ({type(err).__name__});"
+            " steering through the Rollout's annotation instead",
+            err=True,
+        )
+        return None
+
+
+def _steer(action: Steering, help_text: str) -> None:
     def command(
         name: str,
         namespace: Namespace = "default",
         kubeconfig: Kubeconfig = None,
         timeout: Timeout = 30.0,
     ) -> None:
-        _run(_annotate(kubeconfig, namespace, name, key, value, timeout, when=when))
-        typer.echo(f"{what}: {namespace}/{name}")
+        typer.echo(_run(_deliver(kubeconfig, namespace, name, action, timeout)))
 
-    return command
+    app.command(name=action.verb, help=help_text)(command)
 
 
 @app.command()
@@ -381,25 +478,44 @@ def promote(
     timeout: Timeout = 30.0,
 ) -> None:
     """Pass the current pause (or, with --full, every remaining step)."""
-    value = "full" if full else "true"
-    when = (RUNNING, "nothing to promote") if full else (PROMOTABLE, "nothing is paused")
-    _run(_annotate(kubeconfig, namespace, name, "kulta.io/promote", value, timeout, when=when))
-    typer.echo(f"promote{' --full' if full else ''} delivered: {namespace}/{name}")
+    action = Steering(
+        verb="promote --full" if full else "promote",
+        annotation="kulta.io/promote",
+        value="full" if full else "true",
+        update=UPDATE_PROMOTE,
+        arg=PromoteRequest(full=full),
+        when=(RUNNING, "nothing to promote") if full else (PROMOTABLE, "nothing is paused"),
+    )
+    typer.echo(_run(_deliver(kubeconfig, namespace, name, action, timeout)))
 
 
-app.command(name="abort", help="Roll back: traffic to stable, then the canary scales down.")(
-    _steer("kulta.io/abort", "true", "abort delivered", (RUNNING, "nothing to abort"))
+_steer(
+    Steering(
+        "abort",
+        "kulta.io/abort",
+        "true",
+        UPDATE_ABORT,
+        AbortRequest(reason="aborted with kulta abort"),
+        (RUNNING, "nothing to abort"),
+    ),
+    "Roll back: traffic to stable, then the canary scales down.",
 )
-app.command(name="retry", help="Run a failed revision again from its first step.")(
-    _steer("kulta.io/retry", "true", "retry delivered", (frozenset({"Failed"}), "not failed"))
+_steer(
+    Steering(
+        "retry", "kulta.io/retry", "true", UPDATE_RETRY, None, (frozenset({"Failed"}), "not failed")
+    ),
+    "Run a failed revision again from its first step.",
 )
-app.command(name="conclude", help="Conclude an A/B experiment now (the leader wins).")(
-    _steer(
+_steer(
+    Steering(
+        "conclude",
         "kulta.io/conclude-experiment",
         "true",
-        "conclude delivered",
+        UPDATE_CONCLUDE,
+        None,
         (frozenset({"Experimenting"}), "no experiment is running"),
-    )
+    ),
+    "Conclude an A/B experiment now (the leader wins).",
 )
 
 
@@ -612,7 +728,18 @@ def _run(coro: Any) -> Any:
 
 
 def main() -> None:
-    app()
+    # Exits explicitly, after the output is flushed: the Temporal SDK can abort the interpreter
+    # at exit (rc 134) after a client was used, and scripts rely on our exit codes.
+    code: object = 0
+    try:
+        app()
+    except SystemExit as exiting:  # typer ends every command this way
+        code = exiting.code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if isinstance(code, str):  # sys.exit(message)
+        print(code, file=sys.stderr)
+    os._exit(code if isinstance(code, int) else (1 if code else 0))
 
 
 if __name__ == "__main__":

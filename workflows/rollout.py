@@ -11,6 +11,7 @@ import asyncio
 from typing import assert_never
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -34,6 +35,10 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_RESUME,
         SIGNAL_RETRY,
         SIGNAL_UPDATE_SPEC,
+        UPDATE_ABORT,
+        UPDATE_CONCLUDE,
+        UPDATE_PROMOTE,
+        UPDATE_RETRY,
         AbortRequest,
         PromoteRequest,
         RolloutOutcome,
@@ -92,6 +97,60 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
             update={"generation": update.generation, "spec": update.spec}
         )
         self._spec_changed = True
+
+    # Validated steering. A validator refuses without a trace in the history; it raises
+    # ApplicationError (anything else would leave the caller waiting).
+
+    @workflow.update(name=UPDATE_PROMOTE)
+    def promote_update(self, request: PromoteRequest) -> str:
+        self.promote(request)
+        if request.full:
+            return "promoted fully: the remaining steps are skipped"
+        return "promoted: the current pause ends"
+
+    @promote_update.validator
+    def _may_promote(self, request: PromoteRequest) -> None:
+        self._refuse_unless(self._abort is None, "it is being rolled back")
+        self._refuse_unless(not self._done, "its revision is already stable")
+        if not request.full:
+            self._refuse_unless(self._in_pause, "nothing is paused")
+
+    @workflow.update(name=UPDATE_ABORT)
+    def abort_update(self, request: AbortRequest) -> str:
+        self.abort(request)
+        return "aborting: traffic goes back to stable, then the new revision scales down"
+
+    @abort_update.validator
+    def _may_abort(self, request: AbortRequest) -> None:
+        self._refuse_unless(self._abort is None, "it is already being rolled back")
+        self._refuse_unless(not self._done, "its revision is already stable")
+        self._refuse_unless(self._status.phase != "Failed", "it has already failed")
+
+    @workflow.update(name=UPDATE_RETRY)
+    def retry_update(self) -> str:
+        self.retry()
+        return "retrying: the revision runs again from its first step"
+
+    @retry_update.validator
+    def _may_retry(self) -> None:
+        self._refuse_unless(self._status.phase == "Failed" and not self._retry, "not failed")
+
+    @workflow.update(name=UPDATE_CONCLUDE)
+    def conclude_update(self) -> str:
+        self.conclude()
+        return "concluding: the leading variant wins at the next measurement"
+
+    @conclude_update.validator
+    def _may_conclude(self) -> None:
+        self._refuse_unless(
+            self._status.phase == "Experimenting" and not self._conclude_requested,
+            "no experiment is running",
+        )
+
+    def _refuse_unless(self, condition: bool, reason: str) -> None:
+        if not condition:
+            phase = self._status.phase or "Initializing"
+            raise ApplicationError(f"{reason} (phase {phase})", type="Refused", non_retryable=True)
 
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> RolloutStatus:

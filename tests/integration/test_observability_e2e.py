@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,5 +224,6 @@ async def test_readiness_follows_probes_and_metrics_include_the_sdk(
         metrics = (await http.get(f"{base}/metrics")).text
         assert "kulta_cdevents_sent_total" in metrics or "kulta_step_transitions" in metrics
         assert "temporal_request" in metrics, metrics[-2000:]
-        stopping.set()
+        os.kill(os.getpid(), signal.SIGTERM)  # what the kubelet sends; the handler sets stopping
+        await asyncio.wait_for(stopping.wait(), 5)
         assert (await http.get(f"{base}/readyz")).status_code == 503

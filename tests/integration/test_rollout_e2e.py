@@ -136,14 +136,47 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
         "Temporal UI: http://localhost:8233/namespaces/default/workflows/rollout%2F" in shown.output
     )
 
+    # No Temporal at TEMPORAL_ADDRESS (the default, localhost:7233): through the annotation.
     promoted = await kulta(sc, "promote", "app")
     assert promoted.exit_code == 0, promoted.output
-    assert "promote delivered" in promoted.output
+    assert "promote delivered (annotation kulta.io/promote)" in promoted.output
+    assert "not reachable" in promoted.output
     await sc.wait_phase("Completed", "is stable")
 
     missing = await kulta(sc, "get", "nope")
     assert missing.exit_code == 1
     assert "Rollout" in missing.output and "not found" in missing.output
+
+
+async def test_steering_is_acknowledged_by_the_workflow_when_temporal_is_reachable(
+    stack: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sc = stack
+    monkeypatch.setenv("TEMPORAL_ADDRESS", sc.client.service_client.config.target_host)
+    manual = [{"setWeight": 25, "pause": {}}, {"setWeight": 50, "pause": {}}, {"setWeight": 100}]
+    await sc.create(steps=manual, replicas=2, abort_delay=1)
+    await sc.wait_phase("Completed")
+    await sc.set_image("example/app:v2")
+    await sc.wait_phase("Paused", "waiting for promotion")
+
+    promoted = await kulta(sc, "promote", "app")
+    assert promoted.exit_code == 0, promoted.output
+    assert promoted.output.startswith("promote acknowledged: promoted: the current pause ends")
+    rollout = await sc.rollout()
+    assert "kulta.io/promote" not in (rollout["metadata"].get("annotations") or {})
+    await sc.wait_paused_at(50)
+
+    aborted = await kulta(sc, "abort", "app")
+    assert aborted.exit_code == 0, aborted.output
+    assert "abort acknowledged: aborting" in aborted.output
+    await sc.wait_phase("Failed", "aborted with kulta abort")
+    # The CLI's own phase check answers first; the workflow's validator is the second guard
+    # (tests/workflow/test_steering_updates.py).
+    again = await kulta(sc, "abort", "app")
+    assert again.exit_code == 1 and "nothing to abort" in again.output
+    retried = await kulta(sc, "retry", "app")
+    assert retried.exit_code == 0 and "retry acknowledged" in retried.output, retried.output
+    await sc.wait_phase("Paused", "waiting for promotion")
 
 
 async def test_get_watch_redraws_as_the_rollout_moves(stack: Scenario) -> None:
@@ -154,12 +187,17 @@ async def test_get_watch_redraws_as_the_rollout_moves(stack: Scenario) -> None:
     await sc.set_image("example/app:v2")
     await sc.wait_phase("Paused", "waiting for promotion")
     frames: list[str] = []
+    shown = asyncio.Event()
+
+    def show(frame: str) -> None:
+        frames.append(frame)
+        shown.set()
+
     watching = asyncio.create_task(
-        cli.watch_rollout(sc.kube.kubeconfig, sc.namespace, sc.name, frames.append, tick=False)
+        cli.watch_rollout(sc.kube.kubeconfig, sc.namespace, sc.name, show, tick=False)
     )
     try:
-        while not frames:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(shown.wait(), 30)
         assert "Phase:       Paused  waiting for promotion" in frames[0]
         assert "waiting for promotion since" in frames[0]
         await annotate(sc, "kulta.io/promote")

@@ -146,6 +146,19 @@ class Scenario:
             what=f"phase {phase} {message!r}",
         )
 
+    async def wait_paused_at(self, weight: int, timeout: float = 60) -> dict[str, Any]:
+        """The Rollout once it is Paused with the canary at `weight`%."""
+        return await self.kube.wait_for(
+            "Rollout",
+            self.namespace,
+            self.name,
+            lambda r: (
+                r["status"].get("currentWeight") == weight and r["status"]["phase"] == "Paused"
+            ),
+            timeout=timeout,
+            what=f"paused at {weight}%",
+        )
+
     async def wait_rs_replicas(self, revision: str, replicas: int, timeout: float = 60) -> None:
         await self.kube.wait_for(
             "ReplicaSet",

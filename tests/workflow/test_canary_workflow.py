@@ -112,13 +112,7 @@ async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
     assert (await scenario.rollout())["status"]["currentWeight"] == 20
     await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
     await handle.signal(SIGNAL_PROMOTE, PromoteRequest())  # arrives in the same pause: no effect
-    await scenario.kube.wait_for(
-        "Rollout",
-        scenario.namespace,
-        scenario.name,
-        lambda r: r["status"].get("currentWeight") == 40 and r["status"]["phase"] == "Paused",
-        what="paused at 40%",
-    )
+    await scenario.wait_paused_at(40)
     # Still paused at the second step: the second promote was not saved up for it.
     status = (await scenario.rollout())["status"]
     assert status["message"] == "waiting for promotion"
@@ -314,13 +308,7 @@ async def test_without_routing_replica_counts_follow_the_weight(scenario: Scenar
         status = await handle.query(RolloutWorkflow.status)
         assert status.current_weight == 25 and status.phase == "Paused"
         await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
-        await scenario.kube.wait_for(
-            "Rollout",
-            scenario.namespace,
-            scenario.name,
-            lambda r: r["status"].get("currentWeight") == 75 and r["status"]["phase"] == "Paused",
-            what="paused at 75%",
-        )
+        await scenario.wait_paused_at(75)
     assert (await scenario.replicaset(v2))["spec"]["replicas"] == 3
     assert (await scenario.replicaset(v1))["spec"]["replicas"] == 1
     # Capacity never dips: the canary grows (and is available) before stable shrinks.
