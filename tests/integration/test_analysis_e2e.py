@@ -20,8 +20,9 @@ from tests.conftest import running_worker
 from tests.integration.test_rollout_e2e import kulta
 from tests.kube import Kube
 from tests.support.exporter import Exporter, Traffic, free_port
+from tests.support.invariants import WriteRecorder
 from tests.support.prometheus import PrometheusServer
-from tests.workflow.scenario import Scenario, WriteRecorder
+from tests.workflow.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

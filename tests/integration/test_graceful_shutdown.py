@@ -11,13 +11,11 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.kube import Kube, service_account_credentials, write_token_kubeconfig
-from tests.support.exporter import free_port
-from tests.support.processes import KultaProcess
+from tests.support.processes import WorkerProcesses, until_ready
 from tests.workflow.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
@@ -26,27 +24,10 @@ from watcher.source import RolloutSource
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
 
-class Workers:
-    """Starts real worker processes on one task queue, as the kulta-worker ServiceAccount."""
-
-    def __init__(self, env: dict[str, str], tmp: Path) -> None:
-        self.env, self.tmp, self.started = env, tmp, 0
-
-    def start(self) -> tuple[KultaProcess, int]:
-        self.started += 1
-        port = free_port()
-        worker = KultaProcess(
-            "kulta-worker",
-            {**self.env, "KULTA_HTTP_PORT": str(port)},
-            self.tmp / f"worker-{self.started}.log",
-        )
-        return worker, port
-
-
 @pytest.fixture
 async def scenario(
     kube: Kube, dev_env: WorkflowEnvironment, namespace: str, tmp_path: Path
-) -> AsyncIterator[tuple[Scenario, Workers]]:
+) -> AsyncIterator[tuple[Scenario, WorkerProcesses]]:
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
     credentials = await service_account_credentials(kube.client, "kulta-worker")
     env = {
@@ -60,34 +41,19 @@ async def scenario(
     runner = Runner(dev_env.client, kube.as_watcher, task_queue)
     watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
     try:
-        yield Scenario(kube, dev_env.client, namespace, task_queue), Workers(env, tmp_path)
+        yield Scenario(kube, dev_env.client, namespace, task_queue), WorkerProcesses(env, tmp_path)
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
 
 
-async def _ready(port: int) -> int:
-    async with httpx.AsyncClient(timeout=2) as http:
-        try:
-            return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code
-        except httpx.HTTPError:
-            return 0
-
-
-async def _until_ready(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while await _ready(port) != 200:
-        assert time.monotonic() < deadline, "worker never became ready"
-        await asyncio.sleep(0.2)
-
-
 async def test_sigterm_mid_step_exits_0_and_the_next_worker_finishes(
-    scenario: tuple[Scenario, Workers],
+    scenario: tuple[Scenario, WorkerProcesses],
 ) -> None:
     sc, workers = scenario
     first, port = workers.start()
     try:
-        await _until_ready(port)
+        await until_ready(port)
         await sc.create(
             steps=[{"setWeight": 50, "pause": {}}, {"setWeight": 100}],
             replicas=4,
@@ -115,7 +81,7 @@ async def test_sigterm_mid_step_exits_0_and_the_next_worker_finishes(
 
     second, port = workers.start()
     try:
-        await _until_ready(port)
+        await until_ready(port)
         paused = await sc.wait_phase("Paused", "waiting for promotion")
         assert paused["status"]["currentWeight"] == 50
         await sc.kube.patch(

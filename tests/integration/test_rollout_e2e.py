@@ -4,7 +4,6 @@ through the Kubernetes API (apply, patch, annotate), as a user would."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -49,11 +47,7 @@ async def stack(
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-            async for execution in dev_env.client.list_workflows(
-                f"{SA_NAMESPACE} = '{namespace}' AND ExecutionStatus = 'Running'"
-            ):
-                with contextlib.suppress(RPCError):  # it may have finished since it was listed
-                    await dev_env.client.get_workflow_handle(execution.id).terminate("test done")
+            await scenario.terminate_running()
 
 
 async def annotate(sc: Scenario, key: str, value: str = "true") -> None:

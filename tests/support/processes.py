@@ -3,11 +3,17 @@ that send real signals and benchmarks that read memory and CPU from /proc."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
+
+from tests.support.exporter import free_port
 
 
 class KultaProcess:
@@ -50,3 +56,35 @@ class KultaProcess:
                 self.proc.wait(10)
         self._log.close()
         return self.proc.returncode
+
+
+class WorkerProcesses:
+    """Starts real `kulta-worker` processes one after another on one task queue (`env`), each
+    on a free health port, logging to `tmp`."""
+
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.env, self.tmp, self.started = env, tmp, 0
+
+    def start(self) -> tuple[KultaProcess, int]:
+        self.started += 1
+        port = free_port()
+        worker = KultaProcess(
+            "kulta-worker",
+            {**self.env, "KULTA_HTTP_PORT": str(port)},
+            self.tmp / f"worker-{self.started}.log",
+        )
+        return worker, port
+
+
+async def until_ready(port: int, timeout: float = 30) -> None:
+    """Returns once the process on `port` answers /readyz with 200."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"process on port {port} never became ready"
+            await asyncio.sleep(0.2)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +12,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.naming import replicaset_name, revision_of
+from activities.naming import SA_NAMESPACE, replicaset_name, revision_of
 from tests import builders
-from tests.kube import Kube, path_of
+from tests.kube import Kube
 from watcher.dispatch import StartWorkflow, decide
 from watcher.runner import Runner
 from workflows.messages import RolloutOutcome
@@ -67,6 +66,15 @@ class Scenario:
         for workflow_id in self.started:
             with contextlib.suppress(RPCError):
                 await self.client.get_workflow_handle(workflow_id).terminate("test finished")
+
+    async def terminate_running(self) -> None:
+        """Terminates every workflow still running for this namespace (a Failed rollout waits
+        for a retry forever), found by search attribute, whoever started it."""
+        async for execution in self.client.list_workflows(
+            f"{SA_NAMESPACE} = '{self.namespace}' AND ExecutionStatus = 'Running'"
+        ):
+            with contextlib.suppress(RPCError):  # it may have finished since it was listed
+                await self.client.get_workflow_handle(execution.id).terminate("test done")
 
     async def skip(self, seconds: float, handle: WorkflowHandle[Any, Any] | None = None) -> None:
         """Advances the test server's clock; workflows here are not started by the env's own
@@ -168,52 +176,3 @@ class Scenario:
             timeout=timeout,
             what=f"spec.replicas == {replicas}",
         )
-
-
-@dataclass
-class Write:
-    resource_version: int
-    kind: str
-    name: str
-    object: dict[str, Any]
-
-
-@dataclass
-class WriteRecorder:
-    """Every change to ReplicaSets and HTTPRoutes of a namespace, in etcd order.
-
-    resourceVersions come from one etcd revision counter, so they order writes across kinds.
-    """
-
-    kube: Kube
-    namespace: str
-    writes: list[Write] = field(default_factory=list)
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[WriteRecorder]:
-        tasks = [asyncio.create_task(self._watch(kind)) for kind in ("ReplicaSet", "HTTPRoute")]
-        await asyncio.sleep(0.3)  # let both watches open before the test acts
-        try:
-            yield self
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.writes.sort(key=lambda w: w.resource_version)
-
-    async def _watch(self, kind: str) -> None:
-        listing = await self.kube.client.get(path_of(kind, self.namespace))
-        async for event in self.kube.client.watch(
-            path_of(kind, self.namespace), resource_version=listing["metadata"]["resourceVersion"]
-        ):
-            if event.type in ("ADDED", "MODIFIED"):
-                meta = event.object["metadata"]
-                self.writes.append(
-                    Write(int(meta["resourceVersion"]), kind, meta["name"], event.object)
-                )
-
-    def first(self, kind: str, name: str, predicate: Any) -> Write:
-        for write in sorted(self.writes, key=lambda w: w.resource_version):
-            if write.kind == kind and write.name == name and predicate(write.object):
-                return write
-        raise AssertionError(f"no {kind} {name} write matched")

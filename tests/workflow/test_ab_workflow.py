@@ -17,7 +17,8 @@ from activities.naming import replicaset_name
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.support.cdevents_receiver import CDEventReceiver
-from tests.workflow.scenario import Scenario, WriteRecorder
+from tests.support.invariants import WriteRecorder
+from tests.workflow.scenario import Scenario
 from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_CONCLUDE,

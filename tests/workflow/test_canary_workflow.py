@@ -14,7 +14,8 @@ from temporalio.exceptions import CancelledError
 from temporalio.worker import Replayer
 
 from activities.naming import replicaset_name
-from tests.workflow.scenario import Scenario, WriteRecorder
+from tests.support.invariants import WriteRecorder
+from tests.workflow.scenario import Scenario
 from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_PROMOTE,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from activities.naming import replicaset_name
-from tests.workflow.scenario import Scenario, WriteRecorder
+from tests.support.invariants import WriteRecorder
+from tests.workflow.scenario import Scenario
 from workflows.messages import SIGNAL_ABORT, SIGNAL_UPDATE_SPEC, AbortRequest, SpecUpdate
 
 pytestmark = pytest.mark.cluster
