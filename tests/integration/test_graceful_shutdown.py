@@ -5,7 +5,6 @@ durable workflow and the rollout completes as if nothing happened."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,8 +13,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.kube import Kube, service_account_credentials, write_token_kubeconfig
-from tests.support.processes import WorkerProcesses, until_ready
+from tests.kube import Kube
+from tests.support.processes import WorkerProcesses, until_ready, worker_environment
 from tests.workflow.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
@@ -29,15 +28,10 @@ async def scenario(
     kube: Kube, dev_env: WorkflowEnvironment, namespace: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Scenario, WorkerProcesses]]:
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
-    credentials = await service_account_credentials(kube.client, "kulta-worker")
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "KUBECONFIG": str(write_token_kubeconfig(credentials, tmp_path / "worker.kubeconfig")),
-        "KULTA_TASK_QUEUE": task_queue,
-        "KULTA_OCCURRENCE_DIR": str(tmp_path / "occurrences"),
-        "KULTA_SHUTDOWN_GRACE_SECONDS": "10",
-    }
+    env = await worker_environment(
+        kube, dev_env.client.service_client.config.target_host, task_queue, tmp_path
+    )
+    env["KULTA_SHUTDOWN_GRACE_SECONDS"] = "10"
     runner = Runner(dev_env.client, kube.as_watcher, task_queue)
     watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
     try:

@@ -5,7 +5,6 @@ it should, and no recorded write ever broke an invariant (tests/support/invarian
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,14 +16,14 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import SA_NAMESPACE, SA_ROLLOUT
-from tests.kube import Kube, service_account_credentials, write_token_kubeconfig
+from tests.kube import Kube
 from tests.support.invariants import (
     RECORDED_KINDS,
     WriteRecorder,
     terminal_problems,
     violations,
 )
-from tests.support.processes import KultaProcess, WorkerProcesses, until_ready
+from tests.support.processes import KultaProcess, WorkerProcesses, until_ready, worker_environment
 from tests.workflow.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
@@ -100,14 +99,9 @@ async def crashes(
     kube: Kube, dev_env: WorkflowEnvironment, namespace: str, tmp_path: Path
 ) -> AsyncIterator[Crashes]:
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
-    credentials = await service_account_credentials(kube.client, "kulta-worker")
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "KUBECONFIG": str(write_token_kubeconfig(credentials, tmp_path / "worker.kubeconfig")),
-        "KULTA_TASK_QUEUE": task_queue,
-        "KULTA_OCCURRENCE_DIR": str(tmp_path / "occurrences"),
-    }
+    env = await worker_environment(
+        kube, dev_env.client.service_client.config.target_host, task_queue, tmp_path
+    )
     runner = Runner(dev_env.client, kube.as_watcher, task_queue)
     watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
     sc = Scenario(kube, dev_env.client, namespace, task_queue)

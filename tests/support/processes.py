@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.kube import Kube, service_account_credentials, write_token_kubeconfig
 from tests.support.exporter import free_port
 
 
@@ -88,3 +89,18 @@ async def until_ready(port: int, timeout: float = 30) -> None:
                 pass
             assert time.monotonic() < deadline, f"process on port {port} never became ready"
             await asyncio.sleep(0.2)
+
+
+async def worker_environment(
+    kube: Kube, temporal_address: str, task_queue: str, tmp: Path
+) -> dict[str, str]:
+    """The environment of a `kulta-worker` child: this Temporal, this task queue, and the
+    kulta-worker ServiceAccount's token (RBAC as deployed)."""
+    credentials = await service_account_credentials(kube.client, "kulta-worker")
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "KUBECONFIG": str(write_token_kubeconfig(credentials, tmp / "worker.kubeconfig")),
+        "KULTA_TASK_QUEUE": task_queue,
+        "KULTA_OCCURRENCE_DIR": str(tmp / "occurrences"),
+    }

@@ -3,14 +3,22 @@ pydantic converter and kulta's search attributes registered."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import SEARCH_ATTRIBUTES
 from kulta import binaries
+from tests.support.exporter import free_port
 
 
 def binary(name: str) -> str:
@@ -45,3 +53,64 @@ async def start_time_skipping() -> WorkflowEnvironment:
         )
     )
     return env
+
+
+class DevServerProcess:
+    """The Temporal dev server as a child process on a fixed port and a database file, so a
+    test can SIGKILL it and start it again on the same state (WorkflowEnvironment's own
+    server can only be shut down, and then its state is gone)."""
+
+    def __init__(self, database: Path, log: Path) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self._args = [
+            binary("temporal"),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--db-filename",
+            str(database),
+            "--log-level",
+            "error",
+            *[f"--search-attribute={name}=Keyword" for name in SEARCH_ATTRIBUTES],
+        ]
+        self._log_path = log
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> Client:
+        """Starts the server; returns a client once it answers."""
+        self._launch()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client = await Client.connect(self.address, data_converter=pydantic_data_converter)
+                await client.service_client.check_health()
+                return client
+            except Exception:  # not up yet
+                assert time.monotonic() < deadline, "the Temporal dev server did not start"
+                await asyncio.sleep(0.2)
+
+    def _launch(self) -> None:
+        with self._log_path.open("ab") as log:
+            self._proc = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGKILL)
+        self._proc.wait(10)
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()

@@ -1,0 +1,91 @@
+"""The Temporal dev server SIGKILLed during a timed pause and kept down past the pause's end,
+then started again on the same database: the worker and watcher reconnect by themselves, the
+pause ends late (never early), and the rollout completes with every invariant held."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.kube import Kube
+from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
+from tests.support.processes import WorkerProcesses, until_ready, worker_environment
+from tests.support.temporal import DevServerProcess
+from tests.workflow.scenario import Scenario
+from watcher.loop import watch_forever
+from watcher.runner import Runner
+from watcher.source import RolloutSource
+
+pytestmark = pytest.mark.cluster
+
+PAUSE_SECONDS = 8
+DOWN_SECONDS = PAUSE_SECONDS + 4
+
+
+async def test_a_pause_survives_a_temporal_crash_and_ends_late_not_early(
+    kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    server = DevServerProcess(tmp_path / "temporal.db", tmp_path / "temporal.log")
+    client = await server.start()
+    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    env = await worker_environment(kube, server.address, task_queue, tmp_path)
+    worker, port = WorkerProcesses(env, tmp_path).start()
+    runner = Runner(client, kube.as_watcher, task_queue)
+    watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
+    sc = Scenario(kube, client, namespace, task_queue)
+    recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)
+    try:
+        await until_ready(port)
+        async with recorder.running():
+            steps = [
+                {"setWeight": 50, "pause": {"duration": f"{PAUSE_SECONDS}s"}},
+                {"setWeight": 100},
+            ]
+            await sc.create(steps=steps, replicas=2, scale_down_delay=1)
+            armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
+            await sc.set_image("example/app:v2")
+            paused = await sc.wait_phase("Paused", f"pausing for {PAUSE_SECONDS}s")
+            pause_end = datetime.fromisoformat(paused["status"]["pauseEndTime"]).timestamp()
+
+            server.kill()
+            killed = time.time()
+            await asyncio.sleep(DOWN_SECONDS)
+            assert time.time() > pause_end, "the server must stay down past the pause's end"
+            restarted = time.time()
+            await server.start()
+
+            done = await sc.wait_phase("Completed", "is stable", timeout=120)
+            # Not early: nothing moved while the server was down, and the pause ended after it
+            # was due, by the workflow's own record and by the recorded writes.
+            ended = next(
+                d
+                for d in done["status"]["decisions"]
+                if d["action"] == "resume" and d["reason"] == "pause elapsed"
+            )
+            assert datetime.fromisoformat(ended["time"]).timestamp() >= pause_end - 1
+            moved_while_down = [
+                w
+                for w in recorder.writes
+                if w.kind == "HTTPRoute" and killed < _written_at(w.object) < restarted
+            ]
+            assert moved_while_down == []
+        assert violations(recorder.history, sc.name, from_version=armed) == []
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        worker.stop()
+        server.stop()
+
+
+def _written_at(obj: dict[str, object]) -> float:
+    """When the API server stored this version of the object (its managedFields timestamp)."""
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    times = [f.get("time", "") for f in meta.get("managedFields") or []]
+    latest = max((t for t in times if t), default="")
+    return datetime.fromisoformat(latest).timestamp() if latest else 0.0
