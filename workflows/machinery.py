@@ -355,6 +355,24 @@ class RolloutMachinery:
         if self._abort is not None:
             raise RollbackRequired("Aborted", self._abort.reason)
 
+    async def _hold_until_resumed(self, reason: str, message: str) -> None:
+        """Paused with a reason until resumed (`kulta resume`), the spec changes, or an abort."""
+        self._resume_requested = False
+        await self._transition(
+            "Paused",
+            reason,
+            f"{message}; rollout paused until resumed, the route is left as it is",
+            event_type="Warning",
+            decision=("hold", message),
+        )
+        await workflow.wait_condition(
+            lambda: self._resume_requested or self._spec_changed or self._abort is not None,
+            timeout_summary="wait for resume",
+        )
+        if self._abort is not None:
+            raise RollbackRequired("Aborted", self._abort.reason)
+        self._decide("resume", "resumed: kulta owns the route's weights again")
+
     async def _write_weights(
         self, routing: TrafficRouting | None, weights: dict[str, int], *, force: bool = False
     ) -> None:
@@ -378,7 +396,13 @@ class RolloutMachinery:
             if result.outcome in ("applied", "unchanged"):
                 self._expected_weights = weights
                 return
-            # Someone else's edit, or the route went away: pause instead of fighting.
+            if result.outcome == "drifted" and workflow.patched("drift-waits-for-resume"):
+                # Someone else's edit: leave the route as they made it until a person resumes
+                # (earlier runs took the route back after the recheck timer, i.e. fought).
+                await self._hold_until_resumed("HTTPRouteDrifted", result.message)
+                self._expected_weights = None
+                continue
+            # The route went away or is misconfigured: pause instead of fighting.
             await self._hold(
                 "HTTPRouteDrifted" if result.outcome == "drifted" else "HTTPRouteMisconfigured",
                 result.message,
