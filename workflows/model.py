@@ -62,10 +62,11 @@ IntOrPercent = Annotated[int | str, AfterValidator(_check_int_or_percent)]
 
 
 class Model(BaseModel):
-    """Base for spec models: camelCase on the wire, unknown fields rejected."""
+    """Base for spec models: camelCase on the wire, unknown fields rejected, and types strict
+    as in the CRD's schema ("50" is not an integer), so `kulta lint` and the API server agree."""
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True
+        extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True, strict=True
     )
 
 
@@ -75,9 +76,34 @@ class LabelSelectorRequirement(Model):
     values: list[str] | None = None
 
 
+# Kubernetes label syntax: kulta copies the selector onto ReplicaSets and pod templates, where
+# the API server would refuse a bad label only after the rollout had started.
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why `key: value` is not a valid Kubernetes label, or None."""
+    prefix, _, name = key.rpartition("/")
+    if (prefix and not _LABEL_PREFIX.match(prefix)) or not _LABEL_NAME.match(name):
+        return f"label key {key!r} is not a valid label name"
+    if not _LABEL_VALUE.match(value):
+        return f"label value {value!r} of {key!r} is not a valid label value"
+    return None
+
+
 class LabelSelector(Model):
     match_labels: dict[str, str] | None = None
     match_expressions: list[LabelSelectorRequirement] | None = None
+
+    @model_validator(mode="after")
+    def _valid_labels(self) -> LabelSelector:
+        for key, value in (self.match_labels or {}).items():
+            problem = label_problem(key, value)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
 
 class GatewayAPIRouting(Model):

@@ -222,6 +222,28 @@ async def test_invalid_spec_is_reported_and_nothing_moves(scenario: Scenario) ->
     assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
 
 
+async def test_a_hostile_label_is_reported_and_nothing_moves(scenario: Scenario) -> None:
+    sc = scenario
+    await sc.create()
+    hostile = "a'b{c}"
+    await sc.kube.patch(
+        "Rollout",
+        sc.namespace,
+        sc.name,
+        {
+            "spec": {
+                "selector": {"matchLabels": {"app": hostile}},
+                "template": {"metadata": {"labels": {"app": hostile}}},
+            }
+        },
+    )
+    await sc.start()
+    failed = await sc.wait_phase("Failed", "invalid spec")
+    assert "is not a valid label value" in failed["status"]["message"]
+    assert await sc.kube.list("ReplicaSet", sc.namespace) == []
+    assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+
+
 async def test_missing_canary_service_pauses_without_scaling(scenario: Scenario) -> None:
     v1 = await stable_v1(scenario)
     await scenario.kube.client.delete(
