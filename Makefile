@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install lint format test test-unit bench bench-rollback crd cluster-up cluster-down demo demo-down clean
+.PHONY: help install lint format test test-load test-unit bench bench-rollback crd cluster-up cluster-down demo demo-down clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ format: install ## apply ruff's fixes and formatting
 test: install ## the whole suite: unit, workflow (time-skipping), integration (local cluster, dev server, Prometheus)
 	scripts/ensure-prometheus
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-load: install ## only the load run: 200 rollouts, the worker SIGKILLed every 30 s (minutes)
+	scripts/ensure-prometheus
+	KULTA_LOAD=1 $(BIN)/pytest tests/load -s $(PYTEST_ARGS)
 
 test-unit: install ## pure tests only, no servers
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

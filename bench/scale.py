@@ -17,54 +17,22 @@ from typing import Any
 
 from activities.adapters.kube import KubeClient, load_credentials
 from bench.report import Row
-from tests import builders
 from tests.kube import Kube, cluster_up, path_of
 from tests.support.exporter import free_port
+from tests.support.fleet import (
+    bounded,
+    create_canary,
+    in_phase,
+    set_image,
+    stable_on_its_latest_revision,
+    until_all,
+)
 from tests.support.processes import KultaProcess
 from tests.support.temporal import start_dev_server
 
 CONCURRENCY = 32  # the benchmark's own parallel API requests
 RSS_TARGET_MB = 300
 COMPLETE_TARGET_S = 120
-
-
-async def _bounded(items: list[Any], work: Any) -> None:
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(item: Any) -> None:
-        async with gate:
-            await work(item)
-
-    await asyncio.gather(*(one(i) for i in items))
-
-
-async def _until_all(kube: Kube, namespace: str, count: int, predicate: Any) -> float:
-    """Seconds until `count` Rollouts satisfy `predicate` (a list, then a watch)."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    path = path_of("Rollout", namespace)
-    while True:
-        listing = await kube.client.get(path)
-        state = {r["metadata"]["name"]: r for r in listing["items"]}
-        if sum(1 for r in state.values() if predicate(r)) >= count:
-            return loop.time() - start
-        try:
-            async for event in kube.client.watch(
-                path, resource_version=listing["metadata"]["resourceVersion"], timeout_seconds=60
-            ):
-                state[event.object["metadata"]["name"]] = event.object
-                if sum(1 for r in state.values() if predicate(r)) >= count:
-                    return loop.time() - start
-        except Exception:
-            continue
-
-
-def _phase(phase: str, message: str = "") -> Any:
-    def check(r: dict[str, Any]) -> bool:
-        status = r.get("status") or {}
-        return status.get("phase") == phase and message in (status.get("message") or "")
-
-    return check
 
 
 async def run(rollouts: int = 1000) -> list[Row]:
@@ -98,26 +66,18 @@ async def run(rollouts: int = 1000) -> list[Row]:
     try:
 
         async def create(name: str) -> None:
-            await kube.apply(namespace, builders.service(f"{name}-stable", name))
-            await kube.apply(namespace, builders.service(f"{name}-canary", name))
-            await kube.apply(
-                namespace, builders.httproute(f"{name}-route", f"{name}-stable", f"{name}-canary")
-            )
-            await kube.apply(
-                namespace, builders.rollout(name, replicas=1, steps=steps, scale_down_delay=0)
-            )
+            await create_canary(kube, namespace, name, steps)
 
-        await _bounded(names, create)
-        stable = await _until_all(kube, namespace, rollouts, _phase("Completed"))
+        await bounded(names, create, CONCURRENCY)
+        stable = await until_all(kube, namespace, rollouts, in_phase("Completed"))
         print(f"  {rollouts} stable after {stable:.0f}s", flush=True)
 
         async def new_image(name: str) -> None:
-            template = builders.pod_template(name, "example/app:v2")
-            await kube.patch("Rollout", namespace, name, {"spec": {"template": template}})
+            await set_image(kube, namespace, name, "example/app:v2")
 
-        await _bounded(names, new_image)
-        paused = await _until_all(
-            kube, namespace, rollouts, _phase("Paused", "waiting for promotion")
+        await bounded(names, new_image, CONCURRENCY)
+        paused = await until_all(
+            kube, namespace, rollouts, in_phase("Paused", "waiting for promotion")
         )
         print(f"  {rollouts} paused after {paused:.0f}s", flush=True)
 
@@ -127,20 +87,8 @@ async def run(rollouts: int = 1000) -> list[Row]:
 
         loop = asyncio.get_running_loop()
         start = loop.time()
-        await _bounded(names, promote)
-
-        def promoted(r: dict[str, Any]) -> bool:
-            status = r.get("status") or {}
-            return (
-                status.get("phase") == "Completed"
-                and status.get("currentWeight") == 100
-                and (
-                    status.get("stableRevision")
-                    == status.get("workflowId", "").split("/")[-1].split(".")[0]
-                )
-            )
-
-        await _until_all(kube, namespace, rollouts, promoted)
+        await bounded(names, promote, CONCURRENCY)
+        await until_all(kube, namespace, rollouts, stable_on_its_latest_revision)
         completed = loop.time() - start
         print(f"  {rollouts} completed {completed:.0f}s after promotion began", flush=True)
         rss = worker.peak_rss_mb() + watcher.peak_rss_mb()

@@ -57,3 +57,7 @@ def configure(log_format: Literal["text", "json"]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # httpx logs every request at INFO: thousands of lines a minute, and the probes' every 5 s.
+    # kulta's own lines say what was done; the request counts are in kulta_kube_requests_total.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

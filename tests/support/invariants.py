@@ -101,10 +101,13 @@ class WriteRecorder:
 
 
 class State:
-    """The namespace as of some write: the latest object of each kind and name."""
+    """The namespace as of some write: the latest object of each kind and name, with indexes
+    from each Rollout to its ReplicaSets and from each Service and route to its Rollouts."""
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, JsonObject]] = {kind: {} for kind in RECORDED_KINDS}
+        self._replicasets: dict[str, dict[str, JsonObject]] = {}
+        self._owners: dict[tuple[str, str], set[str]] = {}
 
     def apply(self, write: Write) -> None:
         kind = self.objects.setdefault(write.kind, {})
@@ -112,22 +115,52 @@ class State:
             kind.pop(write.name, None)
         else:
             kind[write.name] = write.object
+        if write.kind == "ReplicaSet":
+            owner = (write.object["metadata"].get("labels") or {}).get(LABEL_ROLLOUT)
+            if owner is not None:
+                mine = self._replicasets.setdefault(owner, {})
+                if write.deleted:
+                    mine.pop(write.name, None)
+                else:
+                    mine[write.name] = write.object
+        elif write.kind == "Rollout" and not write.deleted:
+            stable, canary, route = _canary_names(write.object)
+            for key in (("Service", stable), ("Service", canary), ("HTTPRoute", route)):
+                if key[1]:
+                    self._owners.setdefault(key, set()).add(write.name)
+
+    def affected(self, write: Write) -> set[str]:
+        """The Rollouts whose invariants this write can change."""
+        if write.kind == "Rollout":
+            return {write.name}
+        if write.kind == "ReplicaSet":
+            owner = (write.object["metadata"].get("labels") or {}).get(LABEL_ROLLOUT)
+            return {owner} if owner else set()
+        return self._owners.get((write.kind, write.name), set())
 
     def get(self, kind: str, name: str) -> JsonObject | None:
         return self.objects.get(kind, {}).get(name)
+
+    def replicasets_of(self, rollout: str) -> list[JsonObject]:
+        return list(self._replicasets.get(rollout, {}).values())
 
     def selected_replicasets(self, rollout: str, service: JsonObject) -> list[JsonObject]:
         """The Rollout's ReplicaSets whose pods the Service selects (its pinned revision, or all
         of them when the selector is not pinned)."""
         pinned = (service.get("spec", {}).get("selector") or {}).get(LABEL_TEMPLATE_HASH)
-        found = []
-        for rs in self.objects["ReplicaSet"].values():
-            labels = rs["metadata"].get("labels") or {}
-            if labels.get(LABEL_ROLLOUT) != rollout:
-                continue
-            if pinned is None or labels.get(LABEL_TEMPLATE_HASH) == pinned:
-                found.append(rs)
-        return found
+        return [
+            rs
+            for rs in self.replicasets_of(rollout)
+            if pinned is None
+            or (rs["metadata"].get("labels") or {}).get(LABEL_TEMPLATE_HASH) == pinned
+        ]
+
+
+def _canary_names(rollout: JsonObject) -> tuple[str | None, str | None, str | None]:
+    """(stable Service, canary Service, HTTPRoute) of a canary Rollout, None where absent."""
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    route = ((canary.get("trafficRouting") or {}).get("gatewayAPI") or {}).get("httpRoute")
+    return canary.get("stableService"), canary.get("canaryService"), route
 
 
 def _managed_weights(route: JsonObject, stable: str, canary: str) -> list[dict[str, Any]]:
@@ -144,14 +177,11 @@ def _check(state: State, rollout_name: str) -> list[str]:
     rollout = state.get("Rollout", rollout_name)
     if rollout is None:
         return []
-    spec = rollout.get("spec", {})
-    canary = (spec.get("strategy") or {}).get("canary") or {}
-    route_name = ((canary.get("trafficRouting") or {}).get("gatewayAPI") or {}).get("httpRoute")
+    stable, canary_service, route_name = _canary_names(rollout)
     route = state.get("HTTPRoute", route_name) if route_name else None
-    if route is None:
+    if route is None or stable is None or canary_service is None:
         return []
-    replicas = int(spec.get("replicas", 1))
-    stable, canary_service = canary["stableService"], canary["canaryService"]
+    replicas = int(rollout.get("spec", {}).get("replicas", 1))
     found = []
     for weights in _managed_weights(route, stable, canary_service):
         values = list(weights.values())
@@ -180,17 +210,26 @@ def _check(state: State, rollout_name: str) -> list[str]:
     return found
 
 
-def violations(writes: Iterable[Write], rollout: str, *, from_version: int = 0) -> list[str]:
-    """Every invariant broken after any write with resourceVersion >= `from_version`, each
-    naming the write that left the cluster in that state."""
+def violations(
+    writes: Iterable[Write], rollout: str | None = None, *, from_version: int = 0
+) -> list[str]:
+    """Every invariant broken after any write with resourceVersion >= `from_version` (for one
+    Rollout, or all), each naming the write that left the cluster in that state. One pass:
+    after each write only the Rollouts it concerns are checked."""
     state = State()
     found = []
     for write in sorted(writes, key=lambda w: w.resource_version):
         state.apply(write)
         if write.resource_version < from_version:
             continue
-        for problem in _check(state, rollout):
-            found.append(f"after {write.kind} {write.name} rv {write.resource_version}: {problem}")
+        for name in sorted(state.affected(write)):
+            if rollout is not None and name != rollout:
+                continue
+            for problem in _check(state, name):
+                found.append(
+                    f"{name}: after {write.kind} {write.name} rv {write.resource_version}: "
+                    f"{problem}"
+                )
     return found
 
 
@@ -204,14 +243,12 @@ def terminal_problems(writes: Iterable[Write], rollout: str, user_rules: int) ->
     if obj is None:
         return [f"Rollout {rollout} is gone"]
     stable = (obj.get("status") or {}).get("stableRevision")
-    for rs in state.objects["ReplicaSet"].values():
-        labels = rs["metadata"].get("labels") or {}
-        if labels.get(LABEL_ROLLOUT) != rollout or labels.get(LABEL_TEMPLATE_HASH) == stable:
+    for rs in state.replicasets_of(rollout):
+        if (rs["metadata"].get("labels") or {}).get(LABEL_TEMPLATE_HASH) == stable:
             continue
         if int(rs.get("spec", {}).get("replicas") or 0) > 0:
             found.append(f"(5) ReplicaSet {rs['metadata']['name']} keeps replicas")
-    canary = (obj.get("spec", {}).get("strategy") or {}).get("canary") or {}
-    route_name = ((canary.get("trafficRouting") or {}).get("gatewayAPI") or {}).get("httpRoute")
+    route_name = _canary_names(obj)[2]
     route = state.get("HTTPRoute", route_name) if route_name else None
     if route is not None and len(route["spec"].get("rules") or []) != user_rules:
         found.append(f"(5) route {route_name} has {len(route['spec']['rules'])} rules")
