@@ -596,15 +596,20 @@ def render_list(rollouts: list[dict[str, Any]]) -> str:
 
 
 @app.command()
-def history(name: str, namespace: Namespace = "default", kubeconfig: Kubeconfig = None) -> None:
+def history(
+    name: str,
+    namespace: Namespace = "default",
+    kubeconfig: Kubeconfig = None,
+    output: Output = "text",
+) -> None:
     """The rollout's decisions as a timeline (the last 20, as kept in status)."""
     rollout = _run(_get(kubeconfig, namespace, name))
     decisions = (rollout.get("status") or {}).get("decisions") or []
-    if not decisions:
-        typer.echo("no decisions yet")
+    lines = []
     for d in decisions:
         step = "-" if d.get("step") is None else str(d["step"] + 1)
-        typer.echo(f"{d['time']}  step {step:<3} {d['action']:<18} {d['reason']}")
+        lines.append(f"{d['time']}  step {step:<3} {d['action']:<18} {d['reason']}")
+    _emit(decisions, output, "\n".join(lines) or "no decisions yet")
 
 
 # `kulta status` exit codes, for scripts and CI.
@@ -636,11 +641,16 @@ async def _settled(
 ) -> tuple[str | None, str]:
     """(phase, message) once settled; (None, last phase) on timeout. Watches, never polls."""
     last = "unknown"
+    shown = ("", "")
 
     def settled(rollout: dict[str, Any]) -> tuple[str, str] | None:
-        nonlocal last
+        nonlocal last, shown
         status = rollout.get("status") or {}
         last = status.get("phase") or "pending"
+        progress = (last, status.get("message") or "")
+        if progress != shown:  # progress on stderr, so stdout stays the one result line
+            typer.echo(f"  {progress[0]}  {progress[1]}".rstrip(), err=True)
+            shown = progress
         current = status.get("observedGeneration") == rollout["metadata"].get("generation")
         if current and status.get("phase") in STATUS_EXIT:
             return status["phase"], status.get("message") or ""

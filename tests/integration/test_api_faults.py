@@ -51,11 +51,11 @@ async def test_a_canary_completes_through_api_faults(
     recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)  # direct: sees the truth
     routes, replicasets = "/httproutes/", "/replicasets"
     # From the start: the watcher's first watch meets 410 Gone, its next one is cut; the first
-    # revision's pods come up slowly enough for the ReplicaSet watches to be cut as well.
+    # revision's first wait for its pods (they cannot be ready yet) is cut as well.
     proxy.faults += [
         Fault("gone", "WATCH", "/rollouts", times=1),
         Fault("drop", "WATCH", "/rollouts", times=1),
-        Fault("drop", "WATCH", replicasets, times=2),
+        Fault("drop", "WATCH", replicasets, times=1),
         Fault("status", "PUT", routes, times=2, code=500),
         Fault("status", "PUT", routes, times=1, code=409),
         Fault("status", "PATCH", "/status", times=1, code=500),

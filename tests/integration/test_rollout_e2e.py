@@ -222,6 +222,7 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
     await sc.set_image("example/app:v2")  # status waits for the new generation, not the old one
     paused = await kulta(sc, "status", "app", "--timeout", "60")
     assert paused.exit_code == 2 and "Paused" in paused.output  # the first (timed) pause
+    assert "  Progressing  step 1/3: canary weight 25%" in paused.output  # progress, on stderr
     await sc.wait_phase("Paused", "waiting for promotion")
 
     listed = await kulta(sc, "list")
@@ -248,6 +249,8 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
 
     timeline = await kulta(sc, "history", "app")
     assert "set-weight" in timeline.output and "canary weight set to 50%" in timeline.output
+    as_json = await kulta(sc, "history", "app", "-o", "json")
+    assert "canary weight set to 50%" in [d["reason"] for d in json.loads(as_json.output)]
 
     await annotate(sc, "kulta.io/abort")
     await sc.wait_phase("Failed")

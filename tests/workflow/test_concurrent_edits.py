@@ -1,6 +1,6 @@
-"""Someone else edits the HTTPRoute's weights mid-canary: kulta notices at its next write, pauses
-with the reason and leaves the route as they made it (no matter how long), and takes the weights
-back only when a person resumes."""
+"""Someone else edits the HTTPRoute mid-canary: kulta notices at its next write, pauses with the
+reason and leaves the route as they made it (no matter how long), and takes the weights back only
+when a person resumes. A deleted route pauses the rollout until it is back."""
 
 from __future__ import annotations
 
@@ -50,3 +50,30 @@ async def test_an_edited_route_pauses_the_rollout_and_is_not_fought(scenario: Sc
     assert await sc.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
     reasons = [d["reason"] for d in (await sc.rollout())["status"]["decisions"]]
     assert "resumed: kulta owns the route's weights again" in reasons
+
+
+async def test_a_route_deleted_mid_canary_pauses_then_the_rollout_carries_on(
+    scenario: Scenario,
+) -> None:
+    sc = scenario
+    await stable_v1(
+        sc, steps=[{"setWeight": 20, "pause": {"duration": "1m"}}, {"setWeight": 50, "pause": {}}]
+    )
+    await sc.set_image("example/app:v2")
+    handle = await sc.start()
+    await sc.wait_phase("Paused", "pausing for 60s")
+    route = await sc.route()
+    await sc.kube.client.delete(
+        f"/apis/gateway.networking.k8s.io/v1/namespaces/{sc.namespace}/httproutes/app-route"
+    )
+    await sc.skip(60, handle)
+    held = await sc.wait_phase("Paused", "nothing was scaled down")
+    assert "app-route" in held["status"]["message"]
+    v1 = held["status"]["stableRevision"]
+    assert (await sc.replicaset(v1))["spec"]["replicas"] == 5  # stable keeps full capacity
+    # The route comes back (as the user had it): the next recheck finds it and goes on.
+    route["metadata"] = {"name": "app-route"}
+    await sc.kube.apply(sc.namespace, route)
+    await sc.skip(300, handle)
+    await sc.wait_paused_at(50)
+    assert await sc.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
