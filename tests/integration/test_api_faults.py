@@ -74,13 +74,10 @@ async def test_a_canary_completes_through_api_faults(
                 armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
                 await sc.set_image("example/app:v2")
                 v2 = await sc.revision()
-                await sc.kube.wait_for(
-                    "Rollout",
-                    namespace,
-                    sc.name,
+                await sc.wait_until(
                     lambda r: (r.get("status") or {}).get("stableRevision") == v2,
+                    "v2 stable",
                     timeout=180,
-                    what="v2 stable",
                 )
                 assert await sc.weights() == {
                     "app-stable": 100,

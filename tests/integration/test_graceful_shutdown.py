@@ -55,12 +55,8 @@ async def test_sigterm_mid_step_exits_0_and_the_next_worker_finishes(
         )
         await sc.wait_phase("Completed")
         await sc.set_image("example/app:v2")
-        await sc.kube.wait_for(
-            "Rollout",
-            sc.namespace,
-            sc.name,
-            lambda r: r.get("status", {}).get("phase") == "Progressing",
-            what="the canary in progress",
+        await sc.wait_until(
+            lambda r: r.get("status", {}).get("phase") == "Progressing", "the canary in progress"
         )
 
         started = time.monotonic()
@@ -78,12 +74,7 @@ async def test_sigterm_mid_step_exits_0_and_the_next_worker_finishes(
         await until_ready(port)
         paused = await sc.wait_phase("Paused", "waiting for promotion")
         assert paused["status"]["currentWeight"] == 50
-        await sc.kube.patch(
-            "Rollout",
-            sc.namespace,
-            sc.name,
-            {"metadata": {"annotations": {"kulta.io/promote": "true"}}},
-        )
+        await sc.annotate("kulta.io/promote")
         await sc.wait_phase("Completed", "is stable")
         assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
         assert second.stop() == 0, second.output()

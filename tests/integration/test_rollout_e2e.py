@@ -50,12 +50,6 @@ async def stack(
             await scenario.terminate_running()
 
 
-async def annotate(sc: Scenario, key: str, value: str = "true") -> None:
-    await sc.kube.patch(
-        "Rollout", sc.namespace, sc.name, {"metadata": {"annotations": {key: value}}}
-    )
-
-
 async def test_canary_through_completion(stack: Scenario) -> None:
     sc = stack
     await sc.create(steps=STEPS, scale_down_delay=1, replicas=4)
@@ -73,7 +67,7 @@ async def test_canary_through_completion(stack: Scenario) -> None:
     steps = [d for d in paused["status"]["decisions"] if d["action"] == "set-weight"]
     assert [d["reason"] for d in steps] == ["canary weight set to 25%", "canary weight set to 50%"]
 
-    await annotate(sc, "kulta.io/promote")
+    await sc.annotate("kulta.io/promote")
     done = await sc.wait_phase("Completed", f"revision {v2} is stable")
     assert "kulta.io/promote" not in ((await sc.rollout())["metadata"].get("annotations") or {})
     assert done["status"]["stableRevision"] == v2
@@ -94,7 +88,7 @@ async def test_abort_by_annotation_rolls_back_and_retry_runs_again(stack: Scenar
     v2 = revision_of((await sc.rollout())["spec"]["template"])
     await sc.wait_phase("Paused", "waiting for promotion")
 
-    await annotate(sc, "kulta.io/abort")
+    await sc.annotate("kulta.io/abort")
     failed = await sc.wait_phase("Failed", "aborted by annotation")
     assert failed["status"]["currentWeight"] == 0
     assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
@@ -103,7 +97,7 @@ async def test_abort_by_annotation_rolls_back_and_retry_runs_again(stack: Scenar
     events = await sc.kube.list("Event", sc.namespace)
     assert any(e["reason"] == "Aborted" and e["type"] == "Warning" for e in events)
 
-    await annotate(sc, "kulta.io/retry")
+    await sc.annotate("kulta.io/retry")
     again = await sc.wait_phase("Paused", "waiting for promotion")
     assert again["status"]["canaryRevision"] == v2 and again["status"]["currentWeight"] == 50
 
@@ -194,7 +188,7 @@ async def test_get_watch_redraws_as_the_rollout_moves(stack: Scenario) -> None:
         await asyncio.wait_for(shown.wait(), 30)
         assert "Phase:       Paused  waiting for promotion" in frames[0]
         assert "waiting for promotion since" in frames[0]
-        await annotate(sc, "kulta.io/promote")
+        await sc.annotate("kulta.io/promote")
         await sc.wait_phase("Completed", "is stable")
         await sc.wait_rs_replicas((await sc.rollout())["status"]["stableRevision"], 4)
         for _ in range(100):  # the last events may still be on their way to the view
@@ -252,7 +246,7 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
     as_json = await kulta(sc, "history", "app", "-o", "json")
     assert "canary weight set to 50%" in [d["reason"] for d in json.loads(as_json.output)]
 
-    await annotate(sc, "kulta.io/abort")
+    await sc.annotate("kulta.io/abort")
     await sc.wait_phase("Failed")
     failed = await kulta(sc, "status", "app", "--timeout", "5")
     assert failed.exit_code == 1 and "Failed" in failed.output

@@ -123,12 +123,8 @@ async def _stable_v1(c: Crashes) -> int:
     """v1 at full scale; returns the resourceVersion from which invariants must hold (before
     v1 exists, the user's route points at Services with no pods yet)."""
     await c.sc.create(steps=STEPS, replicas=4, abort_delay=1, scale_down_delay=1)
-    done = await c.sc.kube.wait_for(
-        "Rollout",
-        c.sc.namespace,
-        c.sc.name,
-        lambda r: (r.get("status") or {}).get("phase") == "Completed",
-        what="v1 stable",
+    done = await c.sc.wait_until(
+        lambda r: (r.get("status") or {}).get("phase") == "Completed", "v1 stable"
     )
     return int(done["metadata"]["resourceVersion"])
 
@@ -142,31 +138,19 @@ async def test_killed_during_weight_changes_and_pauses_it_still_completes_safely
     v2_started = time.monotonic()
 
     # 1: while the first step's scale-up and weight change are in flight.
-    await c.sc.kube.wait_for(
-        "Rollout",
-        c.sc.namespace,
-        c.sc.name,
-        lambda r: (r.get("status") or {}).get("phase") == "Progressing",
-        what="the canary starting",
+    await c.sc.wait_until(
+        lambda r: (r.get("status") or {}).get("phase") == "Progressing", "the canary starting"
     )
     await c.kill_and_replace()
     # 2: in the manual pause at 50%, then again right after the promotion.
     await c.until_phase("Paused", "waiting for promotion")
     await c.kill_and_replace()
     assert await c.running_workflows() == 1
-    await c.sc.kube.patch(
-        "Rollout",
-        c.sc.namespace,
-        c.sc.name,
-        {"metadata": {"annotations": {"kulta.io/promote": "true"}}},
-    )
-    await c.sc.kube.wait_for(
-        "Rollout",
-        c.sc.namespace,
-        c.sc.name,
+    await c.sc.annotate("kulta.io/promote")
+    await c.sc.wait_until(
         lambda r: (r.get("status") or {}).get("currentStepIndex", 0) >= 2,
+        "past the promoted pause",
         timeout=120,
-        what="past the promoted pause",
     )
     await c.kill_and_replace()
     await c.until_phase("Completed", "is stable", timeout=180)
@@ -193,18 +177,10 @@ async def test_killed_during_an_abort_the_rollback_finishes_traffic_first(
     armed = await _stable_v1(c)
     await c.sc.set_image("example/app:v2")
     await c.until_phase("Paused", "waiting for promotion")
-    await c.sc.kube.patch(
-        "Rollout",
-        c.sc.namespace,
-        c.sc.name,
-        {"metadata": {"annotations": {"kulta.io/abort": "true"}}},
-    )
-    await c.sc.kube.wait_for(
-        "Rollout",
-        c.sc.namespace,
-        c.sc.name,
+    await c.sc.annotate("kulta.io/abort")
+    await c.sc.wait_until(
         lambda r: "kulta.io/abort" not in (r["metadata"].get("annotations") or {}),
-        what="the abort delivered",
+        "the abort delivered",
     )
     await c.kill_and_replace()  # the rollback's route write and scale-down are in flight
     await c.until_phase("Failed", "aborted by annotation")

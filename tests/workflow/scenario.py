@@ -154,6 +154,18 @@ class Scenario:
             what=f"phase {phase} {message!r}",
         )
 
+    async def annotate(self, key: str, value: str = "true") -> None:
+        """Sets an annotation on the Rollout, as `kubectl annotate` (and the watcher reads)."""
+        await self.kube.patch(
+            "Rollout", self.namespace, self.name, {"metadata": {"annotations": {key: value}}}
+        )
+
+    async def wait_until(self, predicate: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+        """The Rollout once `predicate(rollout)` holds (watched, not polled)."""
+        return await self.kube.wait_for(
+            "Rollout", self.namespace, self.name, predicate, timeout=timeout, what=what
+        )
+
     async def wait_paused_at(self, weight: int, timeout: float = 60) -> dict[str, Any]:
         """The Rollout once it is Paused with the canary at `weight`%."""
         return await self.kube.wait_for(
