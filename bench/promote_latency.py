@@ -1,19 +1,23 @@
-"""Promote latency: from `kulta promote` writing its annotation to the HTTPRoute's weight change.
+"""Promote latency: from `kulta promote` to the HTTPRoute's weight change, by both of its routes.
 
-One canary with a manual pause at each of 19 weights (5%, 10%, ... 95%); each promotion is the
-CLI's own code path (annotate, then wait for the watcher to take it), timed from the annotation
-write to a watch seeing the canary's weight move to the next step.
+One canary with a manual pause at each of 19 weights (5%, 10%, ... 95%). Promotions alternate
+between the CLI's two code paths, so both are measured in one run on the same rollout: the
+validated Temporal update (what `kulta promote` does when Temporal is reachable) and the
+annotation the watcher turns into a signal (without Temporal access, or `kubectl annotate`).
+Each is timed from the CLI's first request to a watch seeing the canary's weight move.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from bench.report import Row, median_ms, p95_ms
 from bench.stack import Stack, first_route_change
 from kulta import cli
 from tests import builders
+from workflows.messages import UPDATE_PROMOTE, PromoteRequest
 
 TARGET_MS = 300.0
 
@@ -31,26 +35,37 @@ async def run(stack: Stack, runs: int = 19) -> list[Row]:
     await stack.app("promote", replicas=1, steps=steps, scale_down_delay=0)
     await stack.wait_phase("promote", "Completed")
     await stack.set_image("promote", "example/app:v2")
+    os.environ["TEMPORAL_ADDRESS"] = stack.client.service_client.config.target_host
     loop = asyncio.get_running_loop()
-    samples: list[float] = []
-    for weight, following in zip(weights, [*weights[1:], 100], strict=True):
+    samples: dict[str, list[float]] = {"update": [], "annotation": []}
+    action = cli.Steering(
+        "promote", "kulta.io/promote", "true", UPDATE_PROMOTE, PromoteRequest(), cli.when_paused()
+    )
+    for n, (weight, following) in enumerate(zip(weights, [*weights[1:], 100], strict=True)):
+        route = "update" if n % 2 == 0 else "annotation"
         await stack.wait_phase("promote", "Paused", "waiting for promotion")
         changed = asyncio.create_task(_weight_reaches(stack, following))
         await asyncio.sleep(0.2)  # the watch is open
         start = loop.time()
-        await cli._annotate(
-            stack.kubeconfig, stack.namespace, "promote", "kulta.io/promote", "true", 30
-        )
-        samples.append(await asyncio.wait_for(changed, 30) - start)
-        print(f"  promote at {weight}%: {samples[-1] * 1000:.0f} ms", flush=True)
-    median = median_ms(samples)
-    return [
-        Row(
-            "promote latency",
-            f"median of {len(samples)}",
-            f"{median:.0f} ms",
-            "< 300 ms",
-            median < TARGET_MS,
-        ),
-        Row("promote latency", "p95", f"{p95_ms(samples):.0f} ms"),
-    ]
+        if route == "update":
+            await cli._deliver(stack.kubeconfig, stack.namespace, "promote", action, 30)
+        else:
+            await cli._annotate(
+                stack.kubeconfig, stack.namespace, "promote", "kulta.io/promote", "true", 30
+            )
+        samples[route].append(await asyncio.wait_for(changed, 30) - start)
+        print(f"  promote at {weight}% ({route}): {samples[route][-1] * 1000:.0f} ms", flush=True)
+    rows = []
+    for route, taken in samples.items():
+        median = median_ms(taken)
+        rows += [
+            Row(
+                "promote latency",
+                f"{route}: median of {len(taken)}",
+                f"{median:.0f} ms",
+                "< 300 ms",
+                median < TARGET_MS,
+            ),
+            Row("promote latency", f"{route}: p95", f"{p95_ms(taken):.0f} ms"),
+        ]
+    return rows

@@ -395,6 +395,11 @@ RUNNING = frozenset(
 PROMOTABLE = frozenset({"Paused", "Preview", "Concluded"})
 
 
+def when_paused() -> tuple[frozenset[str], str]:
+    """The phases a plain promote makes sense in, and what to say otherwise."""
+    return PROMOTABLE, "nothing is paused"
+
+
 @dataclass(frozen=True)
 class Steering:
     """One steering action, by both routes: the validated update (answered by the workflow
@@ -484,7 +489,7 @@ def promote(
         value="full" if full else "true",
         update=UPDATE_PROMOTE,
         arg=PromoteRequest(full=full),
-        when=(RUNNING, "nothing to promote") if full else (PROMOTABLE, "nothing is paused"),
+        when=(RUNNING, "nothing to promote") if full else when_paused(),
     )
     typer.echo(_run(_deliver(kubeconfig, namespace, name, action, timeout)))
 
