@@ -90,11 +90,25 @@ def _path(namespace: str, name: str) -> str:
 
 async def _get(kubeconfig: str | None, namespace: str, name: str) -> dict[str, Any]:
     async with _client(kubeconfig) as kube:
-        try:
-            return await kube.get(_path(namespace, name))
-        except NotFound:
-            fail(f"Rollout {namespace}/{name} not found")
-            raise
+        return await _read(kube, namespace, name)
+
+
+async def _read(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
+    """The Rollout, or a one-line "not found" exit."""
+    try:
+        return await kube.get(_path(namespace, name))
+    except NotFound:
+        fail(f"Rollout {namespace}/{name} not found")
+        raise
+
+
+def _refuse_unless_in(when: tuple[frozenset[str], str], rollout: dict[str, Any]) -> None:
+    """`when` = (phases in which an action makes sense, what to say otherwise)."""
+    phases, refusal = when
+    phase = (rollout.get("status") or {}).get("phase") or "Pending"
+    if phase not in phases:
+        meta = rollout["metadata"]
+        fail(f"{refusal}: {meta['namespace']}/{meta['name']} is {phase}")
 
 
 def workflow_url(workflow_id: str) -> str:
@@ -253,8 +267,8 @@ def get(
 async def _get_with_replicasets(
     kubeconfig: str | None, namespace: str, name: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    rollout = await _get(kubeconfig, namespace, name)
     async with _client(kubeconfig) as kube:
+        rollout = await _read(kube, namespace, name)
         listing = await kube.get(
             resource_path("apps/v1", "replicasets", namespace),
             params={"labelSelector": f"{LABEL_ROLLOUT}={name}"},
@@ -300,9 +314,9 @@ async def watch_rollout(
 ) -> None:
     """Shows a frame whenever the Rollout or its ReplicaSets change; with `tick`, also each
     second (a pause's countdown), redrawn from what is already known, without API requests."""
-    await _get(kubeconfig, namespace, name)  # a clear error for a wrong name, before watching
     last = ""
     async with _client(kubeconfig) as kube:
+        await _read(kube, namespace, name)  # a clear error for a wrong name, before watching
         snapshots = live.follow(kube, namespace, name).__aiter__()
         pending = asyncio.ensure_future(snapshots.__anext__())
         latest: live.Snapshot | None = None
@@ -342,15 +356,7 @@ async def _annotate(
     async with _client(kubeconfig) as kube:
         path = _path(namespace, name)
         if when is not None:
-            phases, refusal = when
-            try:
-                current = await kube.get(path)
-            except NotFound:
-                fail(f"Rollout {namespace}/{name} not found")
-                raise
-            phase = (current.get("status") or {}).get("phase") or "Pending"
-            if phase not in phases:
-                fail(f"{refusal}: {namespace}/{name} is {phase}")
+            _refuse_unless_in(when, await _read(kube, namespace, name))
         try:
             patched = await kube.patch(path, {"metadata": {"annotations": {key: value}}})
         except NotFound:
@@ -419,12 +425,8 @@ async def _deliver(
     """The update when Temporal is reachable (the workflow says accepted, or refused and why);
     otherwise the annotation, acknowledged by the watcher once it has delivered the signal."""
     rollout = await _get(kubeconfig, namespace, name)
-    status = rollout.get("status") or {}
-    phases, refusal = action.when
-    phase = status.get("phase") or "Pending"
-    if phase not in phases:
-        fail(f"{refusal}: {namespace}/{name} is {phase}")
-    workflow_id = status.get("workflowId")
+    _refuse_unless_in(action.when, rollout)
+    workflow_id = (rollout.get("status") or {}).get("workflowId")
     client = await _temporal_client() if workflow_id else None
     if client is None or workflow_id is None:
         await _annotate(kubeconfig, namespace, name, action.annotation, action.value, timeout)
