@@ -75,6 +75,18 @@ class WaitAvailableResult(Contract):
     message: str = ""
 
 
+class ScaleAndWaitInput(Contract):
+    replicaset: EnsureReplicaSetInput
+    progress_deadline_seconds: int
+
+
+class ScaleAndWaitResult(Contract):
+    """The ReplicaSet after the scale, and whether its pods became available in time."""
+
+    state: ReplicaSetState
+    wait: WaitAvailableResult
+
+
 class ScaleDownOthersInput(Contract):
     rollout: RolloutRef
     keep_revisions: list[str]

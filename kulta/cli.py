@@ -105,7 +105,7 @@ async def _read(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
 def _refuse_unless_in(when: tuple[frozenset[str], str], rollout: dict[str, Any]) -> None:
     """`when` = (phases in which an action makes sense, what to say otherwise)."""
     phases, refusal = when
-    phase = (rollout.get("status") or {}).get("phase") or "Pending"
+    phase = situation(rollout.get("status") or {}, datetime.now(UTC))
     if phase not in phases:
         meta = rollout["metadata"]
         fail(f"{refusal}: {meta['namespace']}/{meta['name']} is {phase}")
@@ -164,7 +164,9 @@ def _pause_line(status: dict[str, Any], now: datetime) -> str:
         return ""
     if not ends:
         return f"waiting for promotion since {started} (kulta promote)"
-    left = max(0, round((datetime.fromisoformat(ends) - now).total_seconds()))
+    left = round((datetime.fromisoformat(ends) - now).total_seconds())
+    if left <= 0:
+        return f"ended {ends}"
     return f"{format_seconds(left)} left (ends {ends})"
 
 
@@ -395,10 +397,21 @@ async def _annotation_removed(
             resource_version = rollout["metadata"]["resourceVersion"]
 
 
+TIMED_PAUSE = "Progressing (in a timed pause)"
 RUNNING = frozenset(
-    {"Initializing", "Progressing", "Paused", "Preview", "Experimenting", "Concluded"}
+    {"Initializing", "Progressing", TIMED_PAUSE, "Paused", "Preview", "Experimenting", "Concluded"}
 )
-PROMOTABLE = frozenset({"Paused", "Preview", "Concluded"})
+PROMOTABLE = frozenset({"Paused", TIMED_PAUSE, "Preview", "Concluded"})
+
+
+def situation(status: dict[str, Any], now: datetime) -> str:
+    """The phase, with a running timed pause told apart: a rollout stays Progressing through a
+    timed pause (it ends by itself, Paused means someone must act), yet promote may end it."""
+    phase = str(status.get("phase") or "Pending")
+    ends = status.get("pauseEndTime")
+    if phase == "Progressing" and ends and datetime.fromisoformat(ends) > now:
+        return TIMED_PAUSE
+    return phase
 
 
 def when_paused() -> tuple[frozenset[str], str]:

@@ -66,6 +66,7 @@ def build_worker(
             replicasets.scale_replicaset,
             replicasets.scale_down_other_revisions,
             replicasets.wait_available,
+            replicasets.scale_and_wait,
             traffic.check_targets,
             traffic.select_revision,
             traffic.set_route_weights,

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import options
     from workflows.analysis import AnalysisState
     from workflows.analysis_steps import AnalysisSteps
-    from workflows.machinery import RollbackRequired, iso_time
+    from workflows.machinery import STEP_PATCH, RollbackRequired, iso_time
     from workflows.messages import (
         RolloutOutcome,
     )
@@ -68,14 +68,25 @@ class CanarySteps(AnalysisSteps):
             self._analysis_task = asyncio.create_task(
                 self._analysis_loop(self._metric_variables(canary))
             )
+        one_write = workflow.patched(STEP_PATCH)
         try:
-            for step in steps:
+            for position, step in enumerate(steps):
                 spec = self._current_spec
                 canary = spec.strategy.canary or canary
                 await self._checkpoint()
                 match step:
                     case SetWeight(weight=weight):
-                        await self._set_weight(spec, canary, weight, step.spec_index)
+                        # A weight followed by a pause is told in the pause's one transition.
+                        then_pause = position + 1 < len(steps) and isinstance(
+                            steps[position + 1], Pause
+                        )
+                        await self._set_weight(
+                            spec,
+                            canary,
+                            weight,
+                            step.spec_index,
+                            tell=not (one_write and then_pause),
+                        )
                     case Analyze(analysis=analysis):
                         self._status = self._status.model_copy(
                             update={"current_step_index": step.spec_index}
@@ -86,7 +97,10 @@ class CanarySteps(AnalysisSteps):
                             f"step {step.spec_index + 1}/{len(canary.steps)}",
                         )
                     case Pause():
-                        await self._pause(step)
+                        if one_write:
+                            await self._pause_in_one_write(step, len(canary.steps))
+                        else:
+                            await self._pause(step)
                 if self._promote_full:
                     self._decide("promote-full", "promoted fully: remaining steps skipped")
                     break
@@ -103,8 +117,10 @@ class CanarySteps(AnalysisSteps):
         return RolloutOutcome(result="completed", phase="Completed")
 
     async def _set_weight(
-        self, spec: RolloutSpec, canary: CanaryStrategy, weight: int, index: int
+        self, spec: RolloutSpec, canary: CanaryStrategy, weight: int, index: int, *, tell: bool
     ) -> None:
+        """Enough canary pods available, then the weight; `tell=False` leaves the transition
+        (status, CDEvent) to the pause that follows."""
         self._status = self._status.model_copy(update={"current_step_index": index})
         route = self._route(canary.traffic_routing)
         if route is None:
@@ -120,12 +136,89 @@ class CanarySteps(AnalysisSteps):
         self._status = self._status.model_copy(update={"current_weight": weight})
         if weight > 0:
             self._traffic_since = workflow.now()  # warmup and evidence count from here
+        if not tell:
+            self._decide("set-weight", f"canary weight set to {weight}%")
+            self._step_untold = True
+            return
         await self._transition(
             "Progressing",
             "StepAdvanced",
             f"step {index + 1}/{len(canary.steps)}: canary weight {weight}%",
             decision=("set-weight", f"canary weight set to {weight}%"),
+            event_on_phase_change_only=workflow.patched(STEP_PATCH),
         )
+
+    async def _pause_in_one_write(self, step: Pause, step_count: int) -> None:
+        """A pause that costs one status write: its start is told together with the weight set
+        just before it, and the end of a timed pause only with the next step's write.
+
+        A timed pause keeps the phase Progressing (it ends by itself; pauseEndTime says when);
+        Paused means someone must act: here, promote.
+        """
+        now = workflow.now()
+        self._promotions = 0
+        self._in_pause = True
+        advanced, self._step_untold = self._step_untold, False
+        told = (
+            f"step {step.spec_index + 1}/{step_count}: canary weight "
+            f"{self._status.current_weight}%, "
+            if advanced
+            else ""
+        )
+        if step.manual:
+            self._status = self._status.model_copy(
+                update={"pause_start_time": iso_time(now), "pause_end_time": None}
+            )
+            await self._transition(
+                "Paused",
+                "PausedForPromotion",
+                f"{told}waiting for promotion",
+                announce_as="StepAdvanced" if advanced else None,
+            )
+            await workflow.wait_condition(
+                self._promoted_or_interrupted, timeout_summary="wait for promotion"
+            )
+        else:
+            assert step.seconds is not None
+            end = now + timedelta(seconds=step.seconds)
+            self._status = self._status.model_copy(
+                update={"pause_start_time": iso_time(now), "pause_end_time": iso_time(end)}
+            )
+            await self._transition(
+                "Progressing",
+                "StepAdvanced" if advanced else "Pausing",
+                f"{told}pausing for {step.seconds}s",
+                event_on_phase_change_only=True,
+            )
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    self._promoted_or_interrupted,
+                    timeout=timedelta(seconds=step.seconds),
+                    timeout_summary=f"pause {step.seconds}s",
+                )
+        if self._abort is not None:
+            raise RollbackRequired("Aborted", self._abort.reason)
+        promoted = self._promotions > 0 or self._promote_full
+        self._in_pause = False
+        await self._react_to_analysis()
+        if not promoted:
+            await self._await_analysis_pass()  # a timer alone never promotes without evidence
+        self._promotions = 0
+        self._status = self._status.model_copy(
+            update={"pause_start_time": None, "pause_end_time": None}
+        )
+        why = "promoted" if promoted else "pause elapsed"
+        if promoted or self._status.phase == "Paused":
+            # Someone acted: they see it at once, not only once the next step's pods are up.
+            await self._transition(
+                "Progressing",
+                "PauseEnded",
+                why,
+                decision=("resume", why),
+                event_on_phase_change_only=True,
+            )
+        else:
+            self._decide("resume", why)  # told with the next step's write
 
     async def _pause(self, step: Pause) -> None:
         now = workflow.now()

@@ -22,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
         PublishStatusInput,
         ReplicaSetState,
         RolloutRef,
+        ScaleAndWaitInput,
+        ScaleAndWaitResult,
         ScaleDownOthersInput,
         ScaleInput,
         SelectRevisionInput,
@@ -58,6 +60,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 T = TypeVar("T")
+
+# Runs started before this patch replay their recorded steps unchanged: a scale and a wait as two
+# activities, and every step's weight, pause start and pause end as transitions of their own.
+STEP_PATCH = "one-write-per-step"
 
 KEY_ROLLOUT = SearchAttributeKey.for_keyword(SA_ROLLOUT)
 KEY_NAMESPACE = SearchAttributeKey.for_keyword(SA_NAMESPACE)
@@ -103,6 +109,8 @@ class RolloutMachinery:
         self._analysis_stop = False
         self._traffic_since: datetime | None = None
         self._done = False
+        # A canary weight was set but not yet told (status, CDEvent): the pause after it tells it.
+        self._step_untold = False
 
     async def _checkpoint(self) -> None:
         """Between actions: honour abort, analysis verdicts and user pauses."""
@@ -196,7 +204,29 @@ class RolloutMachinery:
         )
 
     async def _scale_own_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
-        """This revision's ReplicaSet at `replicas`, with that many pods available."""
+        """This revision's ReplicaSet at `replicas`, with that many pods available; no progress
+        for the deadline means the rollout must be rolled back."""
+        if workflow.patched(STEP_PATCH):
+            result = await self._activity(
+                "scale_replicaset_and_wait",
+                ScaleAndWaitInput(
+                    replicaset=self._ensure_input(replicas),
+                    progress_deadline_seconds=spec.progress_deadline_seconds,
+                ),
+                ScaleAndWaitResult,
+                timeout=timedelta(seconds=spec.progress_deadline_seconds + 300),
+                heartbeat=options.HEARTBEAT,
+                summary=f"scale {self._own_replicaset} to {replicas} and wait for its pods",
+            )
+            self._record_replicas(result.state)
+            if not result.wait.met:
+                raise RollbackRequired("ProgressDeadlineExceeded", result.wait.message)
+            if replicas > 0:
+                available = result.wait.available
+                self._status = self._status.model_copy(
+                    update={"available_replicas": available, "ready_replicas": available}
+                )
+            return
         state = await self._ensure_rs(replicas)
         self._record_replicas(state)
         if replicas == 0:
@@ -413,19 +443,22 @@ class RolloutMachinery:
                 self._expected_weights = None
 
     async def _ensure_rs(self, replicas: int) -> ReplicaSetState:
-        assert self._start is not None and self._spec is not None
         return await self._activity(
             "ensure_replicaset",
-            EnsureReplicaSetInput(
-                rollout=self._ref,
-                revision=self._input.revision,
-                template=self._start.spec.get("template") or {},
-                match_labels=self._spec.selector.match_labels or {},
-                replicas=replicas,
-                min_ready_seconds=self._spec.min_ready_seconds,
-            ),
+            self._ensure_input(replicas),
             ReplicaSetState,
             summary=f"scale {self._own_replicaset} to {replicas}",
+        )
+
+    def _ensure_input(self, replicas: int) -> EnsureReplicaSetInput:
+        assert self._start is not None and self._spec is not None
+        return EnsureReplicaSetInput(
+            rollout=self._ref,
+            revision=self._input.revision,
+            template=self._start.spec.get("template") or {},
+            match_labels=self._spec.selector.match_labels or {},
+            replicas=replicas,
+            min_ready_seconds=self._spec.min_ready_seconds,
         )
 
     async def _scale(self, name: str, replicas: int) -> None:
@@ -477,10 +510,19 @@ class RolloutMachinery:
         event_type: str = "Normal",
         decision: tuple[str, str] | None = None,
         condition: tuple[str, str] | None = None,
+        event_on_phase_change_only: bool = False,
+        announce_as: str | None = None,
     ) -> None:
-        """Records a transition: status, conditions, a Kubernetes Event and search attributes."""
+        """Records a transition: status, conditions, a Kubernetes Event and search attributes.
+
+        `event_on_phase_change_only`: a canary step within one phase updates status only (the
+        Event is a second API write per step; `kubectl describe` shows the phase changes).
+        `announce_as`: the reason the CDEvent is chosen by, when it differs (a step that
+        advances and pauses for promotion in one transition is still an advanced step).
+        """
         if decision is not None:
             self._decide(*decision)
+        with_event = not event_on_phase_change_only or self._status.phase != phase
         conditions = _conditions(
             self._status.conditions, phase, reason, message, self._input.generation, condition
         )
@@ -502,12 +544,14 @@ class RolloutMachinery:
                     message=message,
                     transition_id=transition,
                     time=iso_time(workflow.now()),
-                ),
+                )
+                if with_event
+                else None,
             ),
             bool,
             summary=f"{phase}: {reason}",
         )
-        kind = cdevent_kind(phase, reason, reconciling=self._reconciling)
+        kind = cdevent_kind(phase, announce_as or reason, reconciling=self._reconciling)
         if kind is not None:
             self._announcer.announce(
                 kind,

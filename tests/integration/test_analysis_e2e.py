@@ -167,7 +167,7 @@ async def test_errors_at_step_two_roll_back_traffic_first(
     sc = sc_with_prometheus
     traffic.error_percent[revision_for(images[1])] = 0
     revision = await canary(sc, STEPS, images)
-    await sc.wait_phase("Paused", "pausing for 20s", timeout=60)  # step 2: 50% on the canary
+    await sc.wait_phase("Progressing", "pausing for 20s", timeout=60)  # step 2: 50% on the canary
     async with WriteRecorder(sc.kube, sc.namespace).running() as writes:
         traffic.error_percent[revision] = 10
         failed = await sc.wait_phase("Failed", timeout=60)

@@ -49,7 +49,7 @@ async def test_a_pause_survives_a_temporal_crash_and_ends_late_not_early(
             await sc.create(steps=steps, replicas=2, scale_down_delay=1)
             armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
             await sc.set_image("example/app:v2")
-            paused = await sc.wait_phase("Paused", f"pausing for {PAUSE_SECONDS}s")
+            paused = await sc.wait_phase("Progressing", f"pausing for {PAUSE_SECONDS}s")
             pause_end = datetime.fromisoformat(paused["status"]["pauseEndTime"]).timestamp()
 
             server.kill()

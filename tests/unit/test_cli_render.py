@@ -114,8 +114,8 @@ def _replicaset(
 
 def test_timed_pause_counts_down_and_revisions_show_images_and_ready_pods() -> None:
     status = {
-        "phase": "Paused",
-        "message": "pausing for 300s",
+        "phase": "Progressing",
+        "message": "step 1/2: canary weight 25%, pausing for 300s",
         "currentStepIndex": 0,
         "stepCount": 2,
         "currentWeight": 25,
@@ -138,7 +138,24 @@ def test_timed_pause_counts_down_and_revisions_show_images_and_ready_pods() -> N
         "  canary  new         shop/web:v2                  1/1 ready",
     ]
     later = cli.render(rollout(status), replicasets, now=now + timedelta(minutes=5))
-    assert "Pause:       0s left" in later
+    assert "Pause:       ended 2026-12-01T10:05:00Z" in later.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("phase", "minutes_after_start", "seen_as"),
+    [
+        ("Progressing", 3, cli.TIMED_PAUSE),
+        ("Progressing", 6, "Progressing"),  # the pause ended; the next step's write is due
+        ("Paused", 3, "Paused"),
+    ],
+)
+def test_a_running_timed_pause_may_be_promoted(
+    phase: str, minutes_after_start: int, seen_as: str
+) -> None:
+    status = {"phase": phase, "pauseEndTime": "2026-12-01T10:05:00Z"}
+    now = datetime(2026, 12, 1, 10, tzinfo=UTC) + timedelta(minutes=minutes_after_start)
+    assert cli.situation(status, now) == seen_as
+    assert (seen_as in cli.PROMOTABLE) == (minutes_after_start < 5)
 
 
 def test_manual_pause_says_how_to_continue() -> None:

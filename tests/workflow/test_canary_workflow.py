@@ -59,10 +59,10 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
     await scenario.set_image("example/app:v2")
     v2 = await scenario.revision()
     handle = await scenario.start()
-    await scenario.wait_phase("Paused", "pausing for 300s")
+    await scenario.wait_phase("Progressing", "pausing for 300s")
     assert await scenario.weights() == {"app-stable": 80, "app-canary": 20, "mirror-sink": 0}
     await scenario.skip(300, handle)
-    await scenario.wait_phase("Paused", "pausing for 600s")
+    await scenario.wait_phase("Progressing", "pausing for 600s")
     assert await scenario.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
     assert (await scenario.replicaset(v2))["spec"]["replicas"] == 3  # ceil(5 * 50 / 100)
     await scenario.skip(600, handle)
@@ -99,8 +99,10 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
     history = await handle.fetch_history()
     replayer = Replayer(workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter)
     await replayer.replay_workflow(history)
-    if os.environ.get("KULTA_RECORD_HISTORY"):  # refresh tests/workflow/histories
-        (HISTORIES / "canary-5m-10m-manual.json").write_text(history.to_json())
+    if os.environ.get("KULTA_RECORD_HISTORY"):  # add to tests/workflow/histories
+        # Named after the newest workflow patch, so the histories of older code stay and keep
+        # proving that the runs they stand for still replay.
+        (HISTORIES / "canary-5m-10m-manual-one-write-per-step.json").write_text(history.to_json())
 
 
 async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
@@ -116,7 +118,7 @@ async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
     await scenario.wait_paused_at(40)
     # Still paused at the second step: the second promote was not saved up for it.
     status = (await scenario.rollout())["status"]
-    assert status["message"] == "waiting for promotion"
+    assert status["message"] == "step 2/2: canary weight 40%, waiting for promotion"
     await handle.signal(SIGNAL_PROMOTE, PromoteRequest(full=True))
     await scenario.wait_phase("Completed")
     await scenario.skip(30, handle)

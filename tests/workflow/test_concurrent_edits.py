@@ -33,7 +33,7 @@ async def test_an_edited_route_pauses_the_rollout_and_is_not_fought(scenario: Sc
     )
     await sc.set_image("example/app:v2")
     handle = await sc.start()
-    await sc.wait_phase("Paused", "pausing for 300s")
+    await sc.wait_phase("Progressing", "pausing for 300s")
     await _set_weights(sc, 60, 40)  # a person moves traffic by hand
 
     await sc.skip(300, handle)
@@ -61,7 +61,7 @@ async def test_a_route_deleted_mid_canary_pauses_then_the_rollout_carries_on(
     )
     await sc.set_image("example/app:v2")
     handle = await sc.start()
-    await sc.wait_phase("Paused", "pausing for 60s")
+    await sc.wait_phase("Progressing", "pausing for 60s")
     route = await sc.route()
     await sc.kube.client.delete(
         f"/apis/gateway.networking.k8s.io/v1/namespaces/{sc.namespace}/httproutes/app-route"

@@ -1,8 +1,10 @@
 """Recorded histories replay on the current workflow code.
 
 A change that would break running rollouts raises NondeterminismError here; guard it with
-`workflow.patched(...)`. Record anew only when the old histories may really be dropped:
-`KULTA_RECORD_HISTORY=1 make test PYTEST_ARGS="tests/workflow -k 5m"`.
+`workflow.patched(...)`, then record a history of the new code beside the old ones (rename the
+file the canary test writes to after the new patch):
+`KULTA_RECORD_HISTORY=1 make test PYTEST_ARGS="tests/workflow -k 5m"`. Delete an old history only
+when no run of that code can still be open.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ async def test_promote_abort_and_retry_are_acknowledged_or_refused(scenario: Sce
     reply = await handle.execute_update(UPDATE_PROMOTE, PromoteRequest(), result_type=str)
     assert reply == "promoted: the current pause ends"
     paused_at_40 = await scenario.wait_paused_at(40)
-    assert paused_at_40["status"]["message"] == "waiting for promotion"
+    assert paused_at_40["status"]["message"] == "step 2/2: canary weight 40%, waiting for promotion"
 
     reply = await handle.execute_update(UPDATE_ABORT, AbortRequest(reason="bad"), result_type=str)
     assert reply.startswith("aborting: traffic goes back to stable")
@@ -76,7 +76,7 @@ async def test_promote_outside_a_pause_is_refused_but_full_is_not(scenario: Scen
     await stable_v1(scenario, steps=[{"setWeight": 20, "pause": {"duration": "1h"}}])
     await scenario.set_image("example/app:v2")
     handle = await scenario.start()
-    await scenario.wait_phase("Paused", "pausing for 3600s")
+    await scenario.wait_phase("Progressing", "pausing for 3600s")
     reply = await handle.execute_update(UPDATE_PROMOTE, PromoteRequest(full=True), result_type=str)
     assert reply == "promoted fully: the remaining steps are skipped"
     await scenario.wait_phase("Completed")
