@@ -143,6 +143,8 @@ class PublishStatusInput(Contract):
     rollout: RolloutRef
     status: dict[str, Any]
     event: EventSpec | None = None
+    # False: the transition is recorded (occurrence) but no Kubernetes Event is created.
+    kubernetes_event: bool = True
 
 
 CDEventKind = Literal["deployed", "upgraded", "rolledback", "published"]

@@ -85,9 +85,10 @@ class StatusActivities:
                 return False
             raise
         if inp.event is not None:
-            body = build_event(ref, inp.event, datetime.now(UTC))
-            with contextlib.suppress(AlreadyExists):
-                await self._kube.create(resource_path("v1", "events", ref.namespace), body)
+            if inp.kubernetes_event:
+                body = build_event(ref, inp.event, datetime.now(UTC))
+                with contextlib.suppress(AlreadyExists):
+                    await self._kube.create(resource_path("v1", "events", ref.namespace), body)
             self._record_occurrence(ref, inp.status, inp.event)
         return True
 

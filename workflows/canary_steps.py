@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import options
     from workflows.analysis import AnalysisState
     from workflows.analysis_steps import AnalysisSteps
-    from workflows.machinery import STEP_PATCH, RollbackRequired, iso_time
+    from workflows.machinery import RollbackRequired, iso_time
     from workflows.messages import (
         RolloutOutcome,
     )
@@ -68,7 +68,6 @@ class CanarySteps(AnalysisSteps):
             self._analysis_task = asyncio.create_task(
                 self._analysis_loop(self._metric_variables(canary))
             )
-        one_write = workflow.patched(STEP_PATCH)
         try:
             for position, step in enumerate(steps):
                 spec = self._current_spec
@@ -85,7 +84,7 @@ class CanarySteps(AnalysisSteps):
                             canary,
                             weight,
                             step.spec_index,
-                            tell=not (one_write and then_pause),
+                            tell=not (self._one_write and then_pause),
                         )
                     case Analyze(analysis=analysis):
                         self._status = self._status.model_copy(
@@ -97,7 +96,7 @@ class CanarySteps(AnalysisSteps):
                             f"step {step.spec_index + 1}/{len(canary.steps)}",
                         )
                     case Pause():
-                        if one_write:
+                        if self._one_write:
                             await self._pause_in_one_write(step, len(canary.steps))
                         else:
                             await self._pause(step)
@@ -145,7 +144,7 @@ class CanarySteps(AnalysisSteps):
             "StepAdvanced",
             f"step {index + 1}/{len(canary.steps)}: canary weight {weight}%",
             decision=("set-weight", f"canary weight set to {weight}%"),
-            event_on_phase_change_only=workflow.patched(STEP_PATCH),
+            event_on_phase_change_only=self._one_write,
         )
 
     async def _pause_in_one_write(self, step: Pause, step_count: int) -> None:

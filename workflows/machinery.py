@@ -109,6 +109,7 @@ class RolloutMachinery:
         self._analysis_stop = False
         self._traffic_since: datetime | None = None
         self._done = False
+        self._one_write = False  # set by `run` from the STEP_PATCH marker
         # A canary weight was set but not yet told (status, CDEvent): the pause after it tells it.
         self._step_untold = False
 
@@ -201,12 +202,13 @@ class RolloutMachinery:
             ),
             bool,
             summary="record measurements",
+            local=self._one_write,
         )
 
     async def _scale_own_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
         """This revision's ReplicaSet at `replicas`, with that many pods available; no progress
         for the deadline means the rollout must be rolled back."""
-        if workflow.patched(STEP_PATCH):
+        if self._one_write:
             result = await self._activity(
                 "scale_replicaset_and_wait",
                 ScaleAndWaitInput(
@@ -422,6 +424,7 @@ class RolloutMachinery:
                 ),
                 SetWeightsResult,
                 summary=f"weights {shown}",
+                local=self._one_write,
             )
             if result.outcome in ("applied", "unchanged"):
                 self._expected_weights = weights
@@ -515,8 +518,9 @@ class RolloutMachinery:
     ) -> None:
         """Records a transition: status, conditions, a Kubernetes Event and search attributes.
 
-        `event_on_phase_change_only`: a canary step within one phase updates status only (the
-        Event is a second API write per step; `kubectl describe` shows the phase changes).
+        `event_on_phase_change_only`: a canary step within one phase writes status and its
+        occurrence but no Kubernetes Event (a second API write per step); `kubectl describe`
+        shows the phase changes, `kulta history` and the occurrences every step.
         `announce_as`: the reason the CDEvent is chosen by, when it differs (a step that
         advances and pauses for promotion in one transition is still an advanced step).
         """
@@ -544,12 +548,16 @@ class RolloutMachinery:
                     message=message,
                     transition_id=transition,
                     time=iso_time(workflow.now()),
-                )
-                if with_event
-                else None,
+                ),
+                kubernetes_event=with_event,
             ),
             bool,
             summary=f"{phase}: {reason}",
+            # Only while it moves by itself. A local write can be seen before the history holds
+            # it: after a worker crash, a promote sent on seeing "Paused" would be replayed as
+            # arriving before the pause and be ignored. A regular activity is in the history
+            # before anyone can see its write.
+            local=phase == "Progressing" and self._one_write,
         )
         kind = cdevent_kind(phase, announce_as or reason, reconciling=self._reconciling)
         if kind is not None:
@@ -574,7 +582,22 @@ class RolloutMachinery:
         heartbeat: timedelta | None = None,
         retry: Any = None,
         summary: str | None = None,
+        local: bool = False,
     ) -> T:
+        """`local`: a quick, idempotent Kubernetes write run by the worker inside the workflow
+        task (one history event instead of three and a workflow task); a worker that dies
+        mid-write loses the task, and the next one replays it and writes again."""
+        if local:
+            assert heartbeat is None, "a local activity cannot heartbeat"
+            local_result = await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timeout,
+                retry_policy=retry or options.RETRY,
+                summary=summary,
+            )
+            return local_result  # type: ignore[no-any-return]
         result = await workflow.execute_activity(
             name,
             arg,

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ab_test_steps import ABTestSteps
     from workflows.blue_green_steps import BlueGreenSteps
     from workflows.canary_steps import CanarySteps
-    from workflows.machinery import KEY_STRATEGY
+    from workflows.machinery import KEY_STRATEGY, STEP_PATCH
     from workflows.messages import (
         QUERY_STATUS,
         SIGNAL_ABORT,
@@ -159,6 +159,7 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
     @workflow.run
     async def run(self, start: RolloutStart) -> RolloutOutcome:
         self._start = start
+        self._one_write = workflow.patched(STEP_PATCH)  # first, so its marker is always here
         self._seq = start.transitions
         self._status = RolloutStatus(
             workflow_id=workflow.info().workflow_id, observed_generation=start.generation

@@ -118,7 +118,8 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
     shown = await kulta(sc, "get", "rollout", "app")
     assert shown.exit_code == 0, shown.output
     assert "  canary  " in shown.output and "example/app:v2" in shown.output
-    assert "Phase:       Paused  waiting for promotion" in shown.output
+    paused = "Phase:       Paused  step 2/3: canary weight 50%, waiting for promotion"
+    assert paused in shown.output
     assert "Step:        2/3" in shown.output and "Weight:      50" in shown.output
     assert (
         "Temporal UI: http://localhost:8233/namespaces/default/workflows/rollout%2F" in shown.output
@@ -186,7 +187,8 @@ async def test_get_watch_redraws_as_the_rollout_moves(stack: Scenario) -> None:
     )
     try:
         await asyncio.wait_for(shown.wait(), 30)
-        assert "Phase:       Paused  waiting for promotion" in frames[0]
+        paused = "Phase:       Paused  step 2/3: canary weight 50%, waiting for promotion"
+        assert paused in frames[0]
         assert "waiting for promotion since" in frames[0]
         await sc.annotate("kulta.io/promote")
         await sc.wait_phase("Completed", "is stable")
