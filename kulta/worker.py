@@ -46,6 +46,7 @@ def build_worker(
     occurrences: OccurrenceLog | None = None,
     cluster: str = "default",
     shutdown_grace_seconds: float = 20.0,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
     if proportions is None:
@@ -80,6 +81,7 @@ def build_worker(
         ],
         interceptors=[CountFailures()],
         max_concurrent_activities=200,
+        max_cached_workflows=max_cached_workflows,
         # On shutdown, running activities get this long to finish before they are cancelled
         # (and retried by another worker); new tasks stop at once.
         graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
@@ -115,6 +117,7 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
             occurrences=OccurrenceLog(Path(settings.occurrence_dir)),
             cluster=settings.cluster_name,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            max_cached_workflows=settings.max_cached_workflows,
         )
         log.info(
             "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address

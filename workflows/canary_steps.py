@@ -96,10 +96,7 @@ class CanarySteps(AnalysisSteps):
                             f"step {step.spec_index + 1}/{len(canary.steps)}",
                         )
                     case Pause():
-                        if self._one_write:
-                            await self._pause_in_one_write(step, len(canary.steps))
-                        else:
-                            await self._pause(step)
+                        await self._pause(step, len(canary.steps))
                 if self._promote_full:
                     self._decide("promote-full", "promoted fully: remaining steps skipped")
                     break
@@ -147,13 +144,11 @@ class CanarySteps(AnalysisSteps):
             event_on_phase_change_only=self._one_write,
         )
 
-    async def _pause_in_one_write(self, step: Pause, step_count: int) -> None:
-        """A pause that costs one status write: its start is told together with the weight set
-        just before it, and the end of a timed pause only with the next step's write.
-
-        A timed pause keeps the phase Progressing (it ends by itself; pauseEndTime says when);
-        Paused means someone must act: here, promote.
-        """
+    async def _pause(self, step: Pause, step_count: int) -> None:
+        """Waits for the timer or a promotion. Since the one-write-per-step patch, its start is
+        told together with the weight set just before it, a timed pause keeps the phase
+        Progressing (it ends by itself; pauseEndTime says when; Paused means someone must act),
+        and its end is told with the next step's write unless a person ended it."""
         now = workflow.now()
         self._promotions = 0
         self._in_pause = True
@@ -184,10 +179,10 @@ class CanarySteps(AnalysisSteps):
                 update={"pause_start_time": iso_time(now), "pause_end_time": iso_time(end)}
             )
             await self._transition(
-                "Progressing",
+                "Progressing" if self._one_write else "Paused",
                 "StepAdvanced" if advanced else "Pausing",
                 f"{told}pausing for {step.seconds}s",
-                event_on_phase_change_only=True,
+                event_on_phase_change_only=self._one_write,
             )
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -207,58 +202,16 @@ class CanarySteps(AnalysisSteps):
             update={"pause_start_time": None, "pause_end_time": None}
         )
         why = "promoted" if promoted else "pause elapsed"
-        if promoted or self._status.phase == "Paused":
-            # Someone acted: they see it at once, not only once the next step's pods are up.
-            await self._transition(
-                "Progressing",
-                "PauseEnded",
-                why,
-                decision=("resume", why),
-                event_on_phase_change_only=True,
-            )
-        else:
+        if self._one_write and not promoted and self._status.phase != "Paused":
             self._decide("resume", why)  # told with the next step's write
-
-    async def _pause(self, step: Pause) -> None:
-        now = workflow.now()
-        self._promotions = 0
-        self._in_pause = True
-        if step.manual:
-            self._status = self._status.model_copy(
-                update={"pause_start_time": iso_time(now), "pause_end_time": None}
-            )
-            await self._transition("Paused", "PausedForPromotion", "waiting for promotion")
-            await workflow.wait_condition(
-                self._promoted_or_interrupted,
-                timeout_summary="wait for promotion",
-            )
-        else:
-            assert step.seconds is not None
-            end = now + timedelta(seconds=step.seconds)
-            self._status = self._status.model_copy(
-                update={"pause_start_time": iso_time(now), "pause_end_time": iso_time(end)}
-            )
-            await self._transition("Paused", "Pausing", f"pausing for {step.seconds}s")
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    self._promoted_or_interrupted,
-                    timeout=timedelta(seconds=step.seconds),
-                    timeout_summary=f"pause {step.seconds}s",
-                )
-        if self._abort is not None:
-            raise RollbackRequired("Aborted", self._abort.reason)
-        promoted = self._promotions > 0 or self._promote_full
-        self._in_pause = False
-        await self._react_to_analysis()
-        if not promoted:
-            await self._await_analysis_pass()  # a timer alone never promotes without evidence
-        self._promotions = 0
-        self._status = self._status.model_copy(
-            update={"pause_start_time": None, "pause_end_time": None}
-        )
-        why = "promoted" if promoted else "pause elapsed"
+            return
+        # Someone acted: they see it at once, not only once the next step's pods are up.
         await self._transition(
-            "Progressing", "PauseEnded", why, decision=("resume", why), event_type="Normal"
+            "Progressing",
+            "PauseEnded",
+            why,
+            decision=("resume", why),
+            event_on_phase_change_only=self._one_write,
         )
 
     async def _promote_canary(self, spec: RolloutSpec, canary: CanaryStrategy) -> None:

@@ -113,7 +113,8 @@ class KubeClient:
         credentials: KubeCredentials,
         *,
         timeout: float = 30.0,
-        max_connections: int = 100,
+        max_connections: int = 16,
+        max_watches: int = 250,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.credentials = credentials
@@ -130,18 +131,25 @@ class KubeClient:
         if credentials.token:
             all_headers["Authorization"] = f"Bearer {credentials.token}"
         all_headers.update(headers or {})
-        self._http = httpx.AsyncClient(
-            base_url=credentials.server,
-            verify=verify,
-            headers=all_headers,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
+
+        # Two pools: a watch holds its connection for minutes, a request for milliseconds. Shared,
+        # hundreds of waiting watches would need a pool that large, and httpcore checks every
+        # pooled connection on every request (a fifth of the worker's CPU at 1,000 rollouts).
+        def pool(size: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=credentials.server,
+                verify=verify,
+                headers=all_headers,
+                timeout=httpx.Timeout(timeout),
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            )
+
+        self._http = pool(max_connections)
+        self._watches = pool(max_watches)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._watches.aclose()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -206,7 +214,7 @@ class KubeClient:
         read_timeout = httpx.Timeout(30.0, read=timeout_seconds + 30.0)
         self._count("WATCH")
         try:
-            async with self._http.stream(
+            async with self._watches.stream(
                 "GET", path, params=query, timeout=read_timeout
             ) as response:
                 if response.status_code >= 400:

@@ -57,3 +57,10 @@ def test_leader_election_settings() -> None:
     assert settings.pod_namespace == "ops"
     with pytest.raises(ConfigError, match="KULTA_LEADER_ELECTION"):
         load({"KULTA_LEADER_ELECTION": "sometimes"})
+
+
+def test_the_worker_cache_size() -> None:
+    assert load({}).max_cached_workflows == 1000
+    assert load({"KULTA_MAX_CACHED_WORKFLOWS": "0"}).max_cached_workflows == 0
+    with pytest.raises(ConfigError, match="KULTA_MAX_CACHED_WORKFLOWS"):
+        load({"KULTA_MAX_CACHED_WORKFLOWS": "-1"})
