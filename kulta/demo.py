@@ -153,6 +153,10 @@ async def apply_manifests(kube: KubeClient, docs: list[dict[str, Any]]) -> None:
         try:
             await kube.create(resource_path(api, plural, NAMESPACE), doc)
         except AlreadyExists:
+            if doc["kind"] != "Rollout":
+                # Left as they are: kulta owns the Services' selectors and the route's weights
+                # now, and resetting them would be someone else's edit mid-rollout.
+                continue
             await kube.patch(
                 resource_path(api, plural, NAMESPACE, doc["metadata"]["name"]),
                 {"spec": doc["spec"]},
@@ -164,10 +168,12 @@ async def follow(
     name: str,
     until: Callable[[dict[str, Any]], bool],
     on_status: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    shown: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Prints each new status of the Rollout until `until(rollout)` holds."""
+    """Prints each new status of the Rollout until `until(rollout)` holds; `shown` is the
+    Rollout as last printed, so following again does not repeat it."""
     path = resource_path(ROLLOUTS, "rollouts", NAMESPACE)
-    last = ""
+    last = describe(shown.get("status") or {}) if shown and shown.get("status") else ""
     while True:
         try:
             listing = await kube.get(path, params={"fieldSelector": f"metadata.name={name}"})
@@ -197,6 +203,14 @@ async def follow(
                     return found
         except (Gone, Unavailable, StopAsyncIteration):
             continue
+
+
+def _completed_as_applied(rollout: dict[str, Any]) -> bool:
+    """Completed on the spec just applied (a Rollout left by an earlier demo run is Completed
+    on its old spec until kulta has seen the new one)."""
+    status = rollout.get("status") or {}
+    seen = status.get("observedGeneration")
+    return status.get("phase") == "Completed" and seen == rollout["metadata"].get("generation")
 
 
 # strategy -> (manifest in examples/, Rollout name)
@@ -260,9 +274,10 @@ async def run_demo(kubeconfig: str, strategy: str) -> None:
         manifest = ROOT / "examples" / manifest_name
         say(f"applying {manifest.relative_to(ROOT)} ({strategy}) in namespace {NAMESPACE}")
         await apply_manifests(kube, list(yaml.safe_load_all(manifest.read_text())))
-        first = await follow(
-            kube, name, lambda r: (r.get("status") or {}).get("phase") == "Completed"
-        )
+        # Re-applying the manifest over an earlier run's Rollout is a rollout of its own, which
+        # may stop at a manual pause: the same steering gets it through.
+        steering = Steering(kube, name, None)
+        first = await follow(kube, name, _completed_as_applied, steering)
         image = first["spec"]["template"]["spec"]["containers"][0]["image"]
         say(f"first revision is stable; changing the image {image} -> {next_image(image)}")
         await kube.patch(
@@ -283,8 +298,7 @@ async def run_demo(kubeconfig: str, strategy: str) -> None:
                 return True
             return status.get("phase") == "Completed" and status.get("stableRevision") != before
 
-        steering = Steering(kube, name, first["status"].get("workflowId"))
-        done = await follow(kube, name, finished, steering)
+        done = await follow(kube, name, finished, steering, shown=first)
         status = done["status"]
         if status["phase"] == "Completed":
             say(f"rollout completed: stable revision {status['stableRevision']}")

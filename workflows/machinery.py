@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         AbortRequest,
         RolloutOutcome,
         RolloutStart,
+        SpecUpdate,
     )
     from workflows.model import (
         Condition,
@@ -96,6 +97,7 @@ class RolloutMachinery:
         self._signal_paused = False
         self._retry = False
         self._spec_changed = False
+        self._early_spec: SpecUpdate | None = None  # an update-spec signal that beat `run`
         self._expected_weights: dict[str, int] | None = None
         self._canary_touched = False
         self._in_pause = False

@@ -90,7 +90,11 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
 
     @workflow.signal(name=SIGNAL_UPDATE_SPEC)
     def update_spec(self, update: SpecUpdate) -> None:
-        assert self._start is not None
+        if self._start is None:
+            # Sent right after the start, it can arrive in the run's first activation, where
+            # signal handlers run before `run` has its input: `run` applies it.
+            self._early_spec = update
+            return
         if update.generation <= self._start.generation:
             return
         self._start = self._start.model_copy(
@@ -158,6 +162,9 @@ class RolloutWorkflow(CanarySteps, SimpleSteps, BlueGreenSteps, ABTestSteps):
 
     @workflow.run
     async def run(self, start: RolloutStart) -> RolloutOutcome:
+        early = self._early_spec
+        if early is not None and early.generation > start.generation:
+            start = start.model_copy(update={"generation": early.generation, "spec": early.spec})
         self._start = start
         self._one_write = workflow.patched(STEP_PATCH)  # first, so its marker is always here
         self._seq = start.transitions

@@ -95,6 +95,12 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
     assert (await scenario.replicaset(v1))["spec"]["replicas"] == 0  # after scaleDownDelay
     actions = [d["action"] for d in status["decisions"]]
     assert actions.count("set-weight") == 4 and actions[-1] == "promote"
+    # Kubernetes Events for the phase changes; the timed steps stay Progressing and have none.
+    reasons = [e["reason"] for e in await scenario.kube.list("Event", scenario.namespace)]
+    assert {"RolloutStarted", "PausedForPromotion", "PauseEnded", "RolloutCompleted"} <= set(
+        reasons
+    )
+    assert "StepAdvanced" not in reasons and "Pausing" not in reasons
 
     history = await handle.fetch_history()
     replayer = Replayer(workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from activities.naming import WORKFLOW_NAME
 from tests.workflow.scenario import Scenario
 from tests.workflow.test_canary_workflow import stable_v1
-from workflows.messages import SIGNAL_RESUME
+from watcher.dispatch import StartWorkflow, decide
+from workflows.messages import SIGNAL_RESUME, SIGNAL_UPDATE_SPEC, SpecUpdate
 
 pytestmark = pytest.mark.cluster
 
@@ -77,3 +79,30 @@ async def test_a_route_deleted_mid_canary_pauses_then_the_rollout_carries_on(
     await sc.skip(300, handle)
     await sc.wait_paused_at(50)
     assert await sc.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
+
+
+async def test_a_spec_update_in_the_first_activation_is_applied(scenario: Scenario) -> None:
+    """The watcher starts a run and at once signals a newer spec (a second edit right after the
+    first): the signal can be in the run's first activation, where signal handlers run before
+    `run` has its input. It must neither fail the workflow task nor be lost."""
+    sc = scenario
+    await stable_v1(sc, steps=[{"setWeight": 20, "pause": {}}, {"setWeight": 100}])
+    await sc.set_image("example/app:v2")
+    rollout = await sc.rollout()
+    [start] = [a for a in decide(rollout) if isinstance(a, StartWorkflow)]
+    edited = {**rollout["spec"]}
+    edited["strategy"] = {
+        "canary": {**edited["strategy"]["canary"], "steps": [{"setWeight": 30, "pause": {}}]}
+    }
+    update = SpecUpdate(generation=start.start.generation + 1, spec=edited)
+    await sc.client.start_workflow(
+        WORKFLOW_NAME,
+        start.start,
+        id=start.workflow_id,
+        task_queue=sc.task_queue,
+        start_signal=SIGNAL_UPDATE_SPEC,
+        start_signal_args=[update],
+    )
+    sc.started.add(start.workflow_id)
+    paused = await sc.wait_paused_at(30)  # the edited steps, not the 20% of the first spec
+    assert paused["status"]["observedGeneration"] == update.generation
