@@ -132,15 +132,16 @@ class CanarySteps(AnalysisSteps):
         self._status = self._status.model_copy(update={"current_weight": weight})
         if weight > 0:
             self._traffic_since = workflow.now()  # warmup and evidence count from here
+        decision = ("set-weight", f"canary weight set to {weight}%")
         if not tell:
-            self._decide("set-weight", f"canary weight set to {weight}%")
+            self._decide(*decision)
             self._step_untold = True
             return
         await self._transition(
             "Progressing",
             "StepAdvanced",
             f"step {index + 1}/{len(canary.steps)}: canary weight {weight}%",
-            decision=("set-weight", f"canary weight set to {weight}%"),
+            decision=decision,
             event_on_phase_change_only=self._one_write,
         )
 
