@@ -7,7 +7,7 @@ import re
 from activities.routing import with_named_rule, without_named_rule
 from tests.builders import httproute
 from workflows.model import ABTestingStrategy
-from workflows.strategies.ab_test import cookie_pattern, rule_name, variant_rule
+from workflows.strategies.ab_rule import cookie_pattern, rule_name, variant_rule
 
 RULE = {"name": "kulta-ab-app", "matches": [{"headers": [{"name": "X-Variant", "value": "B"}]}]}
 

@@ -1,26 +1,39 @@
 from __future__ import annotations
 
+from typing import Any
+
 from workflows.model import CanaryStrategy
-from workflows.steps import Pause, SetWeight
-from workflows.strategies import canary
+from workflows.steps import Analyze, Pause, SetWeight
+from workflows.strategies.canary import plan
 
 
-def test_a_step_with_weight_and_pause_becomes_weight_then_pause() -> None:
-    strategy = CanaryStrategy.model_validate(
-        {
-            "stableService": "s",
-            "canaryService": "c",
-            "steps": [
-                {"setWeight": 20, "pause": {"duration": "5m"}},
-                {"pause": {}},
-                {"setWeight": 100},
-            ],
-        }
+def canary(*steps: dict[str, Any]) -> CanaryStrategy:
+    return CanaryStrategy.model_validate(
+        {"stableService": "s", "canaryService": "c", "steps": list(steps)}
     )
-    assert canary.plan(strategy) == [
-        SetWeight(weight=20, spec_index=0),
-        Pause(seconds=300, spec_index=0),
+
+
+def test_a_weight_carries_the_pause_of_its_step() -> None:
+    steps = plan(
+        canary({"setWeight": 20, "pause": {"duration": "5m"}}, {"pause": {}}, {"setWeight": 100})
+    )
+    assert steps == [
+        SetWeight(weight=20, spec_index=0, pause=Pause(seconds=300, spec_index=0)),
         Pause(seconds=None, spec_index=1),
         SetWeight(weight=100, spec_index=2),
     ]
-    assert canary.plan(strategy)[2].manual  # type: ignore[union-attr]
+    assert isinstance(steps[1], Pause) and steps[1].manual
+
+
+def test_a_pause_in_the_next_step_travels_with_the_weight_before_it() -> None:
+    assert plan(canary({"setWeight": 20}, {"pause": {}})) == [
+        SetWeight(weight=20, spec_index=0, pause=Pause(seconds=None, spec_index=1))
+    ]
+
+
+def test_an_analysis_between_weight_and_pause_keeps_them_apart() -> None:
+    analysis = {"metrics": [{"name": "error-rate", "threshold": 0.05}]}
+    steps = plan(canary({"setWeight": 20, "analysis": analysis, "pause": {}}))
+    assert steps[0] == SetWeight(weight=20, spec_index=0)
+    assert isinstance(steps[1], Analyze)
+    assert steps[2] == Pause(seconds=None, spec_index=0)

@@ -17,6 +17,7 @@ from activities.naming import replicaset_name
 from tests.conftest import running_worker
 from tests.kube import Kube
 from tests.support.cdevents_receiver import CDEventReceiver
+from tests.support.histories import replay_and_record
 from tests.support.invariants import WriteRecorder
 from tests.workflow.scenario import Scenario
 from workflows.messages import (
@@ -210,6 +211,7 @@ async def test_long_experiment_continues_as_new_with_bounded_history(lab: Lab) -
     assert concluded["status"]["experiment"]["measurements"] >= 355  # counted across runs
     history = await handle.fetch_history()
     assert len(history.events) < 3000  # one run: at most MEASUREMENTS_PER_RUN rounds
+    await replay_and_record(sc.client, handle, "ab-continued-as-new", run_id=first_run)
 
 
 async def test_new_revision_mid_experiment_supersedes_it(lab: Lab) -> None:

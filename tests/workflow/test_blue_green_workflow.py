@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests import builders
+from tests.support.histories import replay_and_record
 from tests.workflow.scenario import Scenario
 from workflows.messages import SIGNAL_ABORT, SIGNAL_PROMOTE, AbortRequest, PromoteRequest
 
@@ -54,6 +55,7 @@ async def test_manual_promotion_switches_active_then_scales_old_down(scenario: S
     done = await scenario.wait_phase("Completed")
     assert done["status"]["stableRevision"] == v2 and "canaryRevision" not in done["status"]
     await scenario.wait_rs_replicas(v1, 0)
+    await replay_and_record(scenario.client, handle, "blue-green-manual-promotion")
 
 
 async def test_abort_in_preview_scales_preview_down_and_leaves_active(scenario: Scenario) -> None:
@@ -84,6 +86,7 @@ async def test_abort_after_cutover_switches_back_instantly(scenario: Scenario) -
     assert (await scenario.replicaset(v1))["spec"]["replicas"] == 4
     decisions = [d["action"] for d in (await scenario.rollout())["status"]["decisions"]]
     assert decisions[-3:] == ["promote", "cutover", "rollback"]
+    await replay_and_record(scenario.client, handle, "blue-green-abort-in-window")
 
 
 async def test_auto_promotion_waits_its_delay(scenario: Scenario) -> None:

@@ -4,16 +4,14 @@ local API server: pauses of minutes pass in milliseconds, everything else is rea
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
-from temporalio.worker import Replayer
 
 from activities.naming import replicaset_name
+from tests.support.histories import replay_and_record
 from tests.support.invariants import WriteRecorder
 from tests.workflow.scenario import Scenario
 from workflows.messages import (
@@ -27,7 +25,6 @@ from workflows.messages import (
 from workflows.rollout import RolloutWorkflow
 
 pytestmark = pytest.mark.cluster
-HISTORIES = Path(__file__).parent / "histories"
 
 
 async def stable_v1(sc: Scenario, **rollout_args: Any) -> str:
@@ -102,13 +99,7 @@ async def test_canary_with_5m_and_10m_pauses_and_a_manual_pause_completes(
     )
     assert "StepAdvanced" not in reasons and "Pausing" not in reasons
 
-    history = await handle.fetch_history()
-    replayer = Replayer(workflows=[RolloutWorkflow], data_converter=scenario.client.data_converter)
-    await replayer.replay_workflow(history)
-    if os.environ.get("KULTA_RECORD_HISTORY"):  # add to tests/workflow/histories
-        # Named after the newest workflow patch, so the histories of older code stay and keep
-        # proving that the runs they stand for still replay.
-        (HISTORIES / "canary-5m-10m-manual-one-write-per-step.json").write_text(history.to_json())
+    await replay_and_record(scenario.client, handle, "canary-5m-10m-manual")
 
 
 async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
@@ -129,6 +120,7 @@ async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
     await scenario.wait_phase("Completed")
     await scenario.skip(30, handle)
     assert (await handle.result()).result == "completed"
+    await replay_and_record(scenario.client, handle, "canary-promote-full")
 
 
 async def test_abort_moves_traffic_before_scaling_the_canary_down(scenario: Scenario) -> None:
@@ -154,6 +146,7 @@ async def test_abort_moves_traffic_before_scaling_the_canary_down(scenario: Scen
     assert route_write.resource_version < scale_down.resource_version
     assert failed["status"]["currentWeight"] == 0
     assert failed["status"]["decisions"][-1]["action"] == "rollback"
+    await replay_and_record(scenario.client, handle, "canary-abort")
 
 
 async def test_new_revision_supersedes_a_running_canary(scenario: Scenario) -> None:
@@ -186,6 +179,7 @@ async def test_new_revision_supersedes_a_running_canary(scenario: Scenario) -> N
     status = (await scenario.rollout())["status"]
     assert status["canaryRevision"] == v3 and status["stableRevision"] == v1
     assert status["workflowId"] == h3.id
+    await replay_and_record(scenario.client, h2, "canary-superseded")
     await h3.signal(SIGNAL_PROMOTE, PromoteRequest())
     await scenario.wait_phase("Completed")
     await scenario.skip(30, h3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from activities.naming import replicaset_name
+from tests.support.histories import replay_and_record
 from tests.support.invariants import WriteRecorder
 from tests.workflow.scenario import Scenario
 from workflows.messages import SIGNAL_ABORT, SIGNAL_UPDATE_SPEC, AbortRequest, SpecUpdate
@@ -44,6 +45,7 @@ async def test_rolling_update_keeps_surge_and_availability_bounds(scenario: Scen
     assert (await scenario.replicaset(v1))["spec"]["replicas"] == 0
     assert (await scenario.replicaset(v2))["status"]["availableReplicas"] == 4
     assert [d["action"] for d in status["decisions"]].count("rolling-step") == status["stepCount"]
+    await replay_and_record(scenario.client, handle, "simple-rolling-update")
 
 
 async def test_abort_restores_the_previous_revision_first(scenario: Scenario) -> None:
