@@ -5,8 +5,7 @@ and moves on; the activity retries with backoff on its own and, after its attemp
 event with a counted, logged reason. The workflow waits for outstanding sends only before it
 closes or continues as new (Temporal would abandon them otherwise).
 
-Deterministic workflow code. Histories recorded before announcements existed replay without
-them (the `announce-transitions` patch).
+Deterministic workflow code; the send itself is `Effects.announce`.
 """
 
 from __future__ import annotations
@@ -19,14 +18,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import Announcement, CDEventKind, RolloutRef
-    from workflows import options
+    from workflows.effects import Effects
     from workflows.model import RolloutSpec, RolloutStatus
-
-PATCH = "announce-transitions"
 
 
 class Announcer:
-    def __init__(self) -> None:
+    def __init__(self, effects: Effects) -> None:
+        self._effects = effects
         self._sending: list[workflow.ActivityHandle[Any]] = []
         self._started_at: datetime | None = None
         self._step_at: datetime | None = None
@@ -43,8 +41,6 @@ class Announcer:
         reason: str,
         message: str,
     ) -> None:
-        if not workflow.patched(PATCH):
-            return
         now = workflow.now()
         self._started_at = self._started_at or now
         in_step = None
@@ -71,15 +67,7 @@ class Announcer:
             seconds_in_step=in_step,
             experiment=experiment.model_dump(mode="json", by_alias=True) if experiment else None,
         )
-        self._sending.append(
-            workflow.start_activity(
-                "announce_transition",
-                announcement,
-                start_to_close_timeout=options.ANNOUNCE_TIMEOUT,
-                retry_policy=options.ANNOUNCE_RETRY,
-                summary=f"CDEvent service.{kind}",
-            )
-        )
+        self._sending.append(self._effects.announce(announcement))
 
     async def settle(self) -> None:
         """Waits for sends still retrying; their outcome never changes the rollout's."""

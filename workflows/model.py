@@ -301,6 +301,10 @@ class SimpleStrategy(Model):
         return self
 
 
+StrategyKind = Literal["canary", "blueGreen", "abTesting", "simple"]
+STRATEGY_KINDS: tuple[StrategyKind, ...] = ("canary", "blueGreen", "abTesting", "simple")
+
+
 class Strategy(Model):
     canary: CanaryStrategy | None = None
     blue_green: BlueGreenStrategy | None = None
@@ -309,7 +313,7 @@ class Strategy(Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Strategy:
-        chosen = [n for n in ("canary", "blueGreen", "abTesting", "simple") if self._get(n)]
+        chosen = [n for n in STRATEGY_KINDS if self._get(n)]
         if len(chosen) != 1:
             raise ValueError(
                 "exactly one of canary, blueGreen, abTesting, simple must be set"
@@ -323,14 +327,8 @@ class Strategy(Model):
         )
 
     @property
-    def kind(self) -> Literal["canary", "blueGreen", "abTesting", "simple"]:
-        if self.canary:
-            return "canary"
-        if self.blue_green:
-            return "blueGreen"
-        if self.ab_testing:
-            return "abTesting"
-        return "simple"
+    def kind(self) -> StrategyKind:
+        return next(kind for kind in STRATEGY_KINDS if self._get(kind))
 
 
 class RolloutSpec(Model):

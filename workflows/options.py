@@ -8,14 +8,12 @@ from temporalio.common import RetryPolicy
 
 from activities.contracts import CDEVENT_SEND_ATTEMPTS
 
-# Exception class names raised by adapters (activities.errors) that retrying cannot fix.
-NON_RETRYABLE = ["BadInput", "NotFound", "Invalid", "Forbidden"]
-
+# Which errors are retried is decided by the error classes themselves (`non_retryable` in
+# activities/errors.py, applied by the worker's MapErrors interceptor), not listed here.
 RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=20),
-    non_retryable_error_types=NON_RETRYABLE,
 )
 # Kubernetes writes are quick; a write that takes longer than this is retried.
 KUBE_TIMEOUT = timedelta(seconds=30)
@@ -26,7 +24,6 @@ ROLLBACK_ROUTE_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=12,
-    non_retryable_error_types=NON_RETRYABLE,
 )
 # CDEvent sends: the activity counts its own attempts against the same budget and drops the
 # event (counted, logged) on the last one instead of failing.

@@ -1,18 +1,10 @@
-"""The step vocabulary the rollout workflow interprets, produced by the pure planners."""
+"""The step vocabulary the canary interprets, produced by its pure planner."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from workflows.model import Analysis
-
-
-@dataclass(frozen=True)
-class SetWeight:
-    """Give the canary `weight` percent of traffic (after enough canary pods are available)."""
-
-    weight: int
-    spec_index: int
 
 
 @dataclass(frozen=True)
@@ -25,6 +17,18 @@ class Pause:
     @property
     def manual(self) -> bool:
         return self.seconds is None
+
+
+@dataclass(frozen=True)
+class SetWeight:
+    """Give the canary `weight` percent of traffic (after enough canary pods are available).
+
+    `pause`: the pause that directly follows (in the same spec step or the next one); the weight
+    and the pause's start are then told in one transition."""
+
+    weight: int
+    spec_index: int
+    pause: Pause | None = None
 
 
 @dataclass(frozen=True)

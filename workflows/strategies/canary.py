@@ -1,14 +1,37 @@
-"""Canary planner: the spec's steps, each `setWeight`, then `analysis`, then `pause` (those a
-step has)."""
+"""Canary: weights on the route (or pod counts without one), pauses, promotion, and a rollback
+that moves traffic first.
+
+- `plan` turns the spec's steps into `SetWeight` (carrying the pause right after it),
+  `Analyze` and `Pause`; the weight arithmetic is `workflows/weights.py`.
+- Before the canary gets weight `w`, `ceil(replicas * w / 100)` of its pods are available.
+- Rollback: weight 0 first, confirmed; after `abortScaleDownDelaySeconds` the canary scales to
+  zero. If the route cannot be set back, nothing is scaled down.
+"""
 
 from __future__ import annotations
 
-from workflows.durations import parse_duration
-from workflows.model import CanaryStrategy
-from workflows.steps import Analyze, Pause, SetWeight, Step
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.naming import replicaset_name
+    from workflows.durations import parse_duration
+    from workflows.messages import RolloutOutcome
+    from workflows.model import CanaryStrategy
+    from workflows.run import RollbackRequired, iso_time
+    from workflows.steps import Analyze, Pause, SetWeight, Step
+    from workflows.strategies.base import Parts, StableLayout, routed
+    from workflows.weights import (
+        canary_replicas_for_weight,
+        replica_split_without_routing,
+        route_weights,
+    )
 
 
 def plan(strategy: CanaryStrategy) -> list[Step]:
+    """Each spec step becomes its `setWeight`, then `analysis`, then `pause` (those it has); a
+    pause that directly follows a weight travels with it."""
     steps: list[Step] = []
     for index, step in enumerate(strategy.steps):
         if step.set_weight is not None:
@@ -17,5 +40,264 @@ def plan(strategy: CanaryStrategy) -> list[Step]:
             steps.append(Analyze(analysis=step.analysis, spec_index=index))
         if step.pause is not None:
             seconds = parse_duration(step.pause.duration) if step.pause.duration else None
-            steps.append(Pause(seconds=seconds, spec_index=index))
+            pause = Pause(seconds=seconds, spec_index=index)
+            last = steps[-1] if steps else None
+            if isinstance(last, SetWeight) and last.pause is None:
+                steps[-1] = SetWeight(weight=last.weight, spec_index=last.spec_index, pause=pause)
+            else:
+                steps.append(pause)
     return steps
+
+
+def canary_split(canary: CanaryStrategy, weight: int) -> dict[str, int]:
+    """Route weights with `weight` percent on the canary (they always sum to 100)."""
+    weights = route_weights(weight)
+    return {canary.stable_service: weights.stable, canary.canary_service: weights.canary}
+
+
+class Canary:
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+        self._run = parts.run
+        spec = parts.run.current_spec
+        assert spec.strategy.canary is not None
+        self._spec = spec
+        self._canary = spec.strategy.canary  # the latest canary settings (edits apply per step)
+        # A weight was set but not yet told (status, CDEvent): the pause after it tells it.
+        self._step_untold = False
+
+    def stable_layout(self) -> StableLayout:
+        c = self._canary
+        route = routed(c.traffic_routing)
+        return StableLayout(
+            services=[c.stable_service, c.canary_service],
+            # Without a route, traffic follows pod counts, so stable spans every revision.
+            pins={c.stable_service: route, c.canary_service: True},
+            routing=c.traffic_routing,
+            weights=canary_split(c, 0) if route else None,
+            step_count=len(c.steps),
+        )
+
+    async def run(self) -> RolloutOutcome:
+        parts, run, canary = self._parts, self._run, self._canary
+        workload = parts.workload
+        run.update(
+            canary_revision=run.revision,
+            step_count=len(canary.steps),
+            current_step_index=0,
+            current_weight=0,
+        )
+        await parts.transitions.transition(
+            "Progressing", "RolloutStarted", f"canary of revision {run.revision} started"
+        )
+        await workload.ensure_targets(
+            [canary.stable_service, canary.canary_service], canary.traffic_routing
+        )
+        await workload.create_own()
+        run.touched = True
+        await workload.select(canary.canary_service, run.revision)
+        if run.route(canary.traffic_routing) is None:
+            # Without a route, traffic follows pod counts: the stable Service must span both.
+            await workload.select(canary.stable_service, None)
+        if canary.analysis is not None and canary.analysis.metrics:
+            parts.analysis.start_background(canary.analysis, self._variables())
+        try:
+            await self._steps()
+            await parts.holds.checkpoint()
+            await parts.holds.await_analysis_pass()
+            parts.analysis.stop()
+            await self._promote()
+        except RollbackRequired as rollback:
+            parts.analysis.stop()
+            await self._rollback(rollback.reason, rollback.message)
+            await parts.holds.wait_for_retry()
+        return RolloutOutcome(result="completed", phase="Completed")
+
+    async def _steps(self) -> None:
+        for step in plan(self._canary):
+            await self._between_steps()
+            match step:
+                case SetWeight(weight=weight, spec_index=index, pause=pause):
+                    await self._set_weight(weight, index, tell=pause is None)
+                    if pause is not None:
+                        if self._promoted_fully():
+                            return
+                        await self._between_steps()
+                        await self._pause(pause)
+                case Analyze(analysis=analysis, spec_index=index):
+                    self._run.update(current_step_index=index)
+                    await self._parts.analysis.inline(
+                        analysis,
+                        self._variables(),
+                        f"step {index + 1}/{len(self._canary.steps)}",
+                        self._parts.holds,
+                    )
+                case Pause():
+                    await self._pause(step)
+            if self._promoted_fully():
+                return
+
+    async def _between_steps(self) -> None:
+        """A valid edit applies from the next step on; then the checkpoint."""
+        self._spec = self._run.current_spec
+        self._canary = self._spec.strategy.canary or self._canary
+        await self._parts.holds.checkpoint()
+
+    def _promoted_fully(self) -> bool:
+        if self._parts.inbox.promote_full:
+            self._run.decide("promote-full", "promoted fully: remaining steps skipped")
+            return True
+        return False
+
+    async def _set_weight(self, weight: int, index: int, *, tell: bool) -> None:
+        """Enough canary pods available, then the weight; `tell=False` leaves the transition
+        (status, CDEvent) to the pause that follows."""
+        run, spec, canary, workload = self._run, self._spec, self._canary, self._parts.workload
+        run.update(current_step_index=index)
+        if run.route(canary.traffic_routing) is None:
+            split = replica_split_without_routing(spec.replicas, weight)
+            await workload.scale_own_and_wait(spec, split.canary)
+            await workload.scale(replicaset_name(run.name, run.stable_revision), split.stable)
+        else:
+            need = canary_replicas_for_weight(spec.replicas, weight)
+            await workload.scale_own_and_wait(spec, need)
+            await workload.write_weights(canary.traffic_routing, canary_split(canary, weight))
+        run.update(current_weight=weight)
+        if weight > 0:
+            run.traffic_since = workflow.now()  # warmup and evidence count from here
+        decision = ("set-weight", f"canary weight set to {weight}%")
+        if not tell:
+            run.decide(*decision)
+            self._step_untold = True
+            return
+        await self._parts.transitions.transition(
+            "Progressing",
+            "StepAdvanced",
+            f"step {index + 1}/{len(canary.steps)}: canary weight {weight}%",
+            decision=decision,
+            event_on_phase_change_only=True,
+        )
+
+    async def _pause(self, step: Pause) -> None:
+        """Waits for the timer or a promotion. Its start is told together with the weight set
+        just before it; a timed pause keeps the phase Progressing (it ends by itself;
+        pauseEndTime says when; Paused means someone must act), and its end is told with the
+        next step's write unless a person ended it."""
+        parts, run = self._parts, self._run
+        now = workflow.now()
+        parts.inbox.open_pause()
+        advanced, self._step_untold = self._step_untold, False
+        told = (
+            f"step {step.spec_index + 1}/{len(self._canary.steps)}: canary weight "
+            f"{run.status.current_weight}%, "
+            if advanced
+            else ""
+        )
+
+        def verdict_pending() -> bool:
+            return parts.analysis.verdict is not None
+
+        if step.seconds is None:
+            run.update(pause_start_time=iso_time(now), pause_end_time=None)
+            await parts.transitions.transition(
+                "Paused",
+                "PausedForPromotion",
+                f"{told}waiting for promotion",
+                announce_as="StepAdvanced" if advanced else None,
+            )
+            promoted = await parts.inbox.wait_for_promotion(interrupted=verdict_pending)
+        else:
+            end = now + timedelta(seconds=step.seconds)
+            run.update(pause_start_time=iso_time(now), pause_end_time=iso_time(end))
+            await parts.transitions.transition(
+                "Progressing",
+                "StepAdvanced" if advanced else "Pausing",
+                f"{told}pausing for {step.seconds}s",
+                event_on_phase_change_only=True,
+            )
+            promoted = await parts.inbox.wait_for_promotion(
+                interrupted=verdict_pending,
+                seconds=step.seconds,
+                summary=f"pause {step.seconds}s",
+            )
+        await parts.holds.react_to_analysis()
+        if not promoted:
+            await parts.holds.await_analysis_pass()  # a timer alone never promotes without evidence
+        run.update(pause_start_time=None, pause_end_time=None)
+        why = "promoted" if promoted else "pause elapsed"
+        if not promoted and run.status.phase != "Paused":
+            run.decide("resume", why)  # told with the next step's write
+            return
+        # Someone acted: they see it at once, not only once the next step's pods are up.
+        await parts.transitions.transition(
+            "Progressing",
+            "PauseEnded",
+            why,
+            decision=("resume", why),
+            event_on_phase_change_only=True,
+        )
+
+    async def _promote(self) -> None:
+        """The canary becomes stable: full scale, stable Service follows, weights 100/0."""
+        run, workload = self._run, self._parts.workload
+        spec = run.current_spec
+        canary = spec.strategy.canary or self._canary
+        await workload.scale_own_and_wait(spec, spec.replicas)
+        route = run.route(canary.traffic_routing)
+        await workload.select(canary.stable_service, run.revision if route else None)
+        if route is not None:
+            await workload.write_weights(canary.traffic_routing, canary_split(canary, 0))
+        old = run.status.stable_revision
+        await self._parts.transitions.completed(len(canary.steps), "promoted to stable")
+        if old is not None:
+            await workflow.sleep(
+                timedelta(seconds=canary.scale_down_delay_seconds),
+                summary=f"scale-down delay {canary.scale_down_delay_seconds}s",
+            )
+            await workload.scale_down_others()
+
+    async def _rollback(self, reason: str, message: str) -> None:
+        """Traffic first, confirmed; then, after the abort delay, the canary scales to zero."""
+        canary, transitions = self._canary, self._parts.transitions
+        if not await self._traffic_to_stable():
+            await transitions.transition(
+                "Failed",
+                "RollbackIncomplete",
+                f"{message}; the HTTPRoute could not be set back to stable, so nothing was "
+                "scaled down",
+                event_type="Warning",
+            )
+            return
+        self._run.update(current_weight=0)
+        await transitions.rolled_back(reason, message)
+        await workflow.sleep(
+            timedelta(seconds=canary.abort_scale_down_delay_seconds),
+            summary=f"abort scale-down delay {canary.abort_scale_down_delay_seconds}s",
+        )
+        await self._parts.workload.scale_own(0)
+
+    async def undo(self) -> bool:
+        if not await self._traffic_to_stable():
+            return False  # traffic could not be moved back: leave the pods that serve it
+        await self._parts.workload.scale_own(0)
+        return True
+
+    async def _traffic_to_stable(self) -> bool:
+        """Moves all traffic back to stable; True once that is confirmed."""
+        run, canary, workload = self._run, self._canary, self._parts.workload
+        if run.route(canary.traffic_routing) is None:
+            stable = replicaset_name(run.name, run.stable_revision)
+            await workload.scale(stable, run.current_spec.replicas)
+            return True
+        return await workload.weights_for_rollback(canary.traffic_routing, canary_split(canary, 0))
+
+    def _variables(self) -> dict[str, str]:
+        run, canary = self._run, self._canary
+        return {
+            "namespace": run.namespace,
+            "rollout": run.name,
+            "revision": run.revision,
+            "service": canary.canary_service,
+            "stable_revision": run.status.stable_revision or "",
+            "stable_service": canary.stable_service,
+        }

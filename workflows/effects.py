@@ -1,0 +1,192 @@
+"""Every effect a rollout has on the world: one method per activity, with its name, input,
+result type and options together. No other workflow module schedules an activity.
+
+Activity names are part of running histories: never rename one. Writes of a moving rollout run
+as local activities (one history event instead of three and a workflow task); a worker that dies
+mid-write loses the task, and the next one replays it and writes again, which is safe because
+every activity is idempotent. Writes a person may act on stay regular activities (see
+`publish_status`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        Announcement,
+        CheckTargetsInput,
+        CheckTargetsResult,
+        ClaimInput,
+        ClaimResult,
+        EnsureReplicaSetInput,
+        ExperimentMeasurement,
+        ExperimentRuleInput,
+        MeasureExperimentInput,
+        MeasureMetricInput,
+        MetricMeasurement,
+        PublishStatusInput,
+        ReplicaSetState,
+        ScaleAndWaitInput,
+        ScaleAndWaitResult,
+        ScaleDownOthersInput,
+        ScaleInput,
+        SelectRevisionInput,
+        SetWeightsInput,
+        SetWeightsResult,
+        WaitAvailableInput,
+        WaitAvailableResult,
+    )
+    from workflows import options
+
+T = TypeVar("T")
+
+
+def _pod_wait_timeout(progress_deadline_seconds: int) -> timedelta:
+    # The activity itself gives up at the deadline; this only bounds a lost worker.
+    return timedelta(seconds=progress_deadline_seconds + 300)
+
+
+class Effects:
+    """The activities of one run. Stateless: callers build each input."""
+
+    async def claim(self, inp: ClaimInput) -> ClaimResult:
+        return await _run(
+            "claim_rollout",
+            inp,
+            ClaimResult,
+            "claim rollout",
+            timeout=options.CLAIM_TIMEOUT,
+            heartbeat=options.HEARTBEAT,
+        )
+
+    async def check_targets(self, inp: CheckTargetsInput) -> CheckTargetsResult:
+        return await _run(
+            "check_traffic_targets", inp, CheckTargetsResult, "check services and route"
+        )
+
+    async def ensure_replicaset(self, inp: EnsureReplicaSetInput, name: str) -> ReplicaSetState:
+        return await _run(
+            "ensure_replicaset", inp, ReplicaSetState, f"scale {name} to {inp.replicas}"
+        )
+
+    async def scale(self, inp: ScaleInput) -> ReplicaSetState:
+        return await _run(
+            "scale_replicaset", inp, ReplicaSetState, f"scale {inp.name} to {inp.replicas}"
+        )
+
+    async def scale_and_wait(self, inp: ScaleAndWaitInput, name: str) -> ScaleAndWaitResult:
+        return await _run(
+            "scale_replicaset_and_wait",
+            inp,
+            ScaleAndWaitResult,
+            f"scale {name} to {inp.replicaset.replicas} and wait for its pods",
+            timeout=_pod_wait_timeout(inp.progress_deadline_seconds),
+            heartbeat=options.HEARTBEAT,
+        )
+
+    async def wait_available(self, inp: WaitAvailableInput) -> WaitAvailableResult:
+        return await _run(
+            "wait_replicaset_available",
+            inp,
+            WaitAvailableResult,
+            f"wait for {inp.want} pods of {inp.name}",
+            timeout=_pod_wait_timeout(inp.progress_deadline_seconds),
+            heartbeat=options.HEARTBEAT,
+        )
+
+    async def select(self, inp: SelectRevisionInput) -> None:
+        await _run(
+            "select_revision",
+            inp,
+            type(None),
+            f"service {inp.service} -> {inp.revision or 'all revisions'}",
+        )
+
+    async def scale_down_others(self, inp: ScaleDownOthersInput) -> None:
+        await _run("scale_down_other_revisions", inp, list, "scale down other revisions")
+
+    async def set_weights(self, inp: SetWeightsInput) -> SetWeightsResult:
+        """A step's weights: a local write (the rollout moves by itself here)."""
+        shown = " / ".join(f"{name} {weight}" for name, weight in inp.weights.items())
+        return await _run(
+            "set_route_weights", inp, SetWeightsResult, f"weights {shown}", local=True
+        )
+
+    async def set_weights_for_rollback(self, inp: SetWeightsInput) -> SetWeightsResult:
+        """Traffic back to stable: retried for a bounded time (DESIGN §2.4), after which the
+        caller reports the rollback as incomplete; a regular activity, in the history before
+        anyone sees its write."""
+        return await _run(
+            "set_route_weights",
+            inp,
+            SetWeightsResult,
+            "weights stable 100 / canary 0",
+            retry=options.ROLLBACK_ROUTE_RETRY,
+        )
+
+    async def publish_status(self, inp: PublishStatusInput, summary: str, *, local: bool) -> None:
+        """Status (and with `inp.event`, an Event and an occurrence). `local` only while the
+        rollout moves by itself: a local write can be seen before the history holds it, and
+        after a worker crash a promote sent on seeing "Paused" would be replayed as arriving
+        before the pause and be ignored. A regular activity is in the history first."""
+        await _run("publish_status", inp, bool, summary, local=local)
+
+    async def measure_metric(self, inp: MeasureMetricInput) -> MetricMeasurement:
+        return await _run("measure_metric", inp, MetricMeasurement, f"measure {inp.metric.name}")
+
+    async def measure_experiment(self, inp: MeasureExperimentInput) -> ExperimentMeasurement:
+        return await _run("measure_experiment", inp, ExperimentMeasurement, "measure both variants")
+
+    async def set_experiment_rule(self, inp: ExperimentRuleInput) -> str:
+        verb = "add" if inp.present else "remove"
+        return await _run("set_experiment_rule", inp, str, f"{verb} rule {inp.rule_name}")
+
+    def announce(self, announcement: Announcement) -> workflow.ActivityHandle[Any]:
+        """Started, not awaited: a sink that is down never holds a rollout up. The activity
+        retries on its own and drops the event (counted, logged) after its attempts."""
+        return workflow.start_activity(
+            "announce_transition",
+            announcement,
+            start_to_close_timeout=options.ANNOUNCE_TIMEOUT,
+            retry_policy=options.ANNOUNCE_RETRY,
+            summary=f"CDEvent service.{announcement.kind}",
+        )
+
+
+async def _run(
+    name: str,
+    arg: Any,
+    result_type: type[T],
+    summary: str,
+    *,
+    timeout: timedelta = options.KUBE_TIMEOUT,
+    heartbeat: timedelta | None = None,
+    retry: RetryPolicy | None = None,
+    local: bool = False,
+) -> T:
+    if local:
+        assert heartbeat is None, "a local activity cannot heartbeat"
+        local_result = await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
+            retry_policy=retry or options.RETRY,
+            summary=summary,
+        )
+        return local_result  # type: ignore[no-any-return]
+    result = await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=heartbeat,
+        retry_policy=retry or options.RETRY,
+        summary=summary,
+    )
+    return result  # type: ignore[no-any-return]

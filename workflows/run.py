@@ -1,0 +1,221 @@
+"""One rollout run's state (`Run`) and the steering requests that reach it (`Inbox`).
+
+`Run` is what the run knows: its start input, the spec it follows, the status it publishes and
+the references it acts on. `Inbox` is what people asked for: signal and update handlers only
+write there, and steps read it through `raise_if_aborted()` and `wait_for_promotion()`, the one
+place where an abort interrupts a wait and a promotion is consumed.
+
+Deterministic workflow code (see `workflows/__init__.py`): no activity is called from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import RolloutRef
+    from activities.naming import replicaset_name
+    from workflows import options
+    from workflows.messages import AbortRequest, PromoteRequest, RolloutStart, SpecUpdate
+    from workflows.model import (
+        Decision,
+        InvalidSpec,
+        RolloutSpec,
+        RolloutStatus,
+        TrafficRouting,
+        parse_spec,
+    )
+
+
+class RollbackRequired(Exception):
+    """Raised inside a step when the new revision must be rolled back; carries the reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def iso_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Run:
+    """The run's input, its parsed spec and its status (changed only through `update`)."""
+
+    def __init__(self, start: RolloutStart) -> None:
+        self.start = start
+        self.spec: RolloutSpec | None = None
+        self.spec_changed = False  # a newer generation arrived and is not parsed yet
+        self.status = RolloutStatus(
+            workflow_id=workflow.info().workflow_id, observed_generation=start.generation
+        )
+        self.seq = start.transitions  # transition counter: ids must not repeat in an attempt
+        self.reconciling = False  # the revision was already stable: nothing new to publish
+        self.touched = False  # this revision changed something that superseding must undo
+        self.done = False  # this revision is stable: nothing to undo any more
+        # The route weights kulta last wrote (None: accept what the route shows).
+        self.expected_weights: dict[str, int] | None = None
+        # Since when the current step's traffic is in place (analysis counts from there).
+        self.traffic_since: datetime | None = None
+
+    def update(self, **fields: Any) -> None:
+        """The one way status changes: a copy with `fields` replaced."""
+        self.status = self.status.model_copy(update=fields)
+
+    def decide(self, action: str, reason: str) -> None:
+        """Adds a decision to the status's bounded timeline (published with the next write)."""
+        decision = Decision(
+            time=iso_time(workflow.now()),
+            action=action,
+            reason=reason,
+            step=self.status.current_step_index,
+        )
+        self.update(decisions=[*self.status.decisions, decision][-options.MAX_DECISIONS :])
+
+    def offer_spec(self, update: SpecUpdate) -> None:
+        """A newer generation of the spec; it applies from the next step on."""
+        if update.generation <= self.start.generation:
+            return
+        self.start = self.start.model_copy(
+            update={"generation": update.generation, "spec": update.spec}
+        )
+        self.spec_changed = True
+
+    def parse(self) -> RolloutSpec:
+        """Parses the latest spec; raises InvalidSpec naming the fields."""
+        self.spec_changed = False
+        self.spec = parse_spec(self.start.spec)
+        self.update(observed_generation=self.start.generation)
+        return self.spec
+
+    @property
+    def current_spec(self) -> RolloutSpec:
+        """The latest valid spec: a valid edit mid-rollout applies from the next step on, an
+        invalid one is noted and ignored."""
+        if self.spec_changed:
+            try:
+                self.parse()
+            except InvalidSpec as err:
+                self.decide("ignore-spec", f"ignored invalid spec update: {err}")
+        assert self.spec is not None, "the spec was never parsed"
+        return self.spec
+
+    @property
+    def revision(self) -> str:
+        return self.start.revision
+
+    @property
+    def namespace(self) -> str:
+        return self.start.namespace
+
+    @property
+    def name(self) -> str:
+        return self.start.name
+
+    @property
+    def stable_revision(self) -> str:
+        """The stable revision; only asked for by strategies, which run only when there is one."""
+        stable = self.status.stable_revision
+        assert stable is not None, "no stable revision"
+        return stable
+
+    @property
+    def own_replicaset(self) -> str:
+        return replicaset_name(self.name, self.revision)
+
+    @property
+    def ref(self) -> RolloutRef:
+        return RolloutRef(namespace=self.namespace, name=self.name, uid=self.start.uid)
+
+    def route(self, routing: TrafficRouting | None) -> tuple[str, str] | None:
+        """(namespace, name) of the HTTPRoute, or None without Gateway API routing."""
+        if routing is None or routing.gateway_api is None:
+            return None
+        return (routing.gateway_api.namespace or self.namespace, routing.gateway_api.http_route)
+
+
+class Inbox:
+    """Steering requests: written by the workflow's handlers, consumed by its steps."""
+
+    def __init__(self) -> None:
+        self.promotions = 0
+        self.promote_full = False
+        self.abort: AbortRequest | None = None
+        self.paused = False  # `pause` signal; `spec.paused` is the other way to pause
+        self.resume_requested = False
+        self.retry = False
+        self.conclude_requested = False
+        self.in_pause = False  # a promotion now would pass a pause
+
+    def promote(self, request: PromoteRequest) -> bool:
+        """One promotion passes the current pause; outside a pause it is ignored (False), never
+        saved up. A full promotion also skips the remaining steps, so it counts at any time."""
+        if request.full:
+            self.promote_full = True
+        elif self.in_pause:
+            self.promotions = 1
+        else:
+            return False
+        return True
+
+    def request_abort(self, request: AbortRequest) -> None:
+        if self.abort is None:
+            self.abort = request
+
+    def resume(self) -> None:
+        self.paused = False
+        self.resume_requested = True
+
+    @property
+    def aborted(self) -> bool:
+        return self.abort is not None
+
+    def raise_if_aborted(self) -> None:
+        """The one abort check: every wait that an abort ends calls it afterwards."""
+        if self.abort is not None:
+            raise RollbackRequired("Aborted", self.abort.reason)
+
+    def open_pause(self) -> None:
+        """From here a promotion passes the pause (published before anyone can react)."""
+        self.promotions = 0
+        self.in_pause = True
+
+    async def wait_for_promotion(
+        self,
+        *,
+        interrupted: Callable[[], bool] = lambda: False,
+        seconds: int | None = None,
+        summary: str = "wait for promotion",
+    ) -> bool:
+        """Waits in an open pause for a promotion, an abort or `interrupted()`, at most
+        `seconds` when given, then closes the pause (`close_pause`): False when the time ran
+        out or `interrupted()` ended it."""
+
+        def ended() -> bool:
+            return (
+                self.promotions > 0 or self.promote_full or self.abort is not None or interrupted()
+            )
+
+        if seconds is None:
+            await workflow.wait_condition(ended, timeout_summary=summary)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    ended, timeout=timedelta(seconds=seconds), timeout_summary=summary
+                )
+        return self.close_pause()
+
+    def close_pause(self) -> bool:
+        """Ends the open pause: raises RollbackRequired on abort; returns whether a person
+        promoted. The promotion is consumed."""
+        promoted = self.promotions > 0 or self.promote_full
+        self.in_pause = False
+        self.raise_if_aborted()
+        self.promotions = 0
+        return promoted

@@ -1,0 +1,187 @@
+"""The moves a run makes on its workload: this revision's ReplicaSet scaled and waited for, other
+ReplicaSets scaled, Service selectors pinned, route weights written.
+
+The rules kept here: a missing Service or route holds the rollout (nothing is scaled down);
+someone else's weights on the route hold it until a person resumes (never fought); pods that do
+not become available within `progressDeadlineSeconds` require a rollback. Deterministic workflow
+code; the activities are in `Effects`.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        CheckTargetsInput,
+        EnsureReplicaSetInput,
+        ReplicaSetState,
+        ScaleAndWaitInput,
+        ScaleDownOthersInput,
+        ScaleInput,
+        SelectRevisionInput,
+        SetWeightsInput,
+        WaitAvailableInput,
+    )
+    from workflows import options
+    from workflows.effects import Effects
+    from workflows.holds import Holds
+    from workflows.model import RolloutSpec, TrafficRouting
+    from workflows.run import RollbackRequired, Run
+
+
+class Workload:
+    def __init__(self, run: Run, effects: Effects, holds: Holds) -> None:
+        self._run = run
+        self._effects = effects
+        self._holds = holds
+
+    async def ensure_targets(
+        self, services: list[str], routing: TrafficRouting | None, *, split: bool = True
+    ) -> None:
+        """Blocks (phase Paused, with the reason) until the Services and route are usable."""
+        run = self._run
+        route = run.route(routing)
+        wait = options.RECHECK_INITIAL
+        while True:
+            result = await self._effects.check_targets(
+                CheckTargetsInput(
+                    namespace=run.namespace,
+                    services=services,
+                    require_split=split,
+                    route=route[1] if route else None,
+                    route_namespace=route[0] if route else None,
+                )
+            )
+            if result.ok:
+                return
+            await self._holds.hold(result.reason, result.message, wait)
+            wait = min(wait * 2, options.RECHECK_MAX)
+
+    def _own(self, replicas: int) -> EnsureReplicaSetInput:
+        run = self._run
+        assert run.spec is not None
+        return EnsureReplicaSetInput(
+            rollout=run.ref,
+            revision=run.revision,
+            template=run.start.spec.get("template") or {},
+            match_labels=run.spec.selector.match_labels or {},
+            replicas=replicas,
+            min_ready_seconds=run.spec.min_ready_seconds,
+        )
+
+    async def create_own(self) -> None:
+        """This revision's ReplicaSet exists (at zero pods when it is new)."""
+        await self._effects.ensure_replicaset(self._own(0), self._run.own_replicaset)
+
+    async def scale_own_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
+        """This revision's ReplicaSet at `replicas`, with that many pods available; no progress
+        for the deadline means the rollout must be rolled back."""
+        run = self._run
+        result = await self._effects.scale_and_wait(
+            ScaleAndWaitInput(
+                replicaset=self._own(replicas),
+                progress_deadline_seconds=spec.progress_deadline_seconds,
+            ),
+            run.own_replicaset,
+        )
+        self._record(result.state)
+        if not result.wait.met:
+            raise RollbackRequired("ProgressDeadlineExceeded", result.wait.message)
+        if replicas > 0:
+            available = result.wait.available
+            run.update(available_replicas=available, ready_replicas=available)
+
+    async def wait_available(self, spec: RolloutSpec, name: str, want: int) -> int:
+        """Waits for `want` available pods of ReplicaSet `name`; no progress for the deadline
+        means the rollout must be rolled back."""
+        result = await self._effects.wait_available(
+            WaitAvailableInput(
+                namespace=self._run.namespace,
+                name=name,
+                want=want,
+                progress_deadline_seconds=spec.progress_deadline_seconds,
+            )
+        )
+        if not result.met:
+            raise RollbackRequired("ProgressDeadlineExceeded", result.message)
+        return result.available
+
+    async def scale(self, name: str, replicas: int) -> None:
+        await self._effects.scale(
+            ScaleInput(namespace=self._run.namespace, name=name, replicas=replicas)
+        )
+
+    async def scale_own(self, replicas: int) -> None:
+        await self.scale(self._run.own_replicaset, replicas)
+
+    async def select(self, service: str, revision: str | None) -> None:
+        """Pins `service` to `revision` (None: it spans every revision)."""
+        await self._effects.select(
+            SelectRevisionInput(namespace=self._run.namespace, service=service, revision=revision)
+        )
+
+    async def scale_down_others(self) -> None:
+        """Every other revision of this Rollout to zero (this one is stable now)."""
+        run = self._run
+        await self._effects.scale_down_others(
+            ScaleDownOthersInput(rollout=run.ref, keep_revisions=[run.revision])
+        )
+
+    async def write_weights(
+        self, routing: TrafficRouting | None, weights: dict[str, int], *, force: bool = False
+    ) -> None:
+        """Sets our backends' weights; someone else's edit holds the rollout instead."""
+        run = self._run
+        route = run.route(routing)
+        assert route is not None
+        while True:
+            result = await self._effects.set_weights(
+                SetWeightsInput(
+                    rollout=run.name,
+                    namespace=route[0],
+                    route=route[1],
+                    weights=weights,
+                    expected=None if force else run.expected_weights,
+                )
+            )
+            if result.outcome in ("applied", "unchanged"):
+                run.expected_weights = weights
+                return
+            if result.outcome == "drifted":
+                # Someone else's edit: leave the route as they made it until a person resumes;
+                # then kulta owns the weights again, as the route shows them now.
+                await self._holds.hold_until_resumed("HTTPRouteDrifted", result.message)
+                run.expected_weights = None
+                continue
+            # The route went away or is misconfigured: hold until it is usable again.
+            await self._holds.hold("HTTPRouteMisconfigured", result.message, options.RECHECK_MAX)
+
+    async def weights_for_rollback(
+        self, routing: TrafficRouting | None, weights: dict[str, int]
+    ) -> bool:
+        """Moves all traffic back to stable with a bounded retry; True once confirmed."""
+        run = self._run
+        route = run.route(routing)
+        assert route is not None
+        try:
+            result = await self._effects.set_weights_for_rollback(
+                SetWeightsInput(
+                    rollout=run.name, namespace=route[0], route=route[1], weights=weights
+                )
+            )
+        except ActivityError:
+            return False
+        if result.outcome in ("applied", "unchanged"):
+            run.expected_weights = weights
+            return True
+        return False
+
+    def _record(self, state: ReplicaSetState) -> None:
+        self._run.update(
+            replicas=state.replicas,
+            ready_replicas=state.ready,
+            available_replicas=state.available,
+            updated_replicas=state.replicas,
+        )
