@@ -174,11 +174,6 @@ class Announcement(Contract):
     experiment: dict[str, Any] | None = None
 
 
-class AwaitWorkflowClosedInput(Contract):
-    workflow_id: str
-    cancel: bool = True
-
-
 class Proportion(Contract):
     """Events (`successes`, e.g. errors or conversions) out of `trials` for one variant."""
 

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.adapters.kube import KubeClient, resource_path
-from activities.contracts import AwaitWorkflowClosedInput, ClaimInput, ClaimResult
+from activities.contracts import ClaimInput, ClaimResult
 from activities.errors import Conflict, NotFound
 from activities.naming import ROLLOUT_API_VERSION, revision_of
 
@@ -53,7 +53,7 @@ class OwnershipActivities:
             owner = status.get("workflowId")
             if owner and owner != inp.workflow_id and owner not in closed:
                 previous = owner
-                await self.await_workflow_closed(AwaitWorkflowClosedInput(workflow_id=owner))
+                await self._cancel_and_wait_closed(owner)
                 closed.add(owner)
                 continue  # the previous owner may have written status while compensating
             if owner != inp.workflow_id:
@@ -76,19 +76,17 @@ class OwnershipActivities:
             )
         raise Conflict(f"Rollout {ref.namespace}/{ref.name} ownership kept changing; will retry")
 
-    @activity.defn(name="await_workflow_closed")
-    async def await_workflow_closed(self, inp: AwaitWorkflowClosedInput) -> None:
-        """Requests cancellation of a workflow (optional) and waits until it has closed.
+    async def _cancel_and_wait_closed(self, workflow_id: str) -> None:
+        """Requests cancellation of a workflow and waits until it has closed.
 
         Idempotent: cancelling a closed or unknown workflow is ignored.
         """
-        handle = self._temporal.get_workflow_handle(inp.workflow_id)
-        if inp.cancel:
-            try:
-                await handle.cancel()
-            except RPCError as err:
-                if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                    raise
+        handle = self._temporal.get_workflow_handle(workflow_id)
+        try:
+            await handle.cancel()
+        except RPCError as err:
+            if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
         # result() long-polls the server until the workflow closes (following continue-as-new);
         # heartbeats meanwhile let Temporal notice a dead worker.
         closed = asyncio.create_task(handle.result())

@@ -26,7 +26,7 @@ from activities.replicasets import ReplicaSetActivities
 from activities.status import StatusActivities
 from activities.traffic import TrafficActivities
 from kulta import process, prometheus_providers
-from kulta.interceptors import CountFailures
+from kulta.interceptors import CountFailures, MapErrors
 from kulta.settings import ConfigError, Settings
 from kulta.temporal import connect, ensure_search_attributes
 from workflows.rollout import RolloutWorkflow
@@ -77,9 +77,9 @@ def build_worker(
             status.publish_status,
             announce.announce,
             ownership.claim_rollout,
-            ownership.await_workflow_closed,
         ],
-        interceptors=[CountFailures()],
+        # Outermost first: failures are counted by their own class, then mapped.
+        interceptors=[MapErrors(), CountFailures()],
         max_concurrent_activities=200,
         max_cached_workflows=max_cached_workflows,
         # On shutdown, running activities get this long to finish before they are cancelled
