@@ -6,7 +6,7 @@ current revision (idempotently) and turns annotations and spec edits into signal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from activities.naming import revision_of, workflow_id
@@ -28,7 +28,6 @@ ANNOTATION_ABORT = "kulta.io/abort"
 ANNOTATION_RETRY = "kulta.io/retry"
 ANNOTATION_CONCLUDE = "kulta.io/conclude-experiment"
 ANNOTATION_RESUME = "kulta.io/resume"  # resumes a pause kulta itself chose (analysis)
-ABORTED_BY_ANNOTATION = AbortRequest(reason="aborted by annotation")
 TRUTHY = {"true", "yes", "1", "full"}
 
 
@@ -59,11 +58,6 @@ class RemoveAnnotation:
 
 
 Action = StartWorkflow | Signal | CancelWorkflow | RemoveAnnotation
-
-
-@dataclass
-class Decision:
-    actions: list[Action] = field(default_factory=list)
 
 
 def strategy_of(spec: dict[str, Any]) -> str:

@@ -17,7 +17,6 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities import cdevents
 from activities.adapters.occurrence_log import NAME, OccurrenceLog
 from kulta import process
 from kulta.health import HealthServer
@@ -25,6 +24,7 @@ from kulta.settings import load
 from tests import builders
 from tests.conftest import running_worker
 from tests.kube import Kube
+from tests.support.cdevents_check import problems
 from tests.support.cdevents_receiver import CDEventReceiver
 from tests.support.exporter import free_port
 from tests.workflow.scenario import Scenario
@@ -82,7 +82,7 @@ def assert_conform(seen: Observed) -> None:
         assert r.content_type == "application/cloudevents+json"
         assert r.cloud_event["specversion"] == "1.0" and r.cloud_event["id"] == r.id
         assert r.cloud_event["type"] == r.cdevent["context"]["type"]
-        assert cdevents.problems(r.cdevent) == [], r.cdevent
+        assert problems(r.cdevent) == [], r.cdevent
         custom = r.cdevent["customData"]
         assert custom["rollout"] == seen.sc.name and custom["namespace"] == seen.sc.namespace
 

@@ -8,6 +8,7 @@ import pytest
 
 from activities import cdevents
 from activities.contracts import Announcement, RolloutRef
+from tests.support.cdevents_check import problems
 
 
 def announcement(**changes: object) -> Announcement:
@@ -33,7 +34,7 @@ def announcement(**changes: object) -> Announcement:
 @pytest.mark.parametrize("kind", ["deployed", "upgraded", "rolledback", "published"])
 def test_every_kind_conforms(kind: str) -> None:
     event = cdevents.build(announcement(kind=kind))
-    assert cdevents.problems(event) == []
+    assert problems(event) == []
     assert event["context"]["type"] == f"dev.cdevents.service.{kind}.0.2.0"
     assert event["context"]["version"] == "0.4.1"
     assert event["subject"] == {
@@ -75,13 +76,13 @@ def test_problems_are_named() -> None:
     del event["context"]["id"]
     event["subject"]["content"].pop("artifactId")
     event["extra"] = 1
-    assert cdevents.problems(event) == [
+    assert problems(event) == [
         "context.id is missing or empty",
         "subject.content.artifactId is required for upgraded",
         "unexpected top-level field 'extra'",
     ]
     published = cdevents.build(announcement(kind="published", images=[]))
-    assert cdevents.problems(published) == []  # published needs no artifact
+    assert problems(published) == []  # published needs no artifact
 
 
 def test_structured_mode_cloud_event() -> None:
