@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from activities.conditions import parse
+from activities.rollout_status import ExperimentMetricStatus, RolloutStatus
 
 
 class Contract(BaseModel):
@@ -141,7 +142,7 @@ class EventSpec(Contract):
 
 class PublishStatusInput(Contract):
     rollout: RolloutRef
-    status: dict[str, Any]
+    status: RolloutStatus
     event: EventSpec | None = None
     # False: the transition is recorded (occurrence) but no Kubernetes Event is created.
     kubernetes_event: bool = True
@@ -185,19 +186,6 @@ class Proportion(Contract):
         return self.successes / self.trials if self.trials else 0.0
 
 
-class MetricVerdict(Contract):
-    name: str
-    rate_a: float
-    rate_b: float
-    samples_a: int
-    samples_b: int
-    z: float
-    p_value: float
-    confidence: float
-    significant: bool
-    winner: Literal["A", "B"] | None = None
-
-
 class ExperimentRuleInput(Contract):
     """kulta's own HTTPRoute rule sending matching requests to variant B (or its removal)."""
 
@@ -237,7 +225,7 @@ class MeasureExperimentInput(Contract):
 
 class ExperimentMeasurement(Contract):
     has_data: bool
-    verdicts: list[MetricVerdict] = []
+    verdicts: list[ExperimentMetricStatus] = []
     winner: Literal["A", "B"] | None = None
     message: str = ""
 

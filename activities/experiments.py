@@ -7,11 +7,11 @@ from temporalio import activity
 from activities.contracts import (
     ExperimentMeasurement,
     MeasureExperimentInput,
-    MetricVerdict,
     ProportionRequest,
 )
 from activities.errors import BadInput, Unavailable
 from activities.ports import ProportionSource
+from activities.rollout_status import ExperimentMetricStatus
 from activities.statistics import overall_winner, z_test
 
 
@@ -26,7 +26,7 @@ class ExperimentActivities:
         Read-only, so repeating it is harmless. A metric without data for either variant makes
         the whole measurement inconclusive (`has_data=False`), never a win or a loss.
         """
-        verdicts: list[MetricVerdict] = []
+        verdicts: list[ExperimentMetricStatus] = []
         for metric in inp.metrics:
             counts = []
             for variant in (inp.variant_a, inp.variant_b):

@@ -7,11 +7,58 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 TASK_QUEUE = "kulta"
 WORKFLOW_NAME = "Rollout"
 ROLLOUT_API_VERSION = "kulta.io/v1alpha1"
+
+
+def api_path(
+    api_version: str,
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """`/api/v1/namespaces/ns/services/x` or `/apis/group/v1/...` for a resource."""
+    base = "/api/" + api_version if "/" not in api_version else "/apis/" + api_version
+    parts = [base]
+    if namespace is not None:
+        parts.append(f"namespaces/{namespace}")
+    parts.append(plural)
+    if name is not None:
+        parts.append(name)
+    if subresource is not None:
+        parts.append(subresource)
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A Kubernetes resource type kulta reads or writes: its API version and plural."""
+
+    kind: str
+    api_version: str
+    plural: str
+
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        return api_path(self.api_version, self.plural, namespace, name, subresource)
+
+
+ROLLOUTS = Resource("Rollout", ROLLOUT_API_VERSION, "rollouts")
+REPLICASETS = Resource("ReplicaSet", "apps/v1", "replicasets")
+SERVICES = Resource("Service", "v1", "services")
+HTTPROUTES = Resource("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
+EVENTS = Resource("Event", "v1", "events")
+LEASES = Resource("Lease", "coordination.k8s.io/v1", "leases")
+NAMESPACES = Resource("Namespace", "v1", "namespaces")
+RESOURCES: dict[str, Resource] = {
+    r.kind: r for r in (ROLLOUTS, REPLICASETS, SERVICES, HTTPROUTES, EVENTS, LEASES, NAMESPACES)
+}
 
 # Custom search attributes (Keyword), registered on the Temporal namespace at worker start.
 SA_ROLLOUT = "KultaRollout"
@@ -21,6 +68,12 @@ SA_PHASE = "KultaPhase"
 SEARCH_ATTRIBUTES = (SA_ROLLOUT, SA_NAMESPACE, SA_STRATEGY, SA_PHASE)
 
 LABEL_TEMPLATE_HASH = "pod-template-hash"
+# Steering by annotation: the watcher turns each into a signal and removes it once delivered.
+ANNOTATION_PROMOTE = "kulta.io/promote"
+ANNOTATION_ABORT = "kulta.io/abort"
+ANNOTATION_RETRY = "kulta.io/retry"
+ANNOTATION_CONCLUDE = "kulta.io/conclude-experiment"
+ANNOTATION_RESUME = "kulta.io/resume"  # resumes a pause kulta itself chose (analysis)
 LABEL_MANAGED = "rollouts.kulta.io/managed"
 LABEL_ROLLOUT = "rollouts.kulta.io/rollout"
 

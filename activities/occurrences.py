@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from activities.contracts import EventSpec, RolloutRef
+from activities.naming import ROLLOUT_API_VERSION
+from activities.rollout_status import RolloutStatus
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 STRATEGY_TYPES = {
@@ -43,14 +45,14 @@ def ulid(at: datetime, seed: str) -> str:
 
 
 def build(
-    ref: RolloutRef, status: dict[str, Any], event: EventSpec, at: datetime, cluster: str
+    ref: RolloutRef, status: RolloutStatus, event: EventSpec, at: datetime, cluster: str
 ) -> dict[str, Any]:
-    strategy = str(status.get("strategy") or "canary")
-    phase = str(status.get("phase") or "Progressing")
+    strategy = status.strategy or "canary"
+    phase = status.phase or "Progressing"
     phase_class = PHASE_CLASSES.get(phase, "progressing")
     kind = f"{STRATEGY_TYPES.get(strategy, strategy)}.rollout.{phase_class}"
-    revision = status.get("canaryRevision") or status.get("stableRevision")
-    decisions = list(status.get("decisions") or [])
+    revision = status.canary_revision or status.stable_revision
+    decisions = [d.model_dump(mode="json", by_alias=True) for d in status.decisions]
     occurrence: dict[str, Any] = {
         "id": ulid(at, event.transition_id),
         "timestamp": at.isoformat().replace("+00:00", "Z"),
@@ -63,13 +65,13 @@ def build(
             "cluster": cluster,
             "correlation": {
                 "rolloutUid": ref.uid,
-                "workflowId": status.get("workflowId"),
+                "workflowId": status.workflow_id,
                 "transitionId": event.transition_id,
                 "revision": revision,
             },
         },
         "entity": {
-            "apiVersion": "kulta.io/v1alpha1",
+            "apiVersion": ROLLOUT_API_VERSION,
             "kind": "Rollout",
             "namespace": ref.namespace,
             "name": ref.name,
@@ -77,10 +79,10 @@ def build(
             "strategy": strategy,
             "phase": phase,
             "revision": revision,
-            "stableRevision": status.get("stableRevision"),
-            "step": status.get("currentStepIndex"),
-            "stepCount": status.get("stepCount"),
-            "weight": status.get("currentWeight"),
+            "stableRevision": status.stable_revision,
+            "step": status.current_step_index,
+            "stepCount": status.step_count,
+            "weight": status.current_weight,
         },
         "reasoning": {
             "reason": event.reason,
@@ -104,18 +106,19 @@ def _outcome(phase: str) -> str:
     return {"Completed": "success", "Failed": "failure"}.get(phase, "in_progress")
 
 
-def _evidence(status: dict[str, Any]) -> list[dict[str, Any]]:
+def _evidence(status: RolloutStatus) -> list[dict[str, Any]]:
     """The latest measurement of each metric (background and inline analysis)."""
-    analysis = status.get("analysis") or {}
-    latest = []
-    for metric in [*(analysis.get("metrics") or []), *(analysis.get("inline") or [])]:
-        measurements = metric.get("measurements") or []
-        if measurements:
-            latest.append({"metric": metric.get("name"), **measurements[-1]})
-    return latest
+    analysis = status.analysis
+    if analysis is None:
+        return []
+    return [
+        {"metric": metric.name, **metric.measurements[-1].model_dump(mode="json", by_alias=True)}
+        for metric in [*analysis.metrics, *analysis.inline]
+        if metric.measurements
+    ]
 
 
-def _failing_measurement(status: dict[str, Any]) -> dict[str, Any] | None:
+def _failing_measurement(status: RolloutStatus) -> dict[str, Any] | None:
     judged = [e for e in _evidence(status) if e.get("verdict") != "Successful"]
     return judged[-1] if judged else None
 
@@ -189,8 +192,8 @@ _GENERIC = (
 )
 
 
-def error_block(event: EventSpec, status: dict[str, Any]) -> dict[str, Any]:
-    revision = str(status.get("canaryRevision") or "")
+def error_block(event: EventSpec, status: RolloutStatus) -> dict[str, Any]:
+    revision = status.canary_revision or ""
     why, causes, fix = _GUIDANCE.get(event.reason, _GENERIC)
     block: dict[str, Any] = {
         "what": event.message,

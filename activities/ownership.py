@@ -14,10 +14,10 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.contracts import ClaimInput, ClaimResult
 from activities.errors import Conflict, NotFound
-from activities.naming import ROLLOUT_API_VERSION, revision_of
+from activities.naming import ROLLOUTS, revision_of
 
 HEARTBEAT_SECONDS = 5.0
 MAX_CLAIM_ATTEMPTS = 20
@@ -35,7 +35,7 @@ class OwnershipActivities:
         Idempotent: claiming a Rollout this workflow already owns changes nothing.
         """
         ref = inp.rollout
-        path = resource_path(ROLLOUT_API_VERSION, "rollouts", ref.namespace, ref.name)
+        path = ROLLOUTS.path(ref.namespace, ref.name)
         previous: str | None = None
         closed: set[str] = set()
         for _ in range(MAX_CLAIM_ATTEMPTS):

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.adapters.kube import KubeClient, WatchEvent, resource_path
+from activities.adapters.kube import KubeClient, WatchEvent
 from activities.contracts import (
     EnsureReplicaSetInput,
     ReplicaSetState,
@@ -25,6 +25,7 @@ from activities.naming import (
     LABEL_MANAGED,
     LABEL_ROLLOUT,
     LABEL_TEMPLATE_HASH,
+    REPLICASETS,
     ROLLOUT_API_VERSION,
     replicaset_name,
 )
@@ -93,15 +94,13 @@ class ReplicaSetActivities:
         """
         ns = inp.rollout.namespace
         name = replicaset_name(inp.rollout.name, inp.revision)
-        path = resource_path("apps/v1", "replicasets", ns, name)
+        path = REPLICASETS.path(ns, name)
         try:
             current = await self._kube.get(path)
         except NotFound:
             body = build_replicaset(inp)
             try:
-                return _state(
-                    await self._kube.create(resource_path("apps/v1", "replicasets", ns), body)
-                )
+                return _state(await self._kube.create(REPLICASETS.path(ns), body))
             except AlreadyExists:
                 current = await self._kube.get(path)
         owners = current["metadata"].get("ownerReferences") or []
@@ -116,7 +115,7 @@ class ReplicaSetActivities:
     @activity.defn(name="scale_replicaset")
     async def scale_replicaset(self, inp: ScaleInput) -> ReplicaSetState:
         """Sets `spec.replicas` of a ReplicaSet; scaling a missing one to zero is a no-op."""
-        path = resource_path("apps/v1", "replicasets", inp.namespace, inp.name)
+        path = REPLICASETS.path(inp.namespace, inp.name)
         try:
             rs = await self._kube.patch(path, {"spec": {"replicas": inp.replicas}})
         except NotFound:
@@ -132,7 +131,7 @@ class ReplicaSetActivities:
         """Scales every managed ReplicaSet of the Rollout outside `keep_revisions` to zero."""
         selector = f"{LABEL_MANAGED}=true,{LABEL_ROLLOUT}={inp.rollout.name}"
         listing = await self._kube.get(
-            resource_path("apps/v1", "replicasets", inp.rollout.namespace),
+            REPLICASETS.path(inp.rollout.namespace),
             params={"labelSelector": selector},
         )
         scaled = []
@@ -140,9 +139,7 @@ class ReplicaSetActivities:
             revision = rs["metadata"].get("labels", {}).get(LABEL_TEMPLATE_HASH)
             if revision in inp.keep_revisions or int(rs["spec"].get("replicas", 0)) == 0:
                 continue
-            path = resource_path(
-                "apps/v1", "replicasets", inp.rollout.namespace, rs["metadata"]["name"]
-            )
+            path = REPLICASETS.path(inp.rollout.namespace, rs["metadata"]["name"])
             await self._kube.patch(path, {"spec": {"replicas": 0}})
             scaled.append(rs["metadata"]["name"])
         return scaled
@@ -175,8 +172,8 @@ class ReplicaSetActivities:
         Gives up with `met=False` once no new pod became available for the progress deadline.
         Heartbeats while it waits, so a dead worker is noticed and another one resumes the wait.
         """
-        path = resource_path("apps/v1", "replicasets", inp.namespace)
-        name_path = resource_path("apps/v1", "replicasets", inp.namespace, inp.name)
+        path = REPLICASETS.path(inp.namespace)
+        name_path = REPLICASETS.path(inp.namespace, inp.name)
         best = -1
         last_progress = time.monotonic()
         while True:

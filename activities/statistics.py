@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from activities.contracts import MetricVerdict, Proportion
+from activities.contracts import Proportion
+from activities.rollout_status import ExperimentMetricStatus
 
 Direction = Literal["lower", "higher"]
 
@@ -23,7 +24,7 @@ def z_test(
     min_samples: int,
     direction: Direction,
     name: str,
-) -> MetricVerdict:
+) -> ExperimentMetricStatus:
     """Two-sided two-proportion Z-test of B's rate against A's.
 
     z > 0 means B's rate is higher. Below `min_samples` trials on either side the result is
@@ -44,7 +45,7 @@ def z_test(
     if significant:
         b_better = rate_b < rate_a if direction == "lower" else rate_b > rate_a
         winner = "B" if b_better else "A"
-    return MetricVerdict(
+    return ExperimentMetricStatus(
         name=name,
         rate_a=rate_a,
         rate_b=rate_b,
@@ -58,7 +59,7 @@ def z_test(
     )
 
 
-def overall_winner(verdicts: list[MetricVerdict]) -> Literal["A", "B"] | None:
+def overall_winner(verdicts: list[ExperimentMetricStatus]) -> Literal["A", "B"] | None:
     """The winner when every significant metric agrees (and at least one is significant)."""
     winners = {v.winner for v in verdicts if v.significant}
     return winners.pop() if len(winners) == 1 else None

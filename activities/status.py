@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from activities import occurrences, telemetry
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.adapters.occurrence_log import OccurrenceLog
 from activities.contracts import EventSpec, PublishStatusInput, RolloutRef
 from activities.errors import AlreadyExists, Conflict, NotFound
-from activities.naming import ROLLOUT_API_VERSION
+from activities.naming import EVENTS, ROLLOUT_API_VERSION, ROLLOUTS
+from activities.rollout_status import RolloutStatus
 
 COMPONENT = "kulta"
 log = logging.getLogger("kulta.status")
@@ -72,11 +73,15 @@ class StatusActivities:
         Returns False when the Rollout no longer exists (or is a different object now).
         """
         ref = inp.rollout
-        path = resource_path(ROLLOUT_API_VERSION, "rollouts", ref.namespace, ref.name)
+        path = ROLLOUTS.path(ref.namespace, ref.name)
         try:
             await self._kube.patch(
                 path + "/status",
-                {"metadata": {"uid": ref.uid}, "status": inp.status},
+                {
+                    "metadata": {"uid": ref.uid},
+                    # Every field, nulls included: a null clears what an earlier write set.
+                    "status": inp.status.model_dump(mode="json", by_alias=True),
+                },
             )
         except NotFound:
             return False
@@ -88,13 +93,11 @@ class StatusActivities:
             if inp.kubernetes_event:
                 body = build_event(ref, inp.event, datetime.now(UTC))
                 with contextlib.suppress(AlreadyExists):
-                    await self._kube.create(resource_path("v1", "events", ref.namespace), body)
+                    await self._kube.create(EVENTS.path(ref.namespace), body)
             self._record_occurrence(ref, inp.status, inp.event)
         return True
 
-    def _record_occurrence(
-        self, ref: RolloutRef, status: dict[str, object], event: EventSpec
-    ) -> None:
+    def _record_occurrence(self, ref: RolloutRef, status: RolloutStatus, event: EventSpec) -> None:
         """Best effort: a full or read-only disk is counted and logged, never a failed rollout."""
         if self._occurrences is None:
             return

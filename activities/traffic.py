@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities import telemetry
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.contracts import (
     CheckTargetsInput,
     CheckTargetsResult,
@@ -15,7 +15,7 @@ from activities.contracts import (
     SetWeightsResult,
 )
 from activities.errors import Conflict, NotFound
-from activities.naming import LABEL_TEMPLATE_HASH
+from activities.naming import HTTPROUTES, LABEL_TEMPLATE_HASH, SERVICES
 from activities.routing import (
     RouteMisconfigured,
     drifted,
@@ -31,7 +31,7 @@ MAX_CONFLICT_RETRIES = 8
 
 
 def _route_path(namespace: str, name: str) -> str:
-    return resource_path(HTTPROUTE_API, "httproutes", namespace, name)
+    return HTTPROUTES.path(namespace, name)
 
 
 class TrafficActivities:
@@ -46,7 +46,7 @@ class TrafficActivities:
         """
         for service in inp.services:
             try:
-                await self._kube.get(resource_path("v1", "services", inp.namespace, service))
+                await self._kube.get(SERVICES.path(inp.namespace, service))
             except NotFound:
                 return CheckTargetsResult(
                     ok=False,
@@ -79,7 +79,7 @@ class TrafficActivities:
         Idempotent: a merge patch of one selector key to an absolute value (or to null).
         """
         await self._kube.patch(
-            resource_path("v1", "services", inp.namespace, inp.service),
+            SERVICES.path(inp.namespace, inp.service),
             {"spec": {"selector": {LABEL_TEMPLATE_HASH: inp.revision}}},
         )
 

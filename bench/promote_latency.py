@@ -13,9 +13,10 @@ import asyncio
 import os
 from typing import Any
 
+from activities.naming import ANNOTATION_PROMOTE
 from bench.report import Row, median_ms, p95_ms
 from bench.stack import Stack, first_route_change
-from kulta import cli
+from kulta import steering
 from tests import builders
 from workflows.messages import UPDATE_PROMOTE, PromoteRequest
 
@@ -38,8 +39,13 @@ async def run(stack: Stack, runs: int = 19) -> list[Row]:
     os.environ["TEMPORAL_ADDRESS"] = stack.client.service_client.config.target_host
     loop = asyncio.get_running_loop()
     samples: dict[str, list[float]] = {"update": [], "annotation": []}
-    action = cli.Steering(
-        "promote", "kulta.io/promote", "true", UPDATE_PROMOTE, PromoteRequest(), cli.when_paused()
+    action = steering.Steering(
+        "promote",
+        ANNOTATION_PROMOTE,
+        "true",
+        UPDATE_PROMOTE,
+        PromoteRequest(),
+        steering.when_paused(),
     )
     for n, (weight, following) in enumerate(zip(weights, [*weights[1:], 100], strict=True)):
         route = "update" if n % 2 == 0 else "annotation"
@@ -48,10 +54,10 @@ async def run(stack: Stack, runs: int = 19) -> list[Row]:
         await asyncio.sleep(0.2)  # the watch is open
         start = loop.time()
         if route == "update":
-            await cli._deliver(stack.kubeconfig, stack.namespace, "promote", action, 30)
+            await steering.deliver(stack.kubeconfig, stack.namespace, "promote", action, 30)
         else:
-            await cli._annotate(
-                stack.kubeconfig, stack.namespace, "promote", "kulta.io/promote", "true", 30
+            await steering.annotate(
+                stack.kubeconfig, stack.namespace, "promote", ANNOTATION_PROMOTE, "true", 30
             )
         samples[route].append(await asyncio.wait_for(changed, 30) - start)
         print(f"  promote at {weight}% ({route}): {samples[route][-1] * 1000:.0f} ms", flush=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.naming import ANNOTATION_PROMOTE
 from bench.report import Row
 from tests.kube import Kube, cluster_up, path_of
 from tests.support.exporter import free_port
@@ -82,7 +83,7 @@ async def run(rollouts: int = 1000) -> list[Row]:
         print(f"  {rollouts} paused after {paused:.0f}s", flush=True)
 
         async def promote(name: str) -> None:
-            annotation = {"metadata": {"annotations": {"kulta.io/promote": "true"}}}
+            annotation = {"metadata": {"annotations": {ANNOTATION_PROMOTE: "true"}}}
             await kube.patch("Rollout", namespace, name, annotation)
 
         loop = asyncio.get_running_loop()

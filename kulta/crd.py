@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
+from activities.rollout_status import RolloutStatus
 from workflows.durations import DURATION_PATTERN
-from workflows.model import API_GROUP, API_VERSION, KIND, PLURAL, RolloutSpec, RolloutStatus
+from workflows.model import API_GROUP, API_VERSION, KIND, PLURAL, RolloutSpec
 
 Schema = dict[str, Any]
 

@@ -23,9 +23,16 @@ from typing import Any
 
 import yaml
 
-from activities.adapters.kube import KubeClient, load_credentials, resource_path
+from activities.adapters.kube import KubeClient, load_credentials
 from activities.errors import AlreadyExists, Gone, Unavailable
-from activities.naming import SEARCH_ATTRIBUTES
+from activities.naming import (
+    ANNOTATION_CONCLUDE,
+    ANNOTATION_PROMOTE,
+    NAMESPACES,
+    RESOURCES,
+    ROLLOUTS,
+    SEARCH_ATTRIBUTES,
+)
 from kulta import binaries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +40,6 @@ STATE = Path(os.environ.get("KULTA_DEMO_DIR", "/tmp/kulta-demo"))
 TEMPORAL_PORT = int(os.environ.get("KULTA_DEMO_TEMPORAL_PORT", "7233"))
 UI_PORT = int(os.environ.get("KULTA_DEMO_UI_PORT", "8233"))
 NAMESPACE = "kulta-demo"
-ROLLOUTS = "kulta.io/v1alpha1"
 PROCESSES = ("temporal", "worker", "watcher")
 
 
@@ -143,22 +149,17 @@ def describe(status: dict[str, Any]) -> str:
 
 
 async def apply_manifests(kube: KubeClient, docs: list[dict[str, Any]]) -> None:
-    kinds = {
-        "Service": ("v1", "services"),
-        "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),
-        "Rollout": (ROLLOUTS, "rollouts"),
-    }
     for doc in docs:
-        api, plural = kinds[doc["kind"]]
+        resource = RESOURCES[doc["kind"]]
         try:
-            await kube.create(resource_path(api, plural, NAMESPACE), doc)
+            await kube.create(resource.path(NAMESPACE), doc)
         except AlreadyExists:
             if doc["kind"] != "Rollout":
                 # Left as they are: kulta owns the Services' selectors and the route's weights
                 # now, and resetting them would be someone else's edit mid-rollout.
                 continue
             await kube.patch(
-                resource_path(api, plural, NAMESPACE, doc["metadata"]["name"]),
+                resource.path(NAMESPACE, doc["metadata"]["name"]),
                 {"spec": doc["spec"]},
             )
 
@@ -172,7 +173,7 @@ async def follow(
 ) -> dict[str, Any]:
     """Prints each new status of the Rollout until `until(rollout)` holds; `shown` is the
     Rollout as last printed, so following again does not repeat it."""
-    path = resource_path(ROLLOUTS, "rollouts", NAMESPACE)
+    path = ROLLOUTS.path(NAMESPACE)
     last = describe(shown.get("status") or {}) if shown and shown.get("status") else ""
     while True:
         try:
@@ -246,18 +247,18 @@ class Steering:
             say(f"workflow {self._workflow}\n           Temporal UI: {url}")
         phase, message = status.get("phase"), status.get("message") or ""
         if phase in ("Paused", "Preview", "Concluded") and "waiting for promotion" in message:
-            await self._annotate("kulta.io/promote", "a person promotes")
+            await self._annotate(ANNOTATION_PROMOTE, "a person promotes")
         elif phase == "Experimenting" and not self._concluded:
             self._concluded = True
             await self._annotate(
-                "kulta.io/conclude-experiment",
+                ANNOTATION_CONCLUDE,
                 "no metrics provider runs in the demo, so a person concludes the experiment",
             )
 
     async def _annotate(self, key: str, why: str) -> None:
         say(f"{why}: kubectl annotate rollout {self._name} {key}=true")
         await self._kube.patch(
-            resource_path(ROLLOUTS, "rollouts", NAMESPACE, self._name),
+            ROLLOUTS.path(NAMESPACE, self._name),
             {"metadata": {"annotations": {key: "true"}}},
         )
 
@@ -268,7 +269,7 @@ async def run_demo(kubeconfig: str, strategy: str) -> None:
     try:
         with contextlib.suppress(AlreadyExists):
             await kube.create(
-                resource_path("v1", "namespaces"),
+                NAMESPACES.path(),
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
             )
         manifest = ROOT / "examples" / manifest_name
@@ -281,7 +282,7 @@ async def run_demo(kubeconfig: str, strategy: str) -> None:
         image = first["spec"]["template"]["spec"]["containers"][0]["image"]
         say(f"first revision is stable; changing the image {image} -> {next_image(image)}")
         await kube.patch(
-            resource_path(ROLLOUTS, "rollouts", NAMESPACE, name),
+            ROLLOUTS.path(NAMESPACE, name),
             {
                 "spec": {
                     "template": {

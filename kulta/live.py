@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.errors import Gone, KultaError
-from activities.naming import LABEL_ROLLOUT, ROLLOUT_API_VERSION
+from activities.naming import LABEL_ROLLOUT, REPLICASETS, ROLLOUTS
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,13 @@ async def follow(kube: KubeClient, namespace: str, name: str) -> AsyncIterator[S
     changed = asyncio.Event()
 
     async def rollout() -> None:
-        path = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace)
+        path = ROLLOUTS.path(namespace)
         async for kind, objects in _list_and_watch(kube, path, f"metadata.name={name}", None):
             snapshot.rollout = None if kind == "DELETED" else (objects[-1] if objects else None)
             changed.set()
 
     async def replicasets() -> None:
-        path = resource_path("apps/v1", "replicasets", namespace)
+        path = REPLICASETS.path(namespace)
         async for kind, objects in _list_and_watch(kube, path, None, f"{LABEL_ROLLOUT}={name}"):
             if kind == "LIST":
                 snapshot.replicasets.clear()

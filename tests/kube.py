@@ -11,26 +11,22 @@ from typing import Any
 
 from activities.adapters.kube import KubeClient, KubeCredentials, resource_path
 from activities.errors import AlreadyExists, Gone, NotFound, Unavailable
+from activities.naming import RESOURCES, Resource
 
 ROOT = Path(__file__).resolve().parent.parent
 
-KINDS = {
-    "Service": ("v1", "services"),
-    "ReplicaSet": ("apps/v1", "replicasets"),
-    "Deployment": ("apps/v1", "deployments"),
-    "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),
-    "Rollout": ("kulta.io/v1alpha1", "rollouts"),
-    "Namespace": ("v1", "namespaces"),
-    "ServiceAccount": ("v1", "serviceaccounts"),
-    "Secret": ("v1", "secrets"),
-    "ConfigMap": ("v1", "configmaps"),
-    "Event": ("v1", "events"),
+# kulta's own resource types, and those only tests arrange (kulta never touches them).
+KINDS: dict[str, Resource] = {
+    **RESOURCES,
+    "Deployment": Resource("Deployment", "apps/v1", "deployments"),
+    "ServiceAccount": Resource("ServiceAccount", "v1", "serviceaccounts"),
+    "Secret": Resource("Secret", "v1", "secrets"),
+    "ConfigMap": Resource("ConfigMap", "v1", "configmaps"),
 }
 
 
 def path_of(kind: str, namespace: str | None, name: str | None = None) -> str:
-    api, plural = KINDS[kind]
-    return resource_path(api, plural, namespace, name)
+    return KINDS[kind].path(namespace, name)
 
 
 @dataclass

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from activities.naming import revision_of, workflow_id
+from activities.naming import (
+    ANNOTATION_ABORT,
+    ANNOTATION_CONCLUDE,
+    ANNOTATION_PROMOTE,
+    ANNOTATION_RESUME,
+    ANNOTATION_RETRY,
+    revision_of,
+    workflow_id,
+)
 from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_CONCLUDE,
@@ -23,11 +31,6 @@ from workflows.messages import (
     SpecUpdate,
 )
 
-ANNOTATION_PROMOTE = "kulta.io/promote"
-ANNOTATION_ABORT = "kulta.io/abort"
-ANNOTATION_RETRY = "kulta.io/retry"
-ANNOTATION_CONCLUDE = "kulta.io/conclude-experiment"
-ANNOTATION_RESUME = "kulta.io/resume"  # resumes a pause kulta itself chose (analysis)
 TRUTHY = {"true", "yes", "1", "full"}
 
 

@@ -16,10 +16,10 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.errors import NotFound
 from activities.naming import (
-    ROLLOUT_API_VERSION,
+    ROLLOUTS,
     SA_NAMESPACE,
     SA_PHASE,
     SA_ROLLOUT,
@@ -108,6 +108,6 @@ class Runner:
                 raise
 
     async def _remove_annotation(self, action: RemoveAnnotation) -> None:
-        path = resource_path(ROLLOUT_API_VERSION, "rollouts", action.namespace, action.name)
+        path = ROLLOUTS.path(action.namespace, action.name)
         with contextlib.suppress(NotFound):
             await self._kube.patch(path, {"metadata": {"annotations": {action.key: None}}})

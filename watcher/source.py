@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities import telemetry
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.errors import Gone, KultaError
-from activities.naming import ROLLOUT_API_VERSION
+from activities.naming import ROLLOUTS
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class RolloutSource:
     ) -> None:
         """`on_list` receives every full listing (the first, and each relist)."""
         self._kube = kube
-        self._path = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace)
+        self._path = ROLLOUTS.path(namespace)
         self._on_list = on_list
         self.restarts = 0
 

@@ -18,8 +18,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import Announcement, CDEventKind, RolloutRef
+    from activities.rollout_status import RolloutStatus
     from workflows.effects import Effects
-    from workflows.model import RolloutSpec, RolloutStatus
+    from workflows.model import RolloutSpec
 
 
 class Announcer:

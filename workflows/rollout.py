@@ -19,6 +19,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ClaimInput
     from activities.naming import WORKFLOW_NAME
+    from activities.rollout_status import (
+        CONCLUDABLE_PHASES,
+        RETRYABLE_PHASES,
+        TERMINAL_PHASES,
+        RolloutStatus,
+    )
     from workflows.analysis_loop import AnalysisLoop
     from workflows.effects import Effects
     from workflows.holds import Holds
@@ -41,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         RolloutStart,
         SpecUpdate,
     )
-    from workflows.model import RolloutStatus
     from workflows.run import Inbox, Run
     from workflows.strategies import Parts, Strategy, strategy_for
     from workflows.transitions import Transitions
@@ -119,7 +124,7 @@ class RolloutWorkflow:
     def _may_abort(self, request: AbortRequest) -> None:
         self._refuse_unless(not self._inbox.aborted, "it is already being rolled back")
         self._refuse_unless(not self._run.done, "its revision is already stable")
-        self._refuse_unless(self._run.status.phase != "Failed", "it has already failed")
+        self._refuse_unless(self._run.status.phase not in TERMINAL_PHASES, "it has already failed")
 
     @workflow.update(name=UPDATE_RETRY)
     def retry_update(self) -> str:
@@ -129,7 +134,7 @@ class RolloutWorkflow:
     @retry_update.validator
     def _may_retry(self) -> None:
         self._refuse_unless(
-            self._run.status.phase == "Failed" and not self._inbox.retry, "not failed"
+            self._run.status.phase in RETRYABLE_PHASES and not self._inbox.retry, "not failed"
         )
 
     @workflow.update(name=UPDATE_CONCLUDE)
@@ -140,7 +145,7 @@ class RolloutWorkflow:
     @conclude_update.validator
     def _may_conclude(self) -> None:
         self._refuse_unless(
-            self._run.status.phase == "Experimenting" and not self._inbox.conclude_requested,
+            self._run.status.phase in CONCLUDABLE_PHASES and not self._inbox.conclude_requested,
             "no experiment is running",
         )
 

@@ -20,16 +20,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import RolloutRef
     from activities.naming import replicaset_name
+    from activities.rollout_status import Decision, RolloutStatus
     from workflows import options
     from workflows.messages import AbortRequest, PromoteRequest, RolloutStart, SpecUpdate
-    from workflows.model import (
-        Decision,
-        InvalidSpec,
-        RolloutSpec,
-        RolloutStatus,
-        TrafficRouting,
-        parse_spec,
-    )
+    from workflows.model import InvalidSpec, RolloutSpec, TrafficRouting, parse_spec
 
 
 class RollbackRequired(Exception):

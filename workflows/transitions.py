@@ -13,10 +13,10 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import EventSpec, PublishStatusInput
     from activities.naming import SA_PHASE, SA_STRATEGY
+    from activities.rollout_status import Condition, Phase
     from workflows.announcements import cdevent_kind
     from workflows.announcing import Announcer
     from workflows.effects import Effects
-    from workflows.model import Condition, Phase
     from workflows.run import Run, iso_time
 
 KEY_STRATEGY = SearchAttributeKey.for_keyword(SA_STRATEGY)
@@ -67,7 +67,7 @@ class Transitions:
         await self._effects.publish_status(
             PublishStatusInput(
                 rollout=run.ref,
-                status=run.status.model_dump(mode="json", by_alias=True),
+                status=run.status,
                 event=EventSpec(
                     type="Warning" if event_type == "Warning" else "Normal",
                     reason=reason,
@@ -97,9 +97,7 @@ class Transitions:
         """Status only (no Event): for measurements, which are not transitions."""
         run = self._run
         await self._effects.publish_status(
-            PublishStatusInput(
-                rollout=run.ref, status=run.status.model_dump(mode="json", by_alias=True)
-            ),
+            PublishStatusInput(rollout=run.ref, status=run.status),
             "record measurements",
             local=True,
         )

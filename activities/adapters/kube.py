@@ -29,6 +29,7 @@ from activities.errors import (
     NotFound,
     Unavailable,
 )
+from activities.naming import api_path
 
 JsonObject = dict[str, Any]
 PatchType = Literal["merge", "strategic", "json", "apply"]
@@ -79,24 +80,8 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
     )
 
 
-def resource_path(
-    api_version: str,
-    plural: str,
-    namespace: str | None = None,
-    name: str | None = None,
-    subresource: str | None = None,
-) -> str:
-    """`/api/v1/namespaces/ns/services/x` or `/apis/group/v1/...` for a resource."""
-    base = "/api/" + api_version if "/" not in api_version else "/apis/" + api_version
-    parts = [base]
-    if namespace is not None:
-        parts.append(f"namespaces/{namespace}")
-    parts.append(plural)
-    if name is not None:
-        parts.append(name)
-    if subresource is not None:
-        parts.append(subresource)
-    return "/".join(parts)
+# The one path builder, re-exported for adapters' callers.
+resource_path = api_path
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.naming import ANNOTATION_PROMOTE
 from tests.kube import Kube
 from tests.support.processes import WorkerProcesses, until_ready, worker_environment
 from tests.workflow.scenario import Scenario
@@ -74,7 +75,7 @@ async def test_sigterm_mid_step_exits_0_and_the_next_worker_finishes(
         await until_ready(port)
         paused = await sc.wait_phase("Paused", "waiting for promotion")
         assert paused["status"]["currentWeight"] == 50
-        await sc.annotate("kulta.io/promote")
+        await sc.annotate(ANNOTATION_PROMOTE)
         await sc.wait_phase("Completed", "is stable")
         assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
         assert second.stop() == 0, second.output()

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.occurrence_log import NAME, OccurrenceLog
+from activities.naming import ANNOTATION_ABORT
 from kulta import process
 from kulta.health import HealthServer
 from kulta.settings import load
@@ -132,7 +133,7 @@ async def test_aborted_canary_sends_rolledback_with_an_error_occurrence(seen: Ob
     await seen.receiver.wait_for(seen.subject, ["deployed", "published", "deployed", "upgraded"])
     seen.receiver.refuse = 2  # the sink loses its first two answers: retries, same id
     await sc.kube.patch(
-        "Rollout", sc.namespace, sc.name, {"metadata": {"annotations": {"kulta.io/abort": "true"}}}
+        "Rollout", sc.namespace, sc.name, {"metadata": {"annotations": {ANNOTATION_ABORT: "true"}}}
     )
     await sc.wait_phase("Failed", "aborted by annotation")
     kinds = ["deployed", "published", "deployed", "upgraded", "rolledback"]

@@ -14,7 +14,13 @@ from click.testing import Result
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from activities.naming import SA_NAMESPACE, revision_of
+from activities.naming import (
+    ANNOTATION_ABORT,
+    ANNOTATION_PROMOTE,
+    ANNOTATION_RETRY,
+    SA_NAMESPACE,
+    revision_of,
+)
 from kulta import cli
 from tests.conftest import running_worker
 from tests.kube import Kube
@@ -67,9 +73,9 @@ async def test_canary_through_completion(stack: Scenario) -> None:
     steps = [d for d in paused["status"]["decisions"] if d["action"] == "set-weight"]
     assert [d["reason"] for d in steps] == ["canary weight set to 25%", "canary weight set to 50%"]
 
-    await sc.annotate("kulta.io/promote")
+    await sc.annotate(ANNOTATION_PROMOTE)
     done = await sc.wait_phase("Completed", f"revision {v2} is stable")
-    assert "kulta.io/promote" not in ((await sc.rollout())["metadata"].get("annotations") or {})
+    assert ANNOTATION_PROMOTE not in ((await sc.rollout())["metadata"].get("annotations") or {})
     assert done["status"]["stableRevision"] == v2
     assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
     assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": v2}
@@ -88,7 +94,7 @@ async def test_abort_by_annotation_rolls_back_and_retry_runs_again(stack: Scenar
     v2 = revision_of((await sc.rollout())["spec"]["template"])
     await sc.wait_phase("Paused", "waiting for promotion")
 
-    await sc.annotate("kulta.io/abort")
+    await sc.annotate(ANNOTATION_ABORT)
     failed = await sc.wait_phase("Failed", "aborted by annotation")
     assert failed["status"]["currentWeight"] == 0
     assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
@@ -97,7 +103,7 @@ async def test_abort_by_annotation_rolls_back_and_retry_runs_again(stack: Scenar
     events = await sc.kube.list("Event", sc.namespace)
     assert any(e["reason"] == "Aborted" and e["type"] == "Warning" for e in events)
 
-    await sc.annotate("kulta.io/retry")
+    await sc.annotate(ANNOTATION_RETRY)
     again = await sc.wait_phase("Paused", "waiting for promotion")
     assert again["status"]["canaryRevision"] == v2 and again["status"]["currentWeight"] == 50
 
@@ -152,7 +158,7 @@ async def test_steering_is_acknowledged_by_the_workflow_when_temporal_is_reachab
     assert promoted.exit_code == 0, promoted.output
     assert promoted.output.startswith("promote acknowledged: promoted: the current pause ends")
     rollout = await sc.rollout()
-    assert "kulta.io/promote" not in (rollout["metadata"].get("annotations") or {})
+    assert ANNOTATION_PROMOTE not in (rollout["metadata"].get("annotations") or {})
     await sc.wait_paused_at(50)
 
     aborted = await kulta(sc, "abort", "app")
@@ -190,7 +196,7 @@ async def test_get_watch_redraws_as_the_rollout_moves(stack: Scenario) -> None:
         paused = "Phase:       Paused  step 2/3: canary weight 50%, waiting for promotion"
         assert paused in frames[0]
         assert "waiting for promotion since" in frames[0]
-        await sc.annotate("kulta.io/promote")
+        await sc.annotate(ANNOTATION_PROMOTE)
         await sc.wait_phase("Completed", "is stable")
         await sc.wait_rs_replicas((await sc.rollout())["status"]["stableRevision"], 4)
         for _ in range(100):  # the last events may still be on their way to the view
@@ -248,7 +254,7 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
     as_json = await kulta(sc, "history", "app", "-o", "json")
     assert "canary weight set to 50%" in [d["reason"] for d in json.loads(as_json.output)]
 
-    await sc.annotate("kulta.io/abort")
+    await sc.annotate(ANNOTATION_ABORT)
     await sc.wait_phase("Failed")
     failed = await kulta(sc, "status", "app", "--timeout", "5")
     assert failed.exit_code == 1 and "Failed" in failed.output

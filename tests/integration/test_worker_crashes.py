@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.naming import SA_NAMESPACE, SA_ROLLOUT
+from activities.naming import ANNOTATION_ABORT, ANNOTATION_PROMOTE, SA_NAMESPACE, SA_ROLLOUT
 from tests.kube import Kube
 from tests.support.invariants import (
     RECORDED_KINDS,
@@ -146,7 +146,7 @@ async def test_killed_during_weight_changes_and_pauses_it_still_completes_safely
     await c.until_phase("Paused", "waiting for promotion")
     await c.kill_and_replace()
     assert await c.running_workflows() == 1
-    await c.sc.annotate("kulta.io/promote")
+    await c.sc.annotate(ANNOTATION_PROMOTE)
     await c.sc.wait_until(
         lambda r: (r.get("status") or {}).get("currentStepIndex", 0) >= 2,
         "past the promoted pause",
@@ -177,9 +177,9 @@ async def test_killed_during_an_abort_the_rollback_finishes_traffic_first(
     armed = await _stable_v1(c)
     await c.sc.set_image("example/app:v2")
     await c.until_phase("Paused", "waiting for promotion")
-    await c.sc.annotate("kulta.io/abort")
+    await c.sc.annotate(ANNOTATION_ABORT)
     await c.sc.wait_until(
-        lambda r: "kulta.io/abort" not in (r["metadata"].get("annotations") or {}),
+        lambda r: ANNOTATION_ABORT not in (r["metadata"].get("annotations") or {}),
         "the abort delivered",
     )
     await c.kill_and_replace()  # the rollback's route write and scale-down are in flight

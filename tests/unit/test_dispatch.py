@@ -5,7 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from activities.naming import revision_of, workflow_id
+from activities.naming import (
+    ANNOTATION_CONCLUDE,
+    ANNOTATION_PROMOTE,
+    ANNOTATION_RESUME,
+    revision_of,
+    workflow_id,
+)
 from tests.builders import rollout
 from watcher.dispatch import CancelWorkflow, RemoveAnnotation, Signal, StartWorkflow, decide
 
@@ -51,19 +57,19 @@ def test_spec_edit_on_the_same_revision_is_signalled() -> None:
 
 
 def test_promote_annotation_is_a_signal_then_removed() -> None:
-    obj = observed(annotations={"kulta.io/promote": "true"})
+    obj = observed(annotations={ANNOTATION_PROMOTE: "true"})
     obj["status"] = {"workflowId": "rollout/ns/app/old", "observedGeneration": 1, "phase": "Paused"}
     actions = decide(obj)
     assert Signal("rollout/ns/app/old", "promote", actions[1].arg) in actions  # type: ignore[union-attr]
-    assert actions[-1] == RemoveAnnotation("ns", "app", "kulta.io/promote")
+    assert actions[-1] == RemoveAnnotation("ns", "app", ANNOTATION_PROMOTE)
 
 
 def test_promote_full_and_garbage_values() -> None:
-    full = decide(observed(annotations={"kulta.io/promote": "full"}))
+    full = decide(observed(annotations={ANNOTATION_PROMOTE: "full"}))
     assert any(isinstance(a, Signal) and a.arg.full for a in full)
-    junk = decide(observed(annotations={"kulta.io/promote": "nope"}))
+    junk = decide(observed(annotations={ANNOTATION_PROMOTE: "nope"}))
     assert not any(isinstance(a, Signal) for a in junk)
-    assert RemoveAnnotation("ns", "app", "kulta.io/promote") in junk
+    assert RemoveAnnotation("ns", "app", ANNOTATION_PROMOTE) in junk
 
 
 def test_deleted_rollout_cancels_its_workflow() -> None:
@@ -72,16 +78,16 @@ def test_deleted_rollout_cancels_its_workflow() -> None:
 
 
 def test_conclude_experiment_annotation_is_a_conclude_signal() -> None:
-    obj = observed(annotations={"kulta.io/conclude-experiment": "true"})
+    obj = observed(annotations={ANNOTATION_CONCLUDE: "true"})
     obj["status"] = {"workflowId": "w", "observedGeneration": 1, "phase": "Experimenting"}
     actions = decide(obj)
     assert Signal("w", "conclude") in actions
-    assert actions[-1] == RemoveAnnotation("ns", "app", "kulta.io/conclude-experiment")
+    assert actions[-1] == RemoveAnnotation("ns", "app", ANNOTATION_CONCLUDE)
 
 
 def test_resume_annotation_resumes_what_analysis_paused() -> None:
-    obj = observed(annotations={"kulta.io/resume": "true"})
+    obj = observed(annotations={ANNOTATION_RESUME: "true"})
     obj["status"] = {"workflowId": "w", "observedGeneration": 1, "phase": "Paused"}
     actions = decide(obj)
     assert Signal("w", "resume") in actions
-    assert actions[-1] == RemoveAnnotation("ns", "app", "kulta.io/resume")
+    assert actions[-1] == RemoveAnnotation("ns", "app", ANNOTATION_RESUME)

@@ -9,32 +9,42 @@ from pathlib import Path
 from activities import occurrences
 from activities.adapters.occurrence_log import NAME, OccurrenceLog
 from activities.contracts import EventSpec, RolloutRef
+from activities.rollout_status import RolloutStatus
 
 AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 REF = RolloutRef(namespace="shop", name="web", uid="u-1")
 
 
-def status(**extra: object) -> dict[str, object]:
-    return {
-        "phase": "Failed",
-        "strategy": "canary",
-        "canaryRevision": "abc",
-        "stableRevision": "old",
-        "workflowId": "rollout/shop/web/abc.u-1",
-        "decisions": [{"action": "rollback", "reason": "metric error-rate value 9%"}],
-        "analysis": {
-            "metrics": [
-                {
-                    "name": "error-rate",
-                    "measurements": [
-                        {"verdict": "Successful", "value": 1.0},
-                        {"verdict": "Failed", "value": 9.0, "message": "above 5%"},
-                    ],
-                }
-            ]
-        },
-        **extra,
-    }
+def status(**extra: object) -> RolloutStatus:
+    return RolloutStatus.model_validate(
+        {
+            "phase": "Failed",
+            "strategy": "canary",
+            "canaryRevision": "abc",
+            "stableRevision": "old",
+            "workflowId": "rollout/shop/web/abc.u-1",
+            "decisions": [
+                {"time": "2026-12-01T10:00:00Z", "action": "rollback", "reason": "error-rate 9%"}
+            ],
+            "analysis": {
+                "metrics": [
+                    {
+                        "name": "error-rate",
+                        "measurements": [
+                            {"time": "2026-12-01T09:58:00Z", "verdict": "Successful", "value": 1.0},
+                            {
+                                "time": "2026-12-01T09:59:00Z",
+                                "verdict": "Failed",
+                                "value": 9.0,
+                                "message": "above 5%",
+                            },
+                        ],
+                    }
+                ]
+            },
+            **extra,
+        }
+    )
 
 
 def event(reason: str = "AnalysisFailed") -> EventSpec:
@@ -59,7 +69,14 @@ def test_failure_has_an_error_block_naming_the_metric_and_value() -> None:
     assert "regression in revision abc" in error["likelyCauses"][0]
     assert "pod-template-hash=abc" in error["suggestedFix"]
     assert o["reasoning"]["decision"]["action"] == "rollback"
-    assert o["history"] == status()["decisions"]
+    assert o["history"] == [
+        {
+            "time": "2026-12-01T10:00:00Z",
+            "action": "rollback",
+            "reason": "error-rate 9%",
+            "step": None,
+        }
+    ]
 
 
 def test_types_by_strategy_and_phase() -> None:
@@ -69,7 +86,8 @@ def test_types_by_strategy_and_phase() -> None:
         ("abTesting", "Experimenting", "abtesting.rollout.progressing"),
         ("simple", "Completed", "rolling.rollout.completed"),
     ]:
-        o = occurrences.build(REF, {"strategy": strategy, "phase": phase}, ok, AT, "c")
+        shown = RolloutStatus.model_validate({"strategy": strategy, "phase": phase})
+        o = occurrences.build(REF, shown, ok, AT, "c")
         assert o["type"] == expected and "error" not in o and o["severity"] == "info"
 
 

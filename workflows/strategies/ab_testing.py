@@ -17,9 +17,10 @@ with workflow.unsafe.imports_passed_through():
         MeasureExperimentInput,
         Variant,
     )
+    from activities.rollout_status import ExperimentStatus
     from workflows.durations import parse_duration
     from workflows.messages import RolloutOutcome
-    from workflows.model import ABTestingStrategy, ExperimentMetricStatus, ExperimentStatus
+    from workflows.model import ABTestingStrategy
     from workflows.run import RollbackRequired, iso_time
     from workflows.strategies.ab_rule import variant_rule
     from workflows.strategies.base import Parts, StableLayout
@@ -159,9 +160,7 @@ class ABTesting:
         )
         current = run.status.experiment
         assert current is not None
-        verdicts = [
-            ExperimentMetricStatus.model_validate(v.model_dump()) for v in measurement.verdicts
-        ]
+        verdicts = measurement.verdicts
         run.update(
             experiment=current.model_copy(
                 update={
