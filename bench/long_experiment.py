@@ -20,9 +20,9 @@ from activities.adapters.kube import KubeClient, load_credentials
 from activities.contracts import Proportion, ProportionRequest
 from bench.report import Row
 from kulta.worker import build_worker
-from tests.kube import Kube, cluster_up, path_of
+from tests.support.kube import Kube, cluster_up, path_of
+from tests.support.scenario import Scenario
 from tests.support.temporal import start_time_skipping
-from tests.workflow.scenario import Scenario
 
 HISTORY_WARNING = 10_240
 

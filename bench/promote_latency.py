@@ -17,7 +17,7 @@ from activities.naming import ANNOTATION_PROMOTE
 from bench.report import Row, median_ms, p95_ms
 from bench.stack import Stack, first_route_change
 from kulta import steering
-from tests import builders
+from tests.support import builders
 from workflows.messages import UPDATE_PROMOTE, PromoteRequest
 
 TARGET_MS = 300.0

@@ -22,7 +22,7 @@ from activities.naming import revision_of
 from activities.promql import render
 from bench.report import Row, median_ms, p95_ms
 from bench.stack import Stack, first_route_change, local_stack
-from tests import builders
+from tests.support import builders
 from tests.support.exporter import Exporter, Traffic
 from tests.support.prometheus import PrometheusServer
 

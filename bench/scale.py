@@ -18,7 +18,6 @@ from typing import Any
 from activities.adapters.kube import KubeClient, load_credentials
 from activities.naming import ANNOTATION_PROMOTE
 from bench.report import Row
-from tests.kube import Kube, cluster_up, path_of
 from tests.support.exporter import free_port
 from tests.support.fleet import (
     bounded,
@@ -28,6 +27,7 @@ from tests.support.fleet import (
     stable_on_its_latest_revision,
     until_all,
 )
+from tests.support.kube import Kube, cluster_up, path_of
 from tests.support.processes import KultaProcess
 from tests.support.temporal import start_dev_server
 

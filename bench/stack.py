@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.adapters.kube import KubeClient, load_credentials
 from activities.adapters.prometheus import PrometheusClient
 from kulta.worker import build_worker
-from tests import builders
-from tests.kube import Kube, cluster_up, path_of
+from tests.support import builders
+from tests.support.kube import Kube, cluster_up, path_of
 from tests.support.temporal import start_dev_server
 from watcher.loop import watch_forever
 from watcher.runner import Runner

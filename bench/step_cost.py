@@ -21,7 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from activities.naming import revision_of
 from bench.report import Row
 from bench.stack import Stack
-from tests import builders
+from tests.support import builders
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 STEPS = 10

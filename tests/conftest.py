@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 
 import pytest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.adapters.cdevents_sink import HttpCDEventSink
 from activities.adapters.kube import KubeClient, load_credentials
-from activities.adapters.occurrence_log import OccurrenceLog
-from activities.adapters.prometheus import PrometheusClient
-from activities.ports import ProportionSource
-from kulta.worker import build_worker
-from tests.kube import Kube, cluster_up, install_rbac, path_of, service_account_credentials
+from tests.support.kube import Kube, cluster_up, install_rbac, path_of, service_account_credentials
 from tests.support.temporal import start_dev_server, start_time_skipping
 
 
@@ -70,33 +62,3 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await start_dev_server()
     yield env
     await env.shutdown()
-
-
-@asynccontextmanager
-async def running_worker(
-    client: Client,
-    kube: Kube,
-    proportions: ProportionSource | None = None,
-    prometheus: PrometheusClient | None = None,
-    min_window_seconds: int = 5,
-    cdevents_url: str | None = None,
-    occurrences: OccurrenceLog | None = None,
-) -> AsyncIterator[Worker]:
-    """A worker on a task queue of its own, with the production workflow and activities."""
-    sink = HttpCDEventSink(cdevents_url) if cdevents_url else None
-    worker = build_worker(
-        client,
-        kube.as_worker,
-        task_queue=f"tq-{uuid.uuid4().hex[:8]}",
-        proportions=proportions,
-        prometheus=prometheus,
-        min_window_seconds=min_window_seconds,  # the test Prometheus scrapes every second
-        cdevents=sink,
-        occurrences=occurrences,
-    )
-    try:
-        async with worker:
-            yield worker
-    finally:
-        if sink is not None:
-            await sink.aclose()

@@ -15,14 +15,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.prometheus import PrometheusClient, PrometheusConfig
 from activities.naming import replicaset_name, revision_of
-from tests import builders
-from tests.conftest import running_worker
 from tests.integration.test_rollout_e2e import kulta
-from tests.kube import Kube
+from tests.support import builders
 from tests.support.exporter import Exporter, Traffic, free_port
 from tests.support.invariants import WriteRecorder
+from tests.support.kube import Kube
 from tests.support.prometheus import PrometheusServer
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
+from tests.support.worker import running_worker
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

@@ -12,11 +12,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.kube import KubeClient
-from tests.conftest import running_worker
-from tests.kube import Kube, service_account_credentials
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
+from tests.support.kube import Kube, service_account_credentials
 from tests.support.kube_proxy import Fault, FaultProxy
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
+from tests.support.worker import running_worker
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from activities.errors import BadInput
 from kulta.cli import lint_rollout
-from tests import builders
-from tests.kube import Kube, path_of
+from tests.support import builders
+from tests.support.kube import Kube, path_of
 from workflows.model import InvalidSpec, parse_spec
 
 pytestmark = pytest.mark.cluster

@@ -11,8 +11,8 @@ import pytest
 
 from activities.adapters.kube import KubeClient, KubeCredentials
 from activities.errors import Conflict, Forbidden, Gone, NotFound
-from tests import builders
-from tests.kube import Kube, path_of
+from tests.support import builders
+from tests.support.kube import Kube, path_of
 
 pytestmark = pytest.mark.cluster
 

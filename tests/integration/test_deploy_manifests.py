@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kube import KULTA_NAMESPACE, ROOT, Kube, kubectl
+from tests.support.kube import KULTA_NAMESPACE, ROOT, Kube, kubectl
 
 pytestmark = pytest.mark.cluster
 

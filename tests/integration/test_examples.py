@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kube import Kube, path_of
+from tests.support.kube import Kube, path_of
 from workflows.model import parse_spec
 
 pytestmark = pytest.mark.cluster

@@ -14,9 +14,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import ANNOTATION_PROMOTE
-from tests.kube import Kube
+from tests.support.kube import Kube
 from tests.support.processes import WorkerProcesses, until_ready, worker_environment
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

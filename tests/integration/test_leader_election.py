@@ -22,9 +22,14 @@ from temporalio.testing import WorkflowEnvironment
 from activities.adapters.kube import resource_path
 from activities.errors import NotFound
 from activities.naming import revision_of, workflow_id
-from tests import builders
-from tests.kube import KULTA_NAMESPACE, Kube, service_account_credentials, write_token_kubeconfig
+from tests.support import builders
 from tests.support.exporter import free_port
+from tests.support.kube import (
+    KULTA_NAMESPACE,
+    Kube,
+    service_account_credentials,
+    write_token_kubeconfig,
+)
 from tests.support.processes import KultaProcess
 from watcher.leader import LEASE_API, LeaderElector, LeaseTiming
 

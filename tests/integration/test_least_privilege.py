@@ -13,7 +13,7 @@ import yaml
 
 from activities.adapters.kube import KubeClient, resource_path
 from activities.errors import Forbidden
-from tests.kube import ROOT, Kube, path_of
+from tests.support.kube import ROOT, Kube, path_of
 
 pytestmark = pytest.mark.cluster
 

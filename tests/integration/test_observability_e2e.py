@@ -22,13 +22,13 @@ from activities.naming import ANNOTATION_ABORT
 from kulta import process
 from kulta.health import HealthServer
 from kulta.settings import load
-from tests import builders
-from tests.conftest import running_worker
-from tests.kube import Kube
+from tests.support import builders
 from tests.support.cdevents_check import problems
 from tests.support.cdevents_receiver import CDEventReceiver
 from tests.support.exporter import free_port
-from tests.workflow.scenario import Scenario
+from tests.support.kube import Kube
+from tests.support.scenario import Scenario
+from tests.support.worker import running_worker
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

@@ -22,9 +22,9 @@ from activities.naming import (
     revision_of,
 )
 from kulta import cli
-from tests.conftest import running_worker
-from tests.kube import Kube
-from tests.workflow.scenario import Scenario
+from tests.support.kube import Kube
+from tests.support.scenario import Scenario
+from tests.support.worker import running_worker
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.kube import Kube
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
+from tests.support.kube import Kube
 from tests.support.processes import WorkerProcesses, until_ready, worker_environment
+from tests.support.scenario import Scenario
 from tests.support.temporal import DevServerProcess
-from tests.workflow.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

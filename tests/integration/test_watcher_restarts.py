@@ -11,9 +11,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import SA_NAMESPACE
-from tests import builders
-from tests.conftest import running_worker
-from tests.kube import Kube
+from tests.support import builders
+from tests.support.kube import Kube
+from tests.support.worker import running_worker
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

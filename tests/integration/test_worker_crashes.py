@@ -16,15 +16,15 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import ANNOTATION_ABORT, ANNOTATION_PROMOTE, SA_NAMESPACE, SA_ROLLOUT
-from tests.kube import Kube
 from tests.support.invariants import (
     RECORDED_KINDS,
     WriteRecorder,
     terminal_problems,
     violations,
 )
+from tests.support.kube import Kube
 from tests.support.processes import KultaProcess, WorkerProcesses, until_ready, worker_environment
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource

@@ -21,7 +21,6 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import SA_NAMESPACE
-from tests.kube import ROOT, Kube, service_account_credentials, write_token_kubeconfig
 from tests.support.exporter import free_port
 from tests.support.fleet import (
     bounded,
@@ -32,6 +31,7 @@ from tests.support.fleet import (
     until_all,
 )
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
+from tests.support.kube import ROOT, Kube, service_account_credentials, write_token_kubeconfig
 from tests.support.processes import (
     KultaProcess,
     WorkerProcesses,

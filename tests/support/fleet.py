@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from tests import builders
-from tests.kube import Kube, path_of
+from tests.support import builders
+from tests.support.kube import Kube, path_of
 
 JsonObject = dict[str, Any]
 

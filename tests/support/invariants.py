@@ -29,7 +29,7 @@ from typing import Any
 
 from activities.errors import Gone
 from activities.naming import LABEL_ROLLOUT, LABEL_TEMPLATE_HASH
-from tests.kube import Kube, path_of
+from tests.support.kube import Kube, path_of
 
 JsonObject = dict[str, Any]
 RECORDED_KINDS = ("Rollout", "Service", "ReplicaSet", "HTTPRoute")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.kube import Kube, service_account_credentials, write_token_kubeconfig
 from tests.support.exporter import free_port
+from tests.support.kube import Kube, service_account_credentials, write_token_kubeconfig
 
 
 class KultaProcess:

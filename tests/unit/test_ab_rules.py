@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from activities.routing import with_named_rule, without_named_rule
-from tests.builders import httproute
+from tests.support.builders import httproute
 from workflows.model import ABTestingStrategy
 from workflows.strategies.ab_rule import cookie_pattern, rule_name, variant_rule
 

@@ -12,7 +12,7 @@ from activities.naming import (
     revision_of,
     workflow_id,
 )
-from tests.builders import rollout
+from tests.support.builders import rollout
 from watcher.dispatch import CancelWorkflow, RemoveAnnotation, Signal, StartWorkflow, decide
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests import builders
+from tests.support import builders
 from tests.support.invariants import Write, terminal_problems, violations
 
 

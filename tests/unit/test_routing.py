@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from activities.routing import RouteMisconfigured, drifted, observed_weights, with_weights
-from tests.builders import httproute
+from tests.support.builders import httproute
 
 
 def route() -> dict:

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
-from tests.kube import Kube
-from tests.workflow.scenario import Scenario
+from tests.support.kube import Kube
+from tests.support.scenario import Scenario
+from tests.support.worker import running_worker
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.contracts import Proportion, ProportionRequest
 from activities.naming import replicaset_name
-from tests.conftest import running_worker
-from tests.kube import Kube
 from tests.support.cdevents_receiver import CDEventReceiver
 from tests.support.histories import replay_and_record
 from tests.support.invariants import WriteRecorder
-from tests.workflow.scenario import Scenario
+from tests.support.kube import Kube
+from tests.support.scenario import Scenario
+from tests.support.worker import running_worker
 from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_CONCLUDE,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests import builders
+from tests.support import builders
 from tests.support.histories import replay_and_record
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
 from workflows.messages import SIGNAL_ABORT, SIGNAL_PROMOTE, AbortRequest, PromoteRequest
 
 pytestmark = pytest.mark.cluster

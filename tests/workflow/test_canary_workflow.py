@@ -13,7 +13,7 @@ from temporalio.exceptions import CancelledError
 from activities.naming import replicaset_name
 from tests.support.histories import replay_and_record
 from tests.support.invariants import WriteRecorder
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
 from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_PROMOTE,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from activities.naming import WORKFLOW_NAME
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
 from tests.workflow.test_canary_workflow import stable_v1
 from watcher.dispatch import StartWorkflow, decide
 from workflows.messages import SIGNAL_RESUME, SIGNAL_UPDATE_SPEC, SpecUpdate

@@ -7,7 +7,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from tests.workflow.scenario import Scenario
+from tests.support.scenario import Scenario
 from tests.workflow.test_canary_workflow import stable_v1
 from workflows.messages import (
     UPDATE_ABORT,

@@ -13,8 +13,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import SA_NAMESPACE, replicaset_name, revision_of
-from tests import builders
-from tests.kube import Kube
+from tests.support import builders
+from tests.support.kube import Kube
 from watcher.dispatch import StartWorkflow, decide
 from watcher.runner import Runner
 from workflows.messages import RolloutOutcome

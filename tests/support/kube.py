@@ -13,7 +13,7 @@ from activities.adapters.kube import KubeClient, KubeCredentials, resource_path
 from activities.errors import AlreadyExists, Gone, NotFound, Unavailable
 from activities.naming import RESOURCES, Resource
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 # kulta's own resource types, and those only tests arrange (kulta never touches them).
 KINDS: dict[str, Resource] = {
