@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from activities.contracts import MetricCheck, MetricMeasurement
+from workflows.analysis_spec import Analysis, Metric
 from workflows.durations import parse_duration
-from workflows.model import Analysis, Metric
 
 DEFAULT_INTERVAL = 60
 DEFAULT_ERROR_LIMIT = 4

@@ -25,8 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import MeasureMetricInput
     from activities.rollout_status import AnalysisStatus, MeasurementStatus, MetricAnalysisStatus
     from workflows.analysis import AnalysisState, Verdict
+    from workflows.analysis_spec import Analysis
     from workflows.effects import Effects
-    from workflows.model import Analysis
     from workflows.run import Inbox, Run, iso_time
     from workflows.transitions import Transitions
 

@@ -7,21 +7,25 @@ installed. Field names are the seed product's, so its manifests apply unchanged.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
-from activities.conditions import ConditionError, parse
-from workflows.durations import DURATION_PATTERN, parse_duration
+from workflows.analysis_spec import Analysis
+from workflows.spec_types import (
+    Duration,
+    IntOrPercent,
+    LabelSelector,
+    Model,
+    Port,
+    ResourceName,
+    ServiceName,
+    Weight,
+)
 
 API_GROUP = "kulta.io"
 API_VERSION = "v1alpha1"
@@ -29,81 +33,6 @@ KIND = "Rollout"
 PLURAL = "rollouts"
 
 MAX_STEPS = 100
-MAX_METRICS = 20
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-
-
-def _check_duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-Duration = Annotated[
-    str,
-    Field(pattern=DURATION_PATTERN, max_length=64),
-    AfterValidator(_check_duration),
-]
-ServiceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
-ResourceName = Annotated[str, Field(min_length=1, max_length=253)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Weight = Annotated[int, Field(ge=0, le=100)]
-
-
-def _check_int_or_percent(value: int | str) -> int | str:
-    if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}%", value) and int(value[:-1]) <= 100:
-        return value
-    raise ValueError(f"{value!r} is not a pod count or a percentage such as 25%")
-
-
-# A pod count or a percentage of replicas, as in a Deployment's rolling update.
-IntOrPercent = Annotated[int | str, AfterValidator(_check_int_or_percent)]
-
-
-class Model(BaseModel):
-    """Base for spec models: camelCase on the wire, unknown fields rejected, and types strict
-    as in the CRD's schema ("50" is not an integer), so `kulta lint` and the API server agree."""
-
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True, strict=True
-    )
-
-
-class LabelSelectorRequirement(Model):
-    key: str
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] | None = None
-
-
-# Kubernetes label syntax: kulta copies the selector onto ReplicaSets and pod templates, where
-# the API server would refuse a bad label only after the rollout had started.
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-
-
-def label_problem(key: str, value: str) -> str | None:
-    """Why `key: value` is not a valid Kubernetes label, or None."""
-    prefix, _, name = key.rpartition("/")
-    if (prefix and not _LABEL_PREFIX.match(prefix)) or not _LABEL_NAME.match(name):
-        return f"label key {key!r} is not a valid label name"
-    if not _LABEL_VALUE.match(value):
-        return f"label value {value!r} of {key!r} is not a valid label value"
-    return None
-
-
-class LabelSelector(Model):
-    match_labels: dict[str, str] | None = None
-    match_expressions: list[LabelSelectorRequirement] | None = None
-
-    @model_validator(mode="after")
-    def _valid_labels(self) -> LabelSelector:
-        for key, value in (self.match_labels or {}).items():
-            problem = label_problem(key, value)
-            if problem is not None:
-                raise ValueError(problem)
-        return self
 
 
 class GatewayAPIRouting(Model):
@@ -115,85 +44,6 @@ class GatewayAPIRouting(Model):
 
 class TrafficRouting(Model):
     gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
-
-
-def _check_condition(value: str) -> str:
-    try:
-        parse(value)
-    except ConditionError as err:
-        raise ValueError(str(err)) from None
-    return value
-
-
-ConditionText = Annotated[
-    str, Field(min_length=1, max_length=1024), AfterValidator(_check_condition)
-]
-Limit = Annotated[int, Field(ge=0, le=10000)]
-
-
-class Baseline(Model):
-    """The canary against the stable revision over the same window: it fails when it is worse
-    than the stable value by more than the ratio or the difference (in the metric's direction)."""
-
-    max_ratio: Annotated[float, Field(ge=1)] | None = Field(
-        default=None, description="e.g. 1.5: at most 50% worse than stable"
-    )
-    max_difference: Annotated[float, Field(ge=0)] | None = Field(
-        default=None, description="at most this much worse than stable, in the metric's unit"
-    )
-
-    @model_validator(mode="after")
-    def _a_bound(self) -> Baseline:
-        if self.max_ratio is None and self.max_difference is None:
-            raise ValueError("baseline needs maxRatio or maxDifference")
-        return self
-
-
-class Metric(Model):
-    """A metric judged against bounds. Built-ins (error-rate, success-rate, latency-p95,
-    latency-p99) need only `threshold`; a custom metric gives a PromQL `query` template."""
-
-    name: Annotated[str, Field(min_length=1, max_length=63)]
-    provider: ServiceName | None = Field(
-        default=None,
-        description="A Prometheus the operator configured by name (KULTA_PROMETHEUS_PROVIDERS); "
-        "without it, KULTA_PROMETHEUS_ADDRESS.",
-    )
-    threshold: float | None = None
-    max: float | None = Field(default=None, description="fails above this value")
-    min: float | None = Field(default=None, description="fails below this value")
-    condition: ConditionText | None = Field(
-        default=None, description="passes while this holds, e.g. `result < 0.05`"
-    )
-    baseline: Baseline | None = None
-    query: Annotated[str, Field(max_length=4096)] | None = None
-    trials_query: Annotated[str, Field(max_length=4096)] | None = Field(
-        default=None, description="A/B only: the trials a custom `query` counts events out of"
-    )
-    interval: Duration | None = None
-    count: Annotated[int, Field(ge=1, le=10000)] | None = Field(
-        default=None,
-        description="verdicts (passes or failures) per step; inline analysis: per run, default 1",
-    )
-    failure_limit: Limit | None = None
-    consecutive_error_limit: Limit | None = Field(
-        default=None, description="provider errors in a row before failurePolicy (default 4)"
-    )
-    inconclusive_limit: Limit | None = Field(
-        default=None, description="empty or NaN results in a row before failurePolicy (default 4)"
-    )
-    failure_policy: Literal["Rollback", "Pause", "Continue"] | None = None
-    direction: Literal["lower", "higher"] | None = None
-
-
-class Analysis(Model):
-    warmup_duration: Duration | None = None
-    interval: Duration | None = None
-    metrics: Annotated[list[Metric], Field(max_length=MAX_METRICS)] = []
-    # A/B experiment settings (seed names).
-    min_duration: Duration | None = None
-    min_sample_size: Annotated[int, Field(ge=1)] | None = None
-    confidence_level: Annotated[float, Field(gt=0, lt=1)] | None = None
 
 
 class Pause(Model):
@@ -224,20 +74,36 @@ class CanaryStep(Model):
 class CanaryStrategy(Model):
     stable_service: ServiceName
     canary_service: ServiceName
-    port: Port | None = None
+    port: Port | None = Field(
+        default=None,
+        description="Accepted for manifests of the original kulta and not used: kulta changes only "
+        "the weights of the route's backendRefs, which keep their own port.",
+    )
     steps: Annotated[list[CanaryStep], Field(max_length=MAX_STEPS)] = []
     traffic_routing: TrafficRouting | None = None
     analysis: Analysis | None = None
     scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
     abort_scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
-    max_surge: IntOrPercent | None = None
-    max_unavailable: IntOrPercent | None = None
+    max_surge: IntOrPercent | None = Field(
+        default=None,
+        description="Accepted for manifests of the original kulta and not used: a canary keeps the "
+        "stable revision at full capacity and adds ceil(replicas * weight / 100) canary pods.",
+    )
+    max_unavailable: IntOrPercent | None = Field(
+        default=None,
+        description="Accepted for manifests of the original kulta and not used: the stable "
+        "revision keeps all its pods until the canary is promoted.",
+    )
 
 
 class BlueGreenStrategy(Model):
     active_service: ServiceName
     preview_service: ServiceName
-    port: Port | None = None
+    port: Port | None = Field(
+        default=None,
+        description="Accepted for manifests of the original kulta and not used: kulta changes only "
+        "the weights of the route's backendRefs, which keep their own port.",
+    )
     auto_promotion_enabled: bool = True
     auto_promotion_seconds: Annotated[int, Field(ge=0, le=86400 * 30)] | None = None
     preview_replica_count: Annotated[int, Field(ge=0)] | None = None

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         SpecUpdate,
     )
     from workflows.run import Inbox, Run
+    from workflows.stable import establish_stable
     from workflows.strategies import Parts, Strategy, strategy_for
     from workflows.transitions import Transitions
     from workflows.workload import Workload
@@ -176,7 +177,7 @@ class RolloutWorkflow:
             strategy = strategy_for(spec.strategy.kind, parts)
             stable = run.status.stable_revision
             if stable is None or stable == run.revision:
-                await self._establish_stable(strategy, first=stable is None)
+                await establish_stable(parts, strategy.stable_layout(), first=stable is None)
                 outcome = RolloutOutcome(result="completed", phase="Completed")
             else:
                 outcome = await strategy.run()
@@ -186,30 +187,6 @@ class RolloutWorkflow:
             if strategy is not None and run.touched and not run.done:
                 await self._undo(strategy)
             raise
-
-    async def _establish_stable(self, strategy: Strategy, *, first: bool) -> None:
-        """The revision is (or becomes, for a first one) stable: full scale, all traffic."""
-        run, parts = self._run, self._parts
-        workload = parts.workload
-        run.reconciling = not first
-        await parts.transitions.transition(
-            "Progressing",
-            "RolloutStarted" if first else "Reconciling",
-            f"revision {run.revision} going to full scale"
-            if first
-            else f"reconciling stable revision {run.revision}",
-        )
-        spec = run.current_spec
-        await workload.scale_own_and_wait(spec, spec.replicas)
-        layout = strategy.stable_layout()
-        if layout.services:
-            await workload.ensure_targets(layout.services, layout.routing, split=layout.split)
-        for service, pinned in layout.pins.items():
-            await workload.select(service, run.revision if pinned else None)
-        if layout.weights is not None:
-            await workload.write_weights(layout.routing, layout.weights, force=True)
-        await parts.transitions.completed(layout.step_count, "is stable")
-        await workload.scale_down_others()
 
     async def _undo(self, strategy: Strategy) -> None:
         """Cancelled by a newer revision (or a revert): undo this revision before handing over."""

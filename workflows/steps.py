@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows.model import Analysis
+from workflows.analysis_spec import Analysis
 
 
 @dataclass(frozen=True)

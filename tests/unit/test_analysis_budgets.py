@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from activities.contracts import MetricMeasurement
 from workflows.analysis import AnalysisState, check_of
-from workflows.model import Analysis, Metric
+from workflows.analysis_spec import Analysis, Metric
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

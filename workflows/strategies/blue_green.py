@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.analysis_spec import Analysis
     from workflows.messages import RolloutOutcome
     from workflows.run import RollbackRequired
     from workflows.strategies.base import Parts, StableLayout, routed
@@ -39,7 +40,7 @@ class BlueGreen:
 
     async def run(self) -> RolloutOutcome:
         parts, run, bg = self._parts, self._run, self._bg
-        workload, analysis = parts.workload, parts.analysis
+        workload = parts.workload
         spec = run.current_spec
         stable, rev = run.stable_revision, run.revision
         preview_count = (
@@ -58,24 +59,12 @@ class BlueGreen:
             await workload.scale_own_and_wait(spec, preview_count)
             await workload.select(bg.preview_service, rev)
             await workload.select(bg.active_service, stable)
-            if bg.pre_promotion_analysis is not None and bg.pre_promotion_analysis.metrics:
-                await analysis.inline(
-                    bg.pre_promotion_analysis,
-                    self._variables(bg.preview_service),
-                    "pre-promotion analysis",
-                    parts.holds,
-                )
+            await self._analyse(bg.pre_promotion_analysis, bg.preview_service, "pre-promotion")
             await self._await_promotion()
             await parts.holds.checkpoint()
             await self._cut_over_to_new(spec.replicas)
-            if bg.post_promotion_analysis is not None and bg.post_promotion_analysis.metrics:
-                # While the old revision still runs at full scale: a failure switches back.
-                await analysis.inline(
-                    bg.post_promotion_analysis,
-                    self._variables(bg.active_service),
-                    "post-promotion analysis",
-                    parts.holds,
-                )
+            # While the old revision still runs at full scale: a failure switches back.
+            await self._analyse(bg.post_promotion_analysis, bg.active_service, "post-promotion")
             await self._abort_window()
         except RollbackRequired as rollback:
             await self.undo()
@@ -83,6 +72,13 @@ class BlueGreen:
         await parts.transitions.completed(2, "promoted to active")
         await workload.scale_down_others()
         return RolloutOutcome(result="completed", phase="Completed")
+
+    async def _analyse(self, spec: Analysis | None, service: str, when: str) -> None:
+        """Inline analysis of the revision behind `service`, when the spec asks for one."""
+        if spec is not None and spec.metrics:
+            await self._parts.analysis.inline(
+                spec, self._variables(service), f"{when} analysis", self._parts.holds
+            )
 
     def _variables(self, service: str) -> dict[str, str]:
         run = self._run

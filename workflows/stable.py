@@ -1,0 +1,34 @@
+"""A revision that is (or becomes, for a Rollout's first one) stable: full scale, its Services
+pinned, all traffic on it, every other revision scaled down. No steps, nothing to undo.
+Deterministic workflow code."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.strategies import Parts, StableLayout
+
+
+async def establish_stable(parts: Parts, layout: StableLayout, *, first: bool) -> None:
+    """`first`: a new Rollout's first revision (announced as a rollout); otherwise a stable
+    revision's run reconciles what may have drifted (announced as nothing new)."""
+    run, workload = parts.run, parts.workload
+    run.reconciling = not first
+    await parts.transitions.transition(
+        "Progressing",
+        "RolloutStarted" if first else "Reconciling",
+        f"revision {run.revision} going to full scale"
+        if first
+        else f"reconciling stable revision {run.revision}",
+    )
+    spec = run.current_spec
+    await workload.scale_own_and_wait(spec, spec.replicas)
+    if layout.services:
+        await workload.ensure_targets(layout.services, layout.routing, split=layout.split)
+    for service, pinned in layout.pins.items():
+        await workload.select(service, run.revision if pinned else None)
+    if layout.weights is not None:
+        await workload.write_weights(layout.routing, layout.weights, force=True)
+    await parts.transitions.completed(layout.step_count, "is stable")
+    await workload.scale_down_others()
