@@ -136,10 +136,20 @@ async def deliver(
         fail(f"{action.verb} refused by the workflow: {reason}")
         raise
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            fail(f"{action.verb}: the workflow of {namespace}/{name} is no longer running")
-        fail(f"{action.verb} not delivered: Temporal said {err.message}")
-        raise
+        if err.status != RPCStatusCode.NOT_FOUND:
+            fail(f"{action.verb} not delivered: Temporal said {err.message}")
+            raise
+        # The Temporal reached is not the one running this Rollout (another server on the
+        # default address, another namespace): say which answered, and use the annotation.
+        settings = load_settings()
+        typer.echo(
+            f"kulta: Temporal at {settings.temporal_address} (namespace "
+            f"{settings.temporal_namespace}) does not know {workflow_id}: {err.message}; "
+            "steering through the Rollout's annotation instead",
+            err=True,
+        )
+        await annotate(kubeconfig, namespace, name, action.annotation, action.value, timeout)
+        return f"{action.verb} delivered (annotation {action.annotation}): {namespace}/{name}"
     return f"{action.verb} acknowledged: {reply} ({namespace}/{name})"
 
 

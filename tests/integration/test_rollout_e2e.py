@@ -22,6 +22,7 @@ from activities.naming import (
     revision_of,
 )
 from kulta import cli
+from tests.support.exporter import free_port
 from tests.support.kube import Kube
 from tests.support.scenario import Scenario
 from tests.support.worker import running_worker
@@ -114,8 +115,12 @@ async def kulta(sc: Scenario, *args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, cli.app, argv)
 
 
-async def test_cli_get_and_promote(stack: Scenario) -> None:
+async def test_cli_get_and_promote(stack: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     sc = stack
+    # The test owns its environment: a Temporal address where nothing listens (whatever runs
+    # on the default one, e.g. `make demo`'s server) and the UI address it checks.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("TEMPORAL_UI_URL", "http://localhost:8233")
     await sc.create(steps=STEPS, replicas=4)
     await sc.wait_phase("Completed")
     await sc.set_image("example/app:v2")
@@ -131,7 +136,7 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
         "Temporal UI: http://localhost:8233/namespaces/default/workflows/rollout%2F" in shown.output
     )
 
-    # No Temporal at TEMPORAL_ADDRESS (the default, localhost:7233): through the annotation.
+    # No Temporal at TEMPORAL_ADDRESS: through the annotation.
     promoted = await kulta(sc, "promote", "app")
     assert promoted.exit_code == 0, promoted.output
     assert "promote delivered (annotation kulta.io/promote)" in promoted.output
@@ -141,6 +146,26 @@ async def test_cli_get_and_promote(stack: Scenario) -> None:
     missing = await kulta(sc, "get", "nope")
     assert missing.exit_code == 1
     assert "Rollout" in missing.output and "not found" in missing.output
+
+
+async def test_a_temporal_that_does_not_know_the_workflow_falls_back_to_the_annotation(
+    stack: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sc = stack
+    # A real Temporal that answers but does not run this Rollout (as when another server
+    # listens on the default address): here the same server, asked in another namespace.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", sc.client.service_client.config.target_host)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", f"elsewhere-{sc.namespace}")
+    await sc.create(steps=STEPS, replicas=2)
+    await sc.wait_phase("Completed")
+    await sc.set_image("example/app:v2")
+    await sc.wait_phase("Paused", "waiting for promotion")
+
+    promoted = await kulta(sc, "promote", "app")
+    assert promoted.exit_code == 0, promoted.output
+    assert f"(namespace elsewhere-{sc.namespace}) does not know rollout/" in promoted.output
+    assert "promote delivered (annotation kulta.io/promote)" in promoted.output
+    await sc.wait_phase("Completed", "is stable")
 
 
 async def test_steering_is_acknowledged_by_the_workflow_when_temporal_is_reachable(
