@@ -224,6 +224,40 @@ async def test_invalid_spec_is_reported_and_nothing_moves(scenario: Scenario) ->
     assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
 
 
+async def test_a_second_invalid_spec_is_reported_once_and_a_fixed_one_rolls_out(
+    scenario: Scenario,
+) -> None:
+    sc = scenario
+    await sc.create()
+    bad = {"selector": {"matchLabels": {"app": "other"}}}
+    rollout = await sc.patch_spec(**bad)
+    handle = await sc.start()
+    await sc.wait_phase("Failed", "invalid spec")
+    # Another invalid generation: reported, then the run waits again (it must not loop).
+    rollout = await sc.patch_spec(minReadySeconds=1)
+    await handle.signal(
+        SIGNAL_UPDATE_SPEC,
+        SpecUpdate(generation=rollout["metadata"]["generation"], spec=rollout["spec"]),
+    )
+    for _ in range(200):  # until the second generation is reported
+        if len(await invalid_spec_events(sc)) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    fixed = await sc.patch_spec(selector={"matchLabels": {"app": "app"}})
+    await handle.signal(
+        SIGNAL_UPDATE_SPEC,
+        SpecUpdate(generation=fixed["metadata"]["generation"], spec=fixed["spec"]),
+    )
+    assert (await handle.result()).result == "completed"
+    assert (await sc.rollout())["status"]["observedGeneration"] == fixed["metadata"]["generation"]
+    # One report per invalid generation (the old code reported the second one without end).
+    assert len(await invalid_spec_events(sc)) == 2
+
+
+async def invalid_spec_events(sc: Scenario) -> list[dict[str, Any]]:
+    return [e for e in await sc.kube.list("Event", sc.namespace) if e["reason"] == "InvalidSpec"]
+
+
 async def test_a_hostile_label_is_reported_and_nothing_moves(scenario: Scenario) -> None:
     sc = scenario
     await sc.create()
