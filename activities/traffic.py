@@ -26,7 +26,6 @@ from activities.routing import (
     without_named_rule,
 )
 
-HTTPROUTE_API = "gateway.networking.k8s.io/v1"
 MAX_CONFLICT_RETRIES = 8
 
 

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from activities.adapters.kube import KubeClient, load_credentials, resource_path
+from activities.adapters.kube import KubeClient, load_credentials
 from activities.errors import KultaError, NotFound
-from activities.naming import ROLLOUT_API_VERSION
+from activities.naming import ROLLOUTS
 
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="the Rollout's namespace")]
 
@@ -39,7 +39,7 @@ def kube_client(kubeconfig: str | None) -> KubeClient:
 
 
 def rollout_path(namespace: str, name: str) -> str:
-    return resource_path(ROLLOUT_API_VERSION, "rollouts", namespace, name)
+    return ROLLOUTS.path(namespace, name)
 
 
 async def get_rollout(kubeconfig: str | None, namespace: str, name: str) -> dict[str, Any]:

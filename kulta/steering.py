@@ -16,9 +16,9 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.errors import Gone, NotFound
-from activities.naming import ROLLOUT_API_VERSION
+from activities.naming import ROLLOUTS
 from activities.rollout_status import PROMOTABLE_PHASES, RUNNING_PHASES
 from kulta.cli_common import fail, get_rollout, kube_client, read_rollout, rollout_path
 from kulta.rendering import TIMED_PAUSE, situation, status_of
@@ -75,7 +75,7 @@ async def _annotation_removed(
 ) -> None:
     """Returns once the watcher has removed `key` (it does so after delivering the signal),
     watching the Rollout from our own write onwards."""
-    collection = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace)
+    collection = ROLLOUTS.path(namespace)
     while True:
         try:
             async for event in kube.watch(

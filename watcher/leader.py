@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.adapters.kube import KubeClient, resource_path
+from activities.adapters.kube import KubeClient
 from activities.errors import AlreadyExists, Conflict, KultaError, NotFound
+from activities.naming import LEASES
 
 log = logging.getLogger(__name__)
-
-LEASE_API = "coordination.k8s.io/v1"
 
 
 class LostLeadership(Exception):
@@ -56,8 +55,8 @@ class LeaderElector:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kube = kube
-        self._path = resource_path(LEASE_API, "leases", namespace)
-        self._name_path = resource_path(LEASE_API, "leases", namespace, name)
+        self._path = LEASES.path(namespace)
+        self._name_path = LEASES.path(namespace, name)
         self._name = name
         self.identity = identity
         self.timing = timing or LeaseTiming()
@@ -150,7 +149,7 @@ class LeaderElector:
 
     async def _create(self, now: datetime) -> bool:
         body: dict[str, Any] = {
-            "apiVersion": LEASE_API,
+            "apiVersion": LEASES.api_version,
             "kind": "Lease",
             "metadata": {"name": self._name},
             "spec": {

@@ -19,9 +19,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.adapters.kube import resource_path
 from activities.errors import NotFound
-from activities.naming import revision_of, workflow_id
+from activities.naming import LEASES, revision_of, workflow_id
 from tests.support import builders
 from tests.support.exporter import free_port
 from tests.support.kube import (
@@ -31,7 +30,7 @@ from tests.support.kube import (
     write_token_kubeconfig,
 )
 from tests.support.processes import KultaProcess
-from watcher.leader import LEASE_API, LeaderElector, LeaseTiming
+from watcher.leader import LeaderElector, LeaseTiming
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
@@ -47,7 +46,7 @@ def _electors(kube: Kube, namespace: str, count: int) -> list[LeaderElector]:
 
 async def _holder(kube: Kube, namespace: str, name: str) -> str:
     try:
-        lease = await kube.client.get(resource_path(LEASE_API, "leases", namespace, name))
+        lease = await kube.client.get(LEASES.path(namespace, name))
     except NotFound:
         return ""
     return str(lease["spec"].get("holderIdentity") or "")
@@ -72,7 +71,7 @@ async def test_a_silent_leader_is_replaced_only_after_the_lease_duration(
     await asyncio.wait_for(second.acquire(), FAST.duration * 3)
     waited = time.monotonic() - started
     assert waited >= FAST.duration, f"took over after {waited:.2f}s, before the lease expired"
-    lease = await kube.client.get(resource_path(LEASE_API, "leases", namespace, first._name))
+    lease = await kube.client.get(LEASES.path(namespace, first._name))
     assert lease["spec"]["holderIdentity"] == second.identity
     assert lease["spec"]["leaseTransitions"] == 1
     # The old leader notices on its next renewal: it is no longer the holder.
@@ -95,12 +94,12 @@ async def test_a_leader_that_cannot_renew_gives_up(kube: Kube, namespace: str) -
     holding = asyncio.create_task(leader.hold())
     await asyncio.sleep(FAST.retry_period * 2)
     assert not holding.done()
-    await kube.client.delete(resource_path(LEASE_API, "leases", namespace, leader._name))
+    await kube.client.delete(LEASES.path(namespace, leader._name))
     # Deleted: the next renewal re-creates it (a free lease), so the leader keeps it.
     await asyncio.sleep(FAST.retry_period * 3)
     assert await _holder(kube, namespace, leader._name) == leader.identity
     # Taken by someone else: renewals fail, and after the renew deadline hold() raises.
-    path = resource_path(LEASE_API, "leases", namespace, leader._name)
+    path = LEASES.path(namespace, leader._name)
     lease = await kube.client.get(path)
     lease["spec"]["holderIdentity"] = "usurper"
     await kube.client.replace(path, lease)
@@ -135,9 +134,7 @@ async def watcher_env(
 
 async def _reset_lease(kube: Kube) -> None:
     with contextlib.suppress(NotFound):
-        await kube.client.delete(
-            resource_path(LEASE_API, "leases", KULTA_NAMESPACE, "kulta-watcher")
-        )
+        await kube.client.delete(LEASES.path(KULTA_NAMESPACE, "kulta-watcher"))
 
 
 def _watcher(env: dict[str, str], name: str, tmp: Path) -> KultaProcess:

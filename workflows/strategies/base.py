@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from temporalio import workflow
 
@@ -30,7 +30,7 @@ class Parts:
     workload: Workload
     analysis: AnalysisLoop
 
-    async def failed_after_rollback(self, rollback: RollbackRequired) -> RolloutOutcome:
+    async def failed_after_rollback(self, rollback: RollbackRequired) -> NoReturn:
         """Reports a finished rollback (phase Failed) and waits, at no cost, for a retry."""
         await self.transitions.rolled_back(rollback.reason, rollback.message)
         await self.holds.wait_for_retry()
