@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.analysis import AnalysisState, Verdict
     from workflows.analysis_spec import Analysis
     from workflows.effects import Effects
-    from workflows.run import Inbox, Run, iso_time
+    from workflows.run import ActionFailed, Inbox, Run, iso_time
     from workflows.transitions import Transitions
 
 if TYPE_CHECKING:
@@ -52,10 +52,18 @@ class AnalysisLoop:
 
     def start_background(self, spec: Analysis, variables: dict[str, str]) -> None:
         self.state = AnalysisState(spec)
-        self._task = asyncio.create_task(self._background(self.state, variables))
+        self._task = asyncio.create_task(self._supervised(self.state, variables))
 
     def stop(self) -> None:
         self._stopped = True
+
+    async def _supervised(self, analysis: AnalysisState, variables: dict[str, str]) -> None:
+        """The background loop; a measurement that fails for good rolls the canary back
+        (through the verdict every wait reacts to), never silently ends the analysis."""
+        try:
+            await self._background(analysis, variables)
+        except ActionFailed as failed:
+            self.verdict = Verdict("rollback", failed.reason, failed.message)
 
     async def _background(self, analysis: AnalysisState, variables: dict[str, str]) -> None:
         run = self._run

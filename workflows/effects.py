@@ -6,15 +6,21 @@ as local activities (one history event instead of three and a workflow task); a 
 mid-write loses the task, and the next one replays it and writes again, which is safe because
 every activity is idempotent. Writes a person may act on stay regular activities (see
 `publish_status`).
+
+An activity that fails for good (a non-retryable error, or a bounded retry that ran out) comes
+out of here as `ActionFailed`, a domain error the run rolls back on: the one place where "an
+activity error never fails the workflow in Temporal" is kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -42,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         WaitAvailableResult,
     )
     from workflows import options
+    from workflows.run import ActionFailed, Interrupted
 
 T = TypeVar("T")
 
@@ -79,7 +86,10 @@ class Effects:
             "scale_replicaset", inp, ReplicaSetState, f"scale {inp.name} to {inp.replicas}"
         )
 
-    async def scale_and_wait(self, inp: ScaleAndWaitInput, name: str) -> ScaleAndWaitResult:
+    async def scale_and_wait(
+        self, inp: ScaleAndWaitInput, name: str, interrupted: Callable[[], bool] | None = None
+    ) -> ScaleAndWaitResult:
+        """Raises `Interrupted` as soon as `interrupted()` holds (the wait is cancelled)."""
         return await _run(
             "scale_replicaset_and_wait",
             inp,
@@ -87,9 +97,13 @@ class Effects:
             f"scale {name} to {inp.replicaset.replicas} and wait for its pods",
             timeout=_pod_wait_timeout(inp.progress_deadline_seconds),
             heartbeat=options.HEARTBEAT,
+            interrupted=interrupted,
         )
 
-    async def wait_available(self, inp: WaitAvailableInput) -> WaitAvailableResult:
+    async def wait_available(
+        self, inp: WaitAvailableInput, interrupted: Callable[[], bool] | None = None
+    ) -> WaitAvailableResult:
+        """Raises `Interrupted` as soon as `interrupted()` holds (the wait is cancelled)."""
         return await _run(
             "wait_replicaset_available",
             inp,
@@ -97,6 +111,7 @@ class Effects:
             f"wait for {inp.want} pods of {inp.name}",
             timeout=_pod_wait_timeout(inp.progress_deadline_seconds),
             heartbeat=options.HEARTBEAT,
+            interrupted=interrupted,
         )
 
     async def select(self, inp: SelectRevisionInput) -> None:
@@ -168,25 +183,58 @@ async def _run(
     heartbeat: timedelta | None = None,
     retry: RetryPolicy | None = None,
     local: bool = False,
+    interrupted: Callable[[], bool] | None = None,
 ) -> T:
-    if local:
-        assert heartbeat is None, "a local activity cannot heartbeat"
-        local_result = await workflow.execute_local_activity(
+    try:
+        if interrupted is not None:
+            # Raced against `interrupted`: same commands as `execute_activity` (histories
+            # replay), plus a cancellation when the race is lost.
+            handle = workflow.start_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=heartbeat,
+                retry_policy=retry or options.RETRY,
+                summary=summary,
+            )
+            await workflow.wait_condition(lambda: handle.done() or interrupted())
+            if not handle.done():
+                handle.cancel()
+                raise Interrupted(summary)
+            return await handle  # type: ignore[no-any-return]
+        if local:
+            assert heartbeat is None, "a local activity cannot heartbeat"
+            local_result = await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timeout,
+                retry_policy=retry or options.RETRY,
+                summary=summary,
+            )
+            return local_result  # type: ignore[no-any-return]
+        result = await workflow.execute_activity(
             name,
             arg,
             result_type=result_type,
             start_to_close_timeout=timeout,
+            heartbeat_timeout=heartbeat,
             retry_policy=retry or options.RETRY,
             summary=summary,
         )
-        return local_result  # type: ignore[no-any-return]
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=timeout,
-        heartbeat_timeout=heartbeat,
-        retry_policy=retry or options.RETRY,
-        summary=summary,
-    )
-    return result  # type: ignore[no-any-return]
+        return result  # type: ignore[no-any-return]
+    except ActivityError as err:
+        raise failure_of(summary, err) from None
+
+
+def failure_of(action: str, err: ActivityError) -> ActionFailed:
+    """The domain error for an activity that failed for good, with the API server's words."""
+    cause = err.cause
+    while isinstance(cause, ActivityError):  # pragma: no cover - the SDK nests at most once
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return ActionFailed(action, cause.type or "ApplicationError", cause.message)
+    if cause is None:
+        return ActionFailed(action, "ActivityError", err.message)
+    return ActionFailed(action, type(cause).__name__, str(cause) or err.message)

@@ -33,6 +33,16 @@ class Holds:
     def user_paused(self) -> bool:
         return self._inbox.paused or self._run.current_spec.paused
 
+    def must_stop(self) -> bool:
+        """An abort or a rollback verdict is waiting: long waits are cut short for it."""
+        return self._inbox.aborted or self._analysis.rollback_pending
+
+    async def stop_now(self) -> NoReturn:
+        """Raises the rollback that `must_stop` saw (the abort first)."""
+        self._inbox.raise_if_aborted()
+        await self.react_to_analysis()
+        raise AssertionError("stopped with neither an abort nor a rollback verdict")
+
     async def checkpoint(self) -> None:
         """Between actions: honour analysis verdicts, an abort and a user's pause."""
         await self.react_to_analysis()

@@ -59,6 +59,7 @@ class AbortRequest(Message):
 
 
 class RolloutOutcome(Message):
-    result: Literal["completed", "skipped", "cancelled"]
+    # "gone": the run failed and could not even report it (the Rollout was deleted).
+    result: Literal["completed", "skipped", "cancelled", "gone"]
     reason: str = ""
     phase: str | None = None

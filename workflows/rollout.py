@@ -5,6 +5,11 @@ claims the Rollout, validates the spec, then hands over to the strategy (`strate
 ends when its revision is stable (Completed); a Failed run stays open, costing nothing, until a
 retry or a newer revision. Cancelled by a newer revision, it undoes its own before handing over.
 
+No domain error ends a run in Temporal's Failed state: a failure no strategy step handled (an
+activity that failed for good before the steps began, in a stable revision's run, or in the
+middle of a rollback) puts traffic back on stable where it can, reports Failed with the cause,
+and waits for a retry like any rollback.
+
 Deterministic code only: time comes from `workflow.now()`, waiting from durable timers and
 conditions, and every effect on the world goes through `workflows/effects.py`.
 """
@@ -12,6 +17,7 @@ conditions, and every effect on the world goes through `workflows/effects.py`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -47,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutStart,
         SpecUpdate,
     )
-    from workflows.run import Inbox, Run
+    from workflows.run import ActionFailed, Inbox, RollbackRequired, Run
     from workflows.stable import establish_stable
     from workflows.strategies import Parts, Strategy, strategy_for
     from workflows.transitions import Transitions
@@ -162,11 +168,14 @@ class RolloutWorkflow:
     @workflow.run
     async def run(self, start: RolloutStart) -> RolloutOutcome:
         run, parts = self._run, self._parts
-        claim = await parts.effects.claim(
-            ClaimInput(
-                rollout=run.ref, workflow_id=workflow.info().workflow_id, revision=run.revision
+        try:
+            claim = await parts.effects.claim(
+                ClaimInput(
+                    rollout=run.ref, workflow_id=workflow.info().workflow_id, revision=run.revision
+                )
             )
-        )
+        except ActionFailed as failed:  # the Rollout is gone, or kulta may not read it
+            return RolloutOutcome(result="skipped", reason=failed.message)
         if not claim.claimed:
             return RolloutOutcome(result="skipped", reason=claim.reason)
         run.update(stable_revision=claim.stable_revision)
@@ -183,20 +192,52 @@ class RolloutWorkflow:
                 outcome = await strategy.run()
             await parts.transitions.settle()
             return outcome
+        except RollbackRequired as failure:
+            return await self._failed(strategy, failure)
         except asyncio.CancelledError:
             if strategy is not None and run.touched and not run.done:
                 await self._undo(strategy)
             raise
 
+    async def _failed(self, strategy: Strategy | None, failure: RollbackRequired) -> RolloutOutcome:
+        """A failure no step handled: traffic back to stable first (if this revision had any),
+        then Failed with the cause; then, like any rollback, wait for a retry."""
+        run, transitions = self._run, self._parts.transitions
+        reason, message = failure.reason, failure.message
+        if strategy is not None and run.touched and not run.done:
+            if await self._undone(strategy):
+                run.update(current_weight=0, canary_revision=None)
+                message = f"rolled back: {message}"
+            else:
+                reason = "RollbackIncomplete"
+                message = f"{message}; traffic could not be set back to stable, nothing scaled down"
+        try:
+            await transitions.transition(
+                "Failed", reason, message, event_type="Warning", decision=("fail", message)
+            )
+        except ActionFailed as unreported:
+            if unreported.error_type == "NotFound":  # the Rollout itself is gone
+                return RolloutOutcome(result="gone", reason=message, phase="Failed")
+            run.decide("unreported", unreported.message)
+        return await self._parts.holds.wait_for_retry()
+
+    async def _undone(self, strategy: Strategy) -> bool:
+        try:
+            return await strategy.undo()
+        except ActionFailed as failed:
+            self._run.decide("rollback-incomplete", failed.message)
+            return False
+
     async def _undo(self, strategy: Strategy) -> None:
         """Cancelled by a newer revision (or a revert): undo this revision before handing over."""
         run = self._run
-        if not await strategy.undo():
+        if not await self._undone(strategy):
             return  # traffic could not be moved back: leave the pods that serve it
         run.update(current_weight=0, canary_revision=None)
-        await self._parts.transitions.transition(
-            "Progressing",
-            "Superseded",
-            f"revision {run.revision} superseded; traffic returned to stable",
-            decision=("rollback", "superseded by a newer revision"),
-        )
+        with contextlib.suppress(ActionFailed):  # the newer revision's run reports from here
+            await self._parts.transitions.transition(
+                "Progressing",
+                "Superseded",
+                f"revision {run.revision} superseded; traffic returned to stable",
+                decision=("rollback", "superseded by a newer revision"),
+            )

@@ -35,6 +35,35 @@ class RollbackRequired(Exception):
         self.message = message
 
 
+class Interrupted(Exception):
+    """A wait was cut short by an abort or a rollback verdict (it was cancelled); the caller
+    raises the rollback that interrupted it."""
+
+
+# The reason a failed action is reported with, by the error class the activity raised
+# (activities/errors.py); any other class (a bounded retry that ran out) is "ActionFailed".
+_FAILURE_REASONS = {
+    "Invalid": "RejectedByAPIServer",
+    "Forbidden": "Forbidden",
+    "NotFound": "ObjectNotFound",
+    "BadInput": "RejectedByAPIServer",
+}
+
+
+class ActionFailed(RollbackRequired):
+    """An activity failed for good: the API server refused the request, an object it needs is
+    gone, or a bounded retry ran out. The run rolls back (traffic first) and fails with the API
+    server's own words; it never fails in Temporal."""
+
+    def __init__(self, action: str, error_type: str, detail: str) -> None:
+        super().__init__(
+            _FAILURE_REASONS.get(error_type, "ActionFailed"), f"{action} failed: {detail}"
+        )
+        self.action = action
+        self.error_type = error_type
+        self.detail = detail
+
+
 def iso_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 

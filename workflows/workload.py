@@ -10,7 +10,6 @@ code; the activities are in `Effects`.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -28,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.effects import Effects
     from workflows.holds import Holds
     from workflows.model import RolloutSpec, TrafficRouting
-    from workflows.run import RollbackRequired, Run
+    from workflows.run import ActionFailed, Interrupted, RollbackRequired, Run
 
 
 class Workload:
@@ -77,15 +76,20 @@ class Workload:
 
     async def scale_own_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
         """This revision's ReplicaSet at `replicas`, with that many pods available; no progress
-        for the deadline means the rollout must be rolled back."""
+        for the deadline means the rollout must be rolled back. An abort or a rollback verdict
+        ends the wait at once (traffic must not wait for pods to go back)."""
         run = self._run
-        result = await self._effects.scale_and_wait(
-            ScaleAndWaitInput(
-                replicaset=self._own(replicas),
-                progress_deadline_seconds=spec.progress_deadline_seconds,
-            ),
-            run.own_replicaset,
-        )
+        try:
+            result = await self._effects.scale_and_wait(
+                ScaleAndWaitInput(
+                    replicaset=self._own(replicas),
+                    progress_deadline_seconds=spec.progress_deadline_seconds,
+                ),
+                run.own_replicaset,
+                interrupted=self._holds.must_stop,
+            )
+        except Interrupted:
+            await self._holds.stop_now()
         self._record(result.state)
         if not result.wait.met:
             raise RollbackRequired("ProgressDeadlineExceeded", result.wait.message)
@@ -93,17 +97,24 @@ class Workload:
             available = result.wait.available
             run.update(available_replicas=available, ready_replicas=available)
 
-    async def wait_available(self, spec: RolloutSpec, name: str, want: int) -> int:
+    async def wait_available(
+        self, spec: RolloutSpec, name: str, want: int, *, interruptible: bool = True
+    ) -> int:
         """Waits for `want` available pods of ReplicaSet `name`; no progress for the deadline
-        means the rollout must be rolled back."""
-        result = await self._effects.wait_available(
-            WaitAvailableInput(
-                namespace=self._run.namespace,
-                name=name,
-                want=want,
-                progress_deadline_seconds=spec.progress_deadline_seconds,
+        means the rollout must be rolled back. Unless `interruptible` is False (a rollback's own
+        wait), an abort or a rollback verdict ends the wait at once."""
+        try:
+            result = await self._effects.wait_available(
+                WaitAvailableInput(
+                    namespace=self._run.namespace,
+                    name=name,
+                    want=want,
+                    progress_deadline_seconds=spec.progress_deadline_seconds,
+                ),
+                interrupted=self._holds.must_stop if interruptible else None,
             )
-        )
+        except Interrupted:
+            await self._holds.stop_now()
         if not result.met:
             raise RollbackRequired("ProgressDeadlineExceeded", result.message)
         return result.available
@@ -117,10 +128,23 @@ class Workload:
         await self.scale(self._run.own_replicaset, replicas)
 
     async def select(self, service: str, revision: str | None) -> None:
-        """Pins `service` to `revision` (None: it spans every revision)."""
-        await self._effects.select(
-            SelectRevisionInput(namespace=self._run.namespace, service=service, revision=revision)
-        )
+        """Pins `service` to `revision` (None: it spans every revision). A Service deleted
+        mid-rollout holds the rollout (nothing scaled down) until it is back."""
+        run = self._run
+        wait = options.RECHECK_INITIAL
+        while True:
+            try:
+                await self._effects.select(
+                    SelectRevisionInput(namespace=run.namespace, service=service, revision=revision)
+                )
+                return
+            except ActionFailed as failed:
+                if failed.error_type != "NotFound":
+                    raise
+            await self._holds.hold(
+                "ServiceNotFound", f"Service {run.namespace}/{service} does not exist", wait
+            )
+            wait = min(wait * 2, options.RECHECK_MAX)
 
     async def scale_down_others(self) -> None:
         """Every other revision of this Rollout to zero (this one is stable now)."""
@@ -171,7 +195,7 @@ class Workload:
                     rollout=run.name, namespace=route[0], route=route[1], weights=weights
                 )
             )
-        except ActivityError:
+        except ActionFailed:
             return False
         if result.outcome in ("applied", "unchanged"):
             run.expected_weights = weights

@@ -154,14 +154,27 @@ class Canary:
         (status, CDEvent) to the pause that follows."""
         run, spec, canary, workload = self._run, self._spec, self._canary, self._parts.workload
         run.update(current_step_index=index)
+        lower = weight < (run.status.current_weight or 0)
+        stable = replicaset_name(run.name, run.stable_revision)
         if run.route(canary.traffic_routing) is None:
+            # Traffic follows pod counts: whichever side grows is up before the other shrinks.
             split = replica_split_without_routing(spec.replicas, weight)
-            await workload.scale_own_and_wait(spec, split.canary)
-            await workload.scale(replicaset_name(run.name, run.stable_revision), split.stable)
+            if lower:
+                await workload.scale(stable, split.stable)
+                await workload.wait_available(spec, stable, split.stable)
+                await workload.scale_own(split.canary)
+            else:
+                await workload.scale_own_and_wait(spec, split.canary)
+                await workload.scale(stable, split.stable)
         else:
+            # Capacity before traffic both ways: up, then weight; or weight, then down.
             need = canary_replicas_for_weight(spec.replicas, weight)
-            await workload.scale_own_and_wait(spec, need)
-            await workload.write_weights(canary.traffic_routing, canary_split(canary, weight))
+            if lower:
+                await workload.write_weights(canary.traffic_routing, canary_split(canary, weight))
+                await workload.scale_own(need)
+            else:
+                await workload.scale_own_and_wait(spec, need)
+                await workload.write_weights(canary.traffic_routing, canary_split(canary, weight))
         run.update(current_weight=weight)
         if weight > 0:
             run.traffic_since = workflow.now()  # warmup and evidence count from here
@@ -286,8 +299,15 @@ class Canary:
         """Moves all traffic back to stable; True once that is confirmed."""
         run, canary, workload = self._run, self._canary, self._parts.workload
         if run.route(canary.traffic_routing) is None:
+            # Traffic follows pod counts: stable back at full size and available first.
+            spec = run.current_spec
             stable = replicaset_name(run.name, run.stable_revision)
-            await workload.scale(stable, run.current_spec.replicas)
+            await workload.scale(stable, spec.replicas)
+            try:
+                await workload.wait_available(spec, stable, spec.replicas, interruptible=False)
+            except RollbackRequired as stuck:
+                run.decide("rollback-incomplete", f"kept {run.own_replicaset}: {stuck.message}")
+                return False
             return True
         return await workload.weights_for_rollback(canary.traffic_routing, canary_split(canary, 0))
 

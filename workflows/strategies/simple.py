@@ -80,7 +80,7 @@ class Simple:
         previous = replicaset_name(run.name, run.stable_revision)
         await workload.scale(previous, spec.replicas)
         try:
-            await workload.wait_available(spec, previous, spec.replicas)
+            await workload.wait_available(spec, previous, spec.replicas, interruptible=False)
         except RollbackRequired as stuck:
             run.decide("rollback-incomplete", f"kept {run.own_replicaset}: {stuck.message}")
         else:
