@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -58,11 +58,37 @@ def _pod_wait_timeout(progress_deadline_seconds: int) -> timedelta:
     return timedelta(seconds=progress_deadline_seconds + 300)
 
 
+class TroubleReporter(Protocol):
+    """Told when an action keeps failing with a retryable error, and when it works again."""
+
+    def deadline_seconds(self) -> int:
+        """How long an action may keep failing before the rollout rolls back."""
+        ...
+
+    async def retrying(self, action: str, detail: str) -> None: ...
+
+    async def recovered(self, action: str) -> None: ...
+
+
 class Effects:
-    """The activities of one run. Stateless: callers build each input."""
+    """The activities of one run; callers build each input.
+
+    A retryable error is retried in rounds (`options.RETRY_BEFORE_REPORT`, then
+    `RETRY_WHILE_DEGRADED`): after the first round the reporter is told (status condition
+    Degraded, a Warning Event), after `deadline_seconds` of failing the action fails for good,
+    with the last error, and when it works again the reporter is told that too. Nothing is
+    retried in silence.
+    """
+
+    def __init__(self) -> None:
+        self._reporter: TroubleReporter | None = None
+        self._degraded = False
+
+    def report_to(self, reporter: TroubleReporter) -> None:
+        self._reporter = reporter
 
     async def claim(self, inp: ClaimInput) -> ClaimResult:
-        return await _run(
+        return await self._run(
             "claim_rollout",
             inp,
             ClaimResult,
@@ -72,17 +98,17 @@ class Effects:
         )
 
     async def check_targets(self, inp: CheckTargetsInput) -> CheckTargetsResult:
-        return await _run(
+        return await self._run(
             "check_traffic_targets", inp, CheckTargetsResult, "check services and route"
         )
 
     async def ensure_replicaset(self, inp: EnsureReplicaSetInput, name: str) -> ReplicaSetState:
-        return await _run(
+        return await self._run(
             "ensure_replicaset", inp, ReplicaSetState, f"scale {name} to {inp.replicas}"
         )
 
     async def scale(self, inp: ScaleInput) -> ReplicaSetState:
-        return await _run(
+        return await self._run(
             "scale_replicaset", inp, ReplicaSetState, f"scale {inp.name} to {inp.replicas}"
         )
 
@@ -90,7 +116,7 @@ class Effects:
         self, inp: ScaleAndWaitInput, name: str, interrupted: Callable[[], bool] | None = None
     ) -> ScaleAndWaitResult:
         """Raises `Interrupted` as soon as `interrupted()` holds (the wait is cancelled)."""
-        return await _run(
+        return await self._run(
             "scale_replicaset_and_wait",
             inp,
             ScaleAndWaitResult,
@@ -104,7 +130,7 @@ class Effects:
         self, inp: WaitAvailableInput, interrupted: Callable[[], bool] | None = None
     ) -> WaitAvailableResult:
         """Raises `Interrupted` as soon as `interrupted()` holds (the wait is cancelled)."""
-        return await _run(
+        return await self._run(
             "wait_replicaset_available",
             inp,
             WaitAvailableResult,
@@ -115,7 +141,7 @@ class Effects:
         )
 
     async def select(self, inp: SelectRevisionInput) -> None:
-        await _run(
+        await self._run(
             "select_revision",
             inp,
             type(None),
@@ -123,12 +149,12 @@ class Effects:
         )
 
     async def scale_down_others(self, inp: ScaleDownOthersInput) -> None:
-        await _run("scale_down_other_revisions", inp, list, "scale down other revisions")
+        await self._run("scale_down_other_revisions", inp, list, "scale down other revisions")
 
     async def set_weights(self, inp: SetWeightsInput) -> SetWeightsResult:
         """A step's weights: a local write (the rollout moves by itself here)."""
         shown = " / ".join(f"{name} {weight}" for name, weight in inp.weights.items())
-        return await _run(
+        return await self._run(
             "set_route_weights", inp, SetWeightsResult, f"weights {shown}", local=True
         )
 
@@ -136,7 +162,7 @@ class Effects:
         """Traffic back to stable: retried for a bounded time (DESIGN §2.4), after which the
         caller reports the rollback as incomplete; a regular activity, in the history before
         anyone sees its write."""
-        return await _run(
+        return await self._run(
             "set_route_weights",
             inp,
             SetWeightsResult,
@@ -144,22 +170,28 @@ class Effects:
             retry=options.ROLLBACK_ROUTE_RETRY,
         )
 
-    async def publish_status(self, inp: PublishStatusInput, summary: str, *, local: bool) -> None:
+    async def publish_status(
+        self, inp: PublishStatusInput, summary: str, *, local: bool, reported: bool = True
+    ) -> None:
         """Status (and with `inp.event`, an Event and an occurrence). `local` only while the
         rollout moves by itself: a local write can be seen before the history holds it, and
         after a worker crash a promote sent on seeing "Paused" would be replayed as arriving
         before the pause and be ignored. A regular activity is in the history first."""
-        await _run("publish_status", inp, bool, summary, local=local)
+        await self._run("publish_status", inp, bool, summary, local=local, reported=reported)
 
     async def measure_metric(self, inp: MeasureMetricInput) -> MetricMeasurement:
-        return await _run("measure_metric", inp, MetricMeasurement, f"measure {inp.metric.name}")
+        return await self._run(
+            "measure_metric", inp, MetricMeasurement, f"measure {inp.metric.name}"
+        )
 
     async def measure_experiment(self, inp: MeasureExperimentInput) -> ExperimentMeasurement:
-        return await _run("measure_experiment", inp, ExperimentMeasurement, "measure both variants")
+        return await self._run(
+            "measure_experiment", inp, ExperimentMeasurement, "measure both variants"
+        )
 
     async def set_experiment_rule(self, inp: ExperimentRuleInput) -> str:
         verb = "add" if inp.present else "remove"
-        return await _run("set_experiment_rule", inp, str, f"{verb} rule {inp.rule_name}")
+        return await self._run("set_experiment_rule", inp, str, f"{verb} rule {inp.rule_name}")
 
     def announce(self, announcement: Announcement) -> workflow.ActivityHandle[Any]:
         """Started, not awaited: a sink that is down never holds a rollout up. The activity
@@ -172,60 +204,118 @@ class Effects:
             summary=f"CDEvent service.{announcement.kind}",
         )
 
+    async def _run(
+        self,
+        name: str,
+        arg: Any,
+        result_type: type[T],
+        summary: str,
+        *,
+        timeout: timedelta = options.KUBE_TIMEOUT,
+        heartbeat: timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        local: bool = False,
+        interrupted: Callable[[], bool] | None = None,
+        reported: bool = True,
+    ) -> T:
+        """One activity; see the class for how its failures are told. `retry` (a bounded
+        policy of the caller's own) and `reported=False` (the reporter's own writes) opt out."""
+        reporter = self._reporter if reported and retry is None else None
+        policy = retry or (options.RETRY if reporter is None else options.RETRY_BEFORE_REPORT)
+        failing_since = None
+        while True:
+            try:
+                result = await _attempt(
+                    name,
+                    arg,
+                    result_type,
+                    summary,
+                    timeout=timeout,
+                    heartbeat=heartbeat,
+                    retry=policy,
+                    local=local,
+                    interrupted=interrupted,
+                )
+            except ActivityError as err:
+                failure = failure_of(summary, err)
+                if reporter is None or not _retryable(err):
+                    raise failure from None
+                now = workflow.now()
+                failing_since = failing_since or now
+                failing = int((now - failing_since).total_seconds())
+                if failing >= reporter.deadline_seconds():
+                    raise ActionFailed(
+                        summary, "ProgressDeadlineExceeded", f"{failure.detail} (for {failing}s)"
+                    ) from None
+                if not self._degraded:
+                    self._degraded = True
+                    await reporter.retrying(summary, failure.detail)
+                policy = options.RETRY_WHILE_DEGRADED
+                continue
+            if self._degraded and reporter is not None:
+                self._degraded = False
+                await reporter.recovered(summary)
+            return result
 
-async def _run(
+
+def _retryable(err: ActivityError) -> bool:
+    """The retries ran out on an error that may go away (not one the activity called final)."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return not cause.non_retryable
+    return isinstance(cause, TimeoutError)
+
+
+async def _attempt(
     name: str,
     arg: Any,
     result_type: type[T],
     summary: str,
     *,
-    timeout: timedelta = options.KUBE_TIMEOUT,
-    heartbeat: timedelta | None = None,
-    retry: RetryPolicy | None = None,
-    local: bool = False,
-    interrupted: Callable[[], bool] | None = None,
+    timeout: timedelta,
+    heartbeat: timedelta | None,
+    retry: RetryPolicy,
+    local: bool,
+    interrupted: Callable[[], bool] | None,
 ) -> T:
-    try:
-        if interrupted is not None:
-            # Raced against `interrupted`: same commands as `execute_activity` (histories
-            # replay), plus a cancellation when the race is lost.
-            handle = workflow.start_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=timeout,
-                heartbeat_timeout=heartbeat,
-                retry_policy=retry or options.RETRY,
-                summary=summary,
-            )
-            await workflow.wait_condition(lambda: handle.done() or interrupted())
-            if not handle.done():
-                handle.cancel()
-                raise Interrupted(summary)
-            return await handle  # type: ignore[no-any-return]
-        if local:
-            assert heartbeat is None, "a local activity cannot heartbeat"
-            local_result = await workflow.execute_local_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=timeout,
-                retry_policy=retry or options.RETRY,
-                summary=summary,
-            )
-            return local_result  # type: ignore[no-any-return]
-        result = await workflow.execute_activity(
+    if interrupted is not None:
+        # Raced against `interrupted`: same commands as `execute_activity` (histories replay),
+        # plus a cancellation when the race is lost.
+        handle = workflow.start_activity(
             name,
             arg,
             result_type=result_type,
             start_to_close_timeout=timeout,
             heartbeat_timeout=heartbeat,
-            retry_policy=retry or options.RETRY,
+            retry_policy=retry,
             summary=summary,
         )
-        return result  # type: ignore[no-any-return]
-    except ActivityError as err:
-        raise failure_of(summary, err) from None
+        await workflow.wait_condition(lambda: handle.done() or interrupted())
+        if not handle.done():
+            handle.cancel()
+            raise Interrupted(summary)
+        return await handle  # type: ignore[no-any-return]
+    if local:
+        assert heartbeat is None, "a local activity cannot heartbeat"
+        local_result = await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+            summary=summary,
+        )
+        return local_result  # type: ignore[no-any-return]
+    result = await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=heartbeat,
+        retry_policy=retry,
+        summary=summary,
+    )
+    return result  # type: ignore[no-any-return]
 
 
 def failure_of(action: str, err: ActivityError) -> ActionFailed:

@@ -15,6 +15,20 @@ RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=20),
 )
+# The first round of retries of an action, after which the failure is reported (Degraded)
+# while the retries go on in slower rounds, up to the progress deadline (workflows/effects.py).
+RETRY_BEFORE_REPORT = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+    maximum_attempts=8,
+)
+RETRY_WHILE_DEGRADED = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+    maximum_attempts=3,
+)
 # Kubernetes writes are quick; a write that takes longer than this is retried.
 KUBE_TIMEOUT = timedelta(seconds=30)
 # Traffic writes during a rollback are retried for a bounded time; after that the rollback is

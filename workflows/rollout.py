@@ -68,6 +68,7 @@ class RolloutWorkflow:
         inbox = Inbox()
         effects = Effects()
         transitions = Transitions(run, effects)
+        effects.report_to(transitions)  # an action that keeps failing is told on status
         analysis = AnalysisLoop(run, inbox, effects, transitions)
         holds = Holds(run, inbox, transitions, analysis)
         workload = Workload(run, effects, holds)
@@ -204,7 +205,11 @@ class RolloutWorkflow:
         then Failed with the cause; then, like any rollback, wait for a retry."""
         run, transitions = self._run, self._parts.transitions
         reason, message = failure.reason, failure.message
-        if strategy is not None and run.touched and not run.done:
+        if run.status.phase == "Failed" and not (run.status.message or "").startswith("invalid"):
+            # The rollback was reported; what failed is its clean-up (a scale-down).
+            reason = "CleanupFailed"
+            message = f"{run.status.message}; then {failure.message}"
+        elif strategy is not None and run.touched and not run.done:
             if await self._undone(strategy):
                 run.update(current_weight=0, canary_revision=None)
                 message = f"rolled back: {message}"

@@ -47,6 +47,7 @@ _FAILURE_REASONS = {
     "Forbidden": "Forbidden",
     "NotFound": "ObjectNotFound",
     "BadInput": "RejectedByAPIServer",
+    "ProgressDeadlineExceeded": "ProgressDeadlineExceeded",
 }
 
 

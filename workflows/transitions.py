@@ -7,6 +7,8 @@ Deterministic workflow code; the writes go through `Effects`.
 
 from __future__ import annotations
 
+import contextlib
+
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
@@ -17,10 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.announcements import cdevent_kind
     from workflows.announcing import Announcer
     from workflows.effects import Effects
-    from workflows.run import Run, iso_time
+    from workflows.run import ActionFailed, Run, iso_time
 
 KEY_STRATEGY = SearchAttributeKey.for_keyword(SA_STRATEGY)
 KEY_PHASE = SearchAttributeKey.for_keyword(SA_PHASE)
+DEFAULT_DEADLINE_SECONDS = 600
 
 
 class Transitions:
@@ -58,7 +61,13 @@ class Transitions:
             run.decide(*decision)
         with_event = not event_on_phase_change_only or run.status.phase != phase
         conditions = conditions_after(
-            run.status.conditions, phase, reason, message, run.start.generation, condition
+            run.status.conditions,
+            phase,
+            reason,
+            message,
+            run.start.generation,
+            condition,
+            stable_revision=run.status.stable_revision,
         )
         run.update(phase=phase, message=message, conditions=conditions)
         run.seq += 1
@@ -93,6 +102,47 @@ class Transitions:
                 message=message,
             )
 
+    # How a run tells that an action keeps failing (Effects' TroubleReporter).
+
+    def deadline_seconds(self) -> int:
+        spec = self._run.spec
+        return spec.progress_deadline_seconds if spec is not None else DEFAULT_DEADLINE_SECONDS
+
+    async def retrying(self, action: str, detail: str) -> None:
+        """Degraded=True with the last error, and a Warning Event; the phase stays."""
+        await self._degraded("True", "ActionRetrying", f"{action}: {detail}; retrying", "Warning")
+
+    async def recovered(self, action: str) -> None:
+        await self._degraded("False", "Recovered", f"{action} succeeded", "Normal")
+
+    async def _degraded(self, status: str, reason: str, message: str, event_type: str) -> None:
+        run = self._run
+        run.update(
+            conditions=with_condition(
+                run.status.conditions, "Degraded", status, reason, message, run.start.generation
+            )
+        )
+        run.seq += 1
+        # Not reported itself (this is the report), and never fatal: the failing action is
+        # retried whether or not the API server takes this write.
+        with contextlib.suppress(ActionFailed):
+            await self._effects.publish_status(
+                PublishStatusInput(
+                    rollout=run.ref,
+                    status=run.status,
+                    event=EventSpec(
+                        type="Warning" if event_type == "Warning" else "Normal",
+                        reason=reason,
+                        message=message,
+                        transition_id=f"{workflow.info().workflow_id}/{run.start.attempt}/{run.seq}",
+                        time=iso_time(workflow.now()),
+                    ),
+                ),
+                f"Degraded={status}: {reason}",
+                local=False,
+                reported=False,
+            )
+
     async def publish_quietly(self) -> None:
         """Status only (no Event): for measurements, which are not transitions."""
         run = self._run
@@ -122,6 +172,7 @@ class Transitions:
 
     async def rolled_back(self, reason: str, message: str) -> None:
         """A finished rollback: phase Failed, with the reason, until a retry."""
+        self._run.update(pause_start_time=None, pause_end_time=None)  # no pause is running
         await self.transition(
             "Failed",
             reason,
@@ -135,14 +186,8 @@ class Transitions:
         await self._announcer.settle()
 
 
-_PHASE_CONDITIONS: dict[str, tuple[str, str]] = {
-    # phase -> (Progressing status, Available status)
-    "Initializing": ("True", "False"),
-    "Progressing": ("True", "False"),
-    "Paused": ("Unknown", "False"),
-    "Completed": ("False", "True"),
-    "Failed": ("False", "False"),
-}
+# phase -> the Progressing condition's status.
+_PROGRESSING = {"Paused": "Unknown", "Completed": "False", "Failed": "False"}
 
 
 def conditions_after(
@@ -152,32 +197,48 @@ def conditions_after(
     message: str,
     generation: int,
     extra: tuple[str, str] | None,
+    *,
+    stable_revision: str | None = None,
 ) -> list[Condition]:
-    """The conditions after a transition to `phase`; a condition's time moves only when its
+    """The conditions after a transition to `phase`, each with its own reason: Progressing
+    carries the transition's; Paused says why it is paused or that it is not; Available says
+    whether a stable revision serves (it does through a canary and after a rollback); Valid is
+    the spec's. Other conditions (Degraded) are kept. A condition's time moves only when its
     status changes."""
-    progressing, available = _PHASE_CONDITIONS.get(phase, ("True", "False"))
-    wanted = {
-        "Progressing": progressing,
-        "Paused": "True" if phase == "Paused" else "False",
-        "Available": available,
-        "Valid": "True",
+    paused = phase == "Paused"
+    wanted: dict[str, tuple[str, str, str]] = {
+        "Progressing": (_PROGRESSING.get(phase, "True"), reason, message),
+        "Paused": ("True", reason, message) if paused else ("False", "NotPaused", "not paused"),
+        "Available": (
+            ("True", "StableRevisionServing", f"revision {stable_revision} serves")
+            if stable_revision is not None and reason != "RollbackIncomplete"
+            else ("False", "NoStableRevision", "no revision is known to serve yet")
+        ),
+        "Valid": ("True", "SpecValid", "the spec is valid"),
     }
     if extra is not None:
-        wanted[extra[0]] = extra[1]
-    now = iso_time(workflow.now())
-    by_type = {c.type: c for c in current}
-    out = []
-    for ctype, status in wanted.items():
-        old = by_type.get(ctype)
-        changed = old is None or old.status != status
-        out.append(
-            Condition(
-                type=ctype,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=now if changed or old is None else old.last_transition_time,
-                observed_generation=generation,
-            )
-        )
+        wanted[extra[0]] = (extra[1], reason, message)
+    out = list(current)
+    for ctype, (status, why, text) in wanted.items():
+        out = with_condition(out, ctype, status, why, text, generation)
     return out
+
+
+def with_condition(
+    current: list[Condition], ctype: str, status: str, reason: str, message: str, generation: int
+) -> list[Condition]:
+    """`current` with one condition set; its time moves only when its status changes."""
+    old = next((c for c in current if c.type == ctype), None)
+    condition = Condition(
+        type=ctype,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=(
+            iso_time(workflow.now())
+            if old is None or old.status != status
+            else old.last_transition_time
+        ),
+        observed_generation=generation,
+    )
+    return [condition if c.type == ctype else c for c in current] + ([] if old else [condition])
