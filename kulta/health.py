@@ -1,8 +1,9 @@
 """`/healthz`, `/readyz` and `/metrics` on one port, served by asyncio alone.
 
-Liveness means the process answers; readiness is a callable the process sets (connected to
-Temporal and the API server, not shutting down). `/metrics` is kulta's registry followed by
-`extra_metrics` (the Temporal SDK's own, which the SDK serves on a loopback port of its own).
+Liveness means the process answers and its main loop moves (`alive`); readiness is a callable
+the process sets (connected to Temporal and the API server, not shutting down). `/metrics` is
+kulta's registry followed by `extra_metrics` (the Temporal SDK's own, which the SDK serves on a
+loopback port of its own).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ class HealthServer:
         ready: Callable[[], bool],
         host: str = "0.0.0.0",
         extra_metrics: Callable[[], Awaitable[bytes]] | None = None,
+        alive: Callable[[], bool] = lambda: True,
     ) -> None:
         self._port = port
+        self._alive = alive
         self._host = host
         self._ready = ready
         self._extra_metrics = extra_metrics
@@ -48,7 +51,11 @@ class HealthServer:
             parts = request.decode("latin-1").split()
             path = parts[1] if len(parts) > 1 else "/"
             if path == "/healthz":
-                status, body, ctype = 200, b"ok\n", "text/plain"
+                status, body, ctype = (
+                    (200, b"ok\n", "text/plain")
+                    if self._alive()
+                    else (503, b"stalled\n", "text/plain")
+                )
             elif path == "/readyz":
                 ok = self._ready()
                 status, body, ctype = (

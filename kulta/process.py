@@ -62,6 +62,7 @@ async def serving(
     settings: settings_module.Settings,
     probes: dict[str, Probe] | None = None,
     sdk_metrics_url: str | None = None,
+    alive: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[asyncio.Event]:
     """Health endpoints up, SIGTERM/SIGINT wired; yields the event that says "stop now".
 
@@ -82,6 +83,7 @@ async def serving(
         settings.http_port,
         ready=lambda: not stopping.is_set() and not failing,
         extra_metrics=sdk_metrics if sdk_metrics_url else None,
+        alive=alive,
     )
     await health.start()
     prober = asyncio.create_task(_probe_forever(probes or {}, failing))

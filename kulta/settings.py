@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "KULTA_LEASE_RENEW_DEADLINE_SECONDS": "lease_renew_deadline_seconds",
     "KULTA_LEASE_RETRY_PERIOD_SECONDS": "lease_retry_period_seconds",
     "KULTA_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
+    "KULTA_WATCH_STALE_SECONDS": "watch_stale_seconds",
     "KULTA_MAX_CACHED_WORKFLOWS": "max_cached_workflows",
 }
 
@@ -107,6 +108,9 @@ class Settings(BaseModel):
     # How long running activities may take to finish after SIGTERM before they are cancelled
     # (keep it below the pod's terminationGracePeriodSeconds).
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+    # The watcher's /healthz fails when its loop heard nothing from the API server (no event,
+    # bookmark, listing or new watch) for this long; a watch is reopened every 5 minutes.
+    watch_stale_seconds: float = Field(default=900.0, ge=10, le=86400)
     # Rollouts whose workflow state the worker keeps in memory between tasks; one that is not
     # cached replays its history on its next task (CPU instead of memory).
     max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)

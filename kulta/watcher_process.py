@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -50,10 +51,19 @@ async def run(settings: Settings) -> int:
         "kubernetes": kube.version,
     }
     status = 0
-    async with process.serving(settings, probes, sdk_metrics_url) as stopping:
+    census = Census()
+    source = RolloutSource(kube, settings.watch_namespace, on_list=census.replace_all)
+    standing_by = True  # a standby's loop does not run: it is alive while it waits
+
+    def alive() -> bool:
+        return standing_by or time.monotonic() - source.progressed_at < settings.watch_stale_seconds
+
+    async with process.serving(settings, probes, sdk_metrics_url, alive=alive) as stopping:
         elector = elector_for(settings, kube) if settings.leader_election else None
         if elector is None or await process.unless_stopped(elector.acquire(), stopping):
-            status = await _lead(settings, client, kube, elector, stopping)
+            standing_by = False
+            source.progressed_at = time.monotonic()
+            status = await _lead(settings, client, kube, elector, stopping, source, census)
     await kube.aclose()
     return status
 
@@ -64,19 +74,31 @@ async def _lead(
     kube: KubeClient,
     elector: LeaderElector | None,
     stopping: asyncio.Event,
+    source: RolloutSource,
+    census: Census,
 ) -> int:
+    """Exit status 1 also when the loop itself ends (it never should): a loop that is gone
+    must not keep the Lease, so the process exits and a standby takes over."""
     runner = Runner(client, kube, settings.task_queue)
-    census = Census()
-    source = RolloutSource(kube, settings.watch_namespace, on_list=census.replace_all)
     log.info("watching Rollouts in %s", settings.watch_namespace or "all namespaces")
     watching = asyncio.create_task(watch_forever(runner, source, census))
     holding = asyncio.create_task(elector.hold()) if elector else None
     stop = asyncio.create_task(stopping.wait())
-    await asyncio.wait({stop, *([holding] if holding else [])}, return_when="FIRST_COMPLETED")
+    await asyncio.wait(
+        {stop, watching, *([holding] if holding else [])}, return_when="FIRST_COMPLETED"
+    )
+    loop_ended = watching.done()
+    if loop_ended:
+        failure = None if watching.cancelled() else watching.exception()
+        log.error("the watch loop ended: %r; exiting so that the process is restarted", failure)
     for task in (watching, stop, holding):
         if task is not None:
             task.cancel()
     await asyncio.gather(watching, stop, *([holding] if holding else []), return_exceptions=True)
+    if loop_ended:
+        if elector is not None:
+            await elector.release()
+        return 1
     if elector is None or holding is None:
         return 0
     if not holding.cancelled() and holding.exception() is not None:

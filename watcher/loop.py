@@ -1,32 +1,123 @@
-"""The watcher's loop: every observed Rollout through `decide`, each action applied in order."""
+"""The watcher's loop: every observed Rollout through `decide`, each action applied in order.
+
+An action that fails (Temporal unreachable or refusing, the API server erroring) never ends the
+loop: that Rollout's latest observed state is decided again after a backoff (0.5 s doubling to
+30 s) while every other Rollout goes on, and a newer event for it is tried at once. Deciding
+again is safe because every action is idempotent (starts converge on one run, a consumed
+annotation is gone from the newer state).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from dataclasses import dataclass
+
+from temporalio.exceptions import TemporalError
+from temporalio.service import RPCError
 
 from activities.errors import KultaError
 from watcher.census import Census
 from watcher.dispatch import decide
 from watcher.runner import Runner
-from watcher.source import RolloutSource
+from watcher.source import Observed, RolloutSource
 
 log = logging.getLogger("kulta.watcher")
+
+# What an action may raise without ending the loop: Temporal's and the API server's errors.
+ACTION_ERRORS = (KultaError, OSError, RPCError, TemporalError)
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class _Failing:
+    observed: Observed
+    attempts: int
+    due: float
+
+
+class Retries:
+    """Rollouts whose last actions failed: the state to decide again, and when."""
+
+    def __init__(self) -> None:
+        self._failing: dict[tuple[str, str], _Failing] = {}
+
+    def __len__(self) -> int:
+        return len(self._failing)
+
+    def failed(self, key: tuple[str, str], observed: Observed) -> float:
+        """Records a failure; returns the backoff before the next try."""
+        attempts = self._failing[key].attempts + 1 if key in self._failing else 1
+        backoff: float = min(FIRST_BACKOFF * 2.0 ** (attempts - 1), MAX_BACKOFF)
+        self._failing[key] = _Failing(observed, attempts, time.monotonic() + backoff)
+        return backoff
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        self._failing.pop(key, None)
+
+    def due(self) -> list[Observed]:
+        now = time.monotonic()
+        return [f.observed for f in self._failing.values() if f.due <= now]
+
+    def next_due(self) -> float | None:
+        """Seconds until the next retry is due (None: nothing is failing)."""
+        if not self._failing:
+            return None
+        return max(0.0, min(f.due for f in self._failing.values()) - time.monotonic())
+
+
+def _key(observed: Observed) -> tuple[str, str]:
+    meta = observed.rollout.get("metadata") or {}
+    return (meta.get("namespace", "default"), meta.get("name", ""))
+
+
+async def handle(runner: Runner, observed: Observed, retries: Retries) -> None:
+    """Decides and applies one observed state; a failed action is retried later."""
+    key = _key(observed)
+    try:
+        actions = decide(observed.rollout, deleted=observed.deleted)
+    except (KeyError, ValueError) as err:
+        log.warning("skipping malformed Rollout: %s", err)
+        return
+    for action in actions:
+        try:
+            await runner.apply(action)
+        except ACTION_ERRORS as err:
+            backoff = retries.failed(key, observed)
+            log.warning(
+                "%s/%s: %s failed (%s); trying again in %.1fs",
+                *key,
+                type(action).__name__,
+                err,
+                backoff,
+            )
+            return
+    retries.succeeded(key)
 
 
 async def watch_forever(
     runner: Runner, source: RolloutSource, census: Census | None = None
 ) -> None:
-    async for observed in source.observe():
-        if census is not None:
-            census.observe(observed.rollout, deleted=observed.deleted)
-        try:
-            actions = decide(observed.rollout, deleted=observed.deleted)
-        except (KeyError, ValueError) as err:
-            log.warning("skipping malformed Rollout: %s", err)
-            continue
-        for action in actions:
-            try:
-                await runner.apply(action)
-            except (KultaError, OSError) as err:
-                # The next event (or relist) for this Rollout tries again.
-                log.warning("action %s failed: %s", type(action).__name__, err)
+    retries = Retries()
+    events = source.observe().__aiter__()
+    next_event: asyncio.Task[Observed] | None = None
+    try:
+        while True:
+            if next_event is None:
+                next_event = asyncio.ensure_future(events.__anext__())
+            wait = retries.next_due()
+            done, _ = await asyncio.wait({next_event}, timeout=wait)
+            if next_event in done:
+                observed = next_event.result()  # StopAsyncIteration: the source ended
+                next_event = None
+                if census is not None:
+                    census.observe(observed.rollout, deleted=observed.deleted)
+                await handle(runner, observed, retries)
+            for observed in retries.due():
+                await handle(runner, observed, retries)
+    finally:
+        if next_event is not None:
+            next_event.cancel()
+        await events.aclose()  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import OrderedDict
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -30,6 +31,8 @@ from watcher.dispatch import Action, CancelWorkflow, RemoveAnnotation, Signal, S
 
 log = logging.getLogger(__name__)
 
+MAX_REMEMBERED_STARTS = 20_000
+
 
 class Runner:
     def __init__(self, temporal: Client, kube: KubeClient, task_queue: str) -> None:
@@ -38,7 +41,8 @@ class Runner:
         self._task_queue = task_queue
         # (workflow id, generation) already started by this process: skips repeated RPCs while a
         # running workflow updates the Rollout's status many times.
-        self._started: set[tuple[str, int]] = set()
+        # Bounded: the oldest are forgotten first (a forgotten one costs one idempotent start).
+        self._started: OrderedDict[tuple[str, int], None] = OrderedDict()
         self.starts = 0
 
     async def apply(self, action: Action) -> None:
@@ -82,7 +86,9 @@ class Runner:
             self.starts += 1
         except WorkflowAlreadyStartedError:
             pass
-        self._started.add(key)
+        self._started[key] = None
+        while len(self._started) > MAX_REMEMBERED_STARTS:
+            self._started.popitem(last=False)
         log.info("workflow %s running for generation %d", action.workflow_id, start.generation)
 
     async def _signal(self, action: Signal) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,12 @@ class RolloutSource:
         self._path = ROLLOUTS.path(namespace)
         self._on_list = on_list
         self.restarts = 0
+        # When the source last heard from the API server (a listing, a watch opened, any event
+        # or bookmark): the process's liveness check reads it.
+        self.progressed_at = time.monotonic()
+        # What each known Rollout's deletion needs (decide(deleted=True)): a relist that no
+        # longer shows one reports it deleted, so a deletion missed in a gap cancels its run.
+        self._known: dict[tuple[str, str], dict[str, Any]] = {}
 
     async def observe(self) -> AsyncIterator[Observed]:
         """Every Rollout once after each (re)list, then each change as it happens."""
@@ -45,18 +52,32 @@ class RolloutSource:
                     listing = await self._kube.get(self._path)
                     resource_version = listing["metadata"]["resourceVersion"]
                     items: list[dict[str, Any]] = listing.get("items", [])
+                    self.progressed_at = time.monotonic()
                     if self._on_list is not None:
                         self._on_list(items)
+                    gone = dict(self._known)
                     for item in items:
+                        gone.pop(self._remember(item), None)
                         yield Observed(item)
+                    for key, last in gone.items():
+                        log.info("%s/%s is gone since the last listing", *key)
+                        self._known.pop(key, None)
+                        yield Observed(last, deleted=True)
+                self.progressed_at = time.monotonic()
                 async for event in self._kube.watch(self._path, resource_version=resource_version):
+                    self.progressed_at = time.monotonic()
                     obj = event.object
                     resource_version = obj.get("metadata", {}).get(
                         "resourceVersion", resource_version
                     )
                     if event.type == "BOOKMARK":
                         continue
-                    yield Observed(obj, deleted=event.type == "DELETED")
+                    deleted = event.type == "DELETED"
+                    if deleted:
+                        self._known.pop(_key_of(obj), None)
+                    else:
+                        self._remember(obj)
+                    yield Observed(obj, deleted=deleted)
                 backoff = 0.2
             except Gone:
                 log.info("watch expired (410 Gone); relisting")
@@ -69,3 +90,17 @@ class RolloutSource:
                 telemetry.WATCH_RESTARTS.labels("error").inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+    def _remember(self, rollout: dict[str, Any]) -> tuple[str, str]:
+        meta = rollout.get("metadata") or {}
+        key = _key_of(rollout)
+        self._known[key] = {
+            "metadata": {"namespace": key[0], "name": key[1], "uid": meta.get("uid", "")},
+            "status": {"workflowId": (rollout.get("status") or {}).get("workflowId")},
+        }
+        return key
+
+
+def _key_of(rollout: dict[str, Any]) -> tuple[str, str]:
+    meta = rollout.get("metadata") or {}
+    return (meta.get("namespace", "default"), meta.get("name", ""))

@@ -24,11 +24,7 @@ from activities.naming import (
 from kulta import cli
 from tests.support.exporter import free_port
 from tests.support.kube import Kube
-from tests.support.scenario import Scenario
-from tests.support.worker import running_worker
-from watcher.loop import watch_forever
-from watcher.runner import Runner
-from watcher.source import RolloutSource
+from tests.support.scenario import Scenario, watched
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
@@ -43,18 +39,8 @@ STEPS: list[dict[str, Any]] = [
 async def stack(
     dev_env: WorkflowEnvironment, kube: Kube, namespace: str
 ) -> AsyncIterator[Scenario]:
-    async with running_worker(dev_env.client, kube) as worker:
-        runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
-        watcher = asyncio.create_task(
-            watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
-        )
-        scenario = Scenario(kube, dev_env.client, namespace, worker.task_queue)
-        try:
-            yield scenario
-        finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-            await scenario.terminate_running()
+    async with watched(dev_env, kube, namespace) as scenario:
+        yield scenario
 
 
 async def test_canary_through_completion(stack: Scenario) -> None:

@@ -22,6 +22,7 @@ KINDS: dict[str, Resource] = {
     "ServiceAccount": Resource("ServiceAccount", "v1", "serviceaccounts"),
     "Secret": Resource("Secret", "v1", "secrets"),
     "ConfigMap": Resource("ConfigMap", "v1", "configmaps"),
+    "ResourceQuota": Resource("ResourceQuota", "v1", "resourcequotas"),
 }
 
 
@@ -63,6 +64,9 @@ class Kube:
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         return await self.client.get(path_of(kind, namespace, name))
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        await self.client.delete(path_of(kind, namespace, name))
 
     async def find(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.naming import SA_NAMESPACE, replicaset_name, revision_of
 from tests.support import builders
 from tests.support.kube import Kube
+from tests.support.worker import running_worker
 from watcher.dispatch import StartWorkflow, decide
+from watcher.loop import watch_forever
 from watcher.runner import Runner
+from watcher.source import RolloutSource
 from workflows.messages import RolloutOutcome
 
 
@@ -188,3 +192,23 @@ class Scenario:
             timeout=timeout,
             what=f"spec.replicas == {replicas}",
         )
+
+
+@contextlib.asynccontextmanager
+async def watched(
+    env: WorkflowEnvironment, kube: Kube, namespace: str, **worker_args: Any
+) -> AsyncIterator[Scenario]:
+    """A worker and a watcher of `namespace` running in this process, as in production; what
+    the test leaves running is terminated at the end."""
+    async with running_worker(env.client, kube, **worker_args) as worker:
+        runner = Runner(env.client, kube.as_watcher, worker.task_queue)
+        watcher = asyncio.create_task(
+            watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
+        )
+        scenario = Scenario(kube, env.client, namespace, worker.task_queue)
+        try:
+            yield scenario
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await scenario.terminate_running()

@@ -1,0 +1,124 @@
+"""Unhappy paths on the local stack: what the user sees when the API server refuses kulta, when
+an object kulta needs is deleted, and when the canary's pods never come up. Each must end in a
+safe state that says why, and the workflow must never fail in Temporal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from activities.naming import ANNOTATION_ABORT, ANNOTATION_PROMOTE
+from tests.support import builders
+from tests.support.kube import Kube
+from tests.support.scenario import Scenario, watched
+
+pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
+
+
+@pytest.fixture
+async def stack(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
+) -> AsyncIterator[Scenario]:
+    async with watched(dev_env, kube, namespace) as scenario:
+        yield scenario
+
+
+def _stable(revision: str) -> Any:
+    return lambda r: (r.get("status") or {}).get("stableRevision") == revision
+
+
+async def _workflow_status(sc: Scenario, rollout: dict[str, Any]) -> WorkflowExecutionStatus:
+    handle = sc.client.get_workflow_handle(rollout["status"]["workflowId"])
+    status = (await handle.describe()).status
+    assert status is not None
+    return status
+
+
+async def test_a_template_the_api_server_refuses_fails_the_rollout_not_the_workflow(
+    stack: Scenario,
+) -> None:
+    sc = stack
+    await sc.create(steps=[{"setWeight": 50, "pause": {"duration": "1s"}}], replicas=2)
+    await sc.wait_phase("Completed")
+    refused = builders.pod_template(sc.name, "example/app:v2")
+    refused["spec"]["containers"][0]["name"] = "Not_A_DNS_Label"  # the CRD keeps it as is
+    await sc.patch_spec(template=refused)
+
+    failed = await sc.wait_phase("Failed", timeout=30)
+    message = failed["status"]["message"]
+    assert "Not_A_DNS_Label" in message and "Invalid value" in message, message  # its words
+    conditions = {c["type"]: c for c in failed["status"]["conditions"]}
+    assert conditions["Progressing"]["reason"] == "RejectedByAPIServer"
+    assert conditions["Available"]["status"] == "True"  # the stable revision still serves
+    assert await _workflow_status(sc, failed) == WorkflowExecutionStatus.RUNNING
+    assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+
+    await sc.set_image("example/app:v3")  # corrected: a new revision rolls out
+    v3 = await sc.revision()
+    await sc.wait_until(_stable(v3), "the corrected revision stable", timeout=90)
+
+
+async def test_a_service_deleted_mid_canary_holds_until_it_is_back(stack: Scenario) -> None:
+    sc = stack
+    await sc.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2, scale_down_delay=1)
+    await sc.wait_phase("Completed")
+    await sc.set_image("example/app:v2")
+    v2 = await sc.revision()
+    await sc.wait_paused_at(50)
+    await sc.kube.delete("Service", sc.namespace, "app-stable")
+    await sc.annotate(ANNOTATION_PROMOTE)  # promotion pins the stable Service: it is gone
+
+    held = await sc.wait_phase("Paused", "app-stable does not exist", timeout=30)
+    assert "nothing was scaled down" in held["status"]["message"]
+    assert await _workflow_status(sc, held) == WorkflowExecutionStatus.RUNNING
+
+    await sc.kube.apply(sc.namespace, builders.service("app-stable", sc.name))
+    done = await sc.wait_until(_stable(v2), "v2 stable once the Service is back", timeout=90)
+    assert done["status"]["phase"] == "Completed"
+    assert (await sc.selector("app-stable")).get("pod-template-hash") == v2
+
+
+async def test_an_abort_while_the_canary_pods_never_come_up_moves_traffic_at_once(
+    stack: Scenario, kube: Kube
+) -> None:
+    sc = stack
+    steps = [{"setWeight": 25, "pause": {"duration": "1s"}}, {"setWeight": 75}]
+    await sc.create(steps=steps, replicas=4, abort_delay=1)
+    await sc.wait_phase("Completed")
+    # Room for the stable revision's 4 pods and one more: the canary's second pod never starts.
+    await kube.apply(
+        sc.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "five-pods"},
+            "spec": {"hard": {"pods": "5"}},
+        },
+    )
+    await sc.set_image("example/app:v2")
+    await sc.wait_until(
+        lambda r: (r.get("status") or {}).get("currentWeight") == 25, "canary at 25%"
+    )
+    await sc.wait_rs_replicas(await sc.revision(), 3)  # step 2 waits for pods that never come
+    assert (await sc.weights())["app-canary"] == 25
+
+    aborted_at = time.monotonic()
+    await sc.annotate(ANNOTATION_ABORT)
+    await kube.wait_for(
+        "HTTPRoute",
+        sc.namespace,
+        "app-route",
+        lambda route: route["spec"]["rules"][1]["backendRefs"][1].get("weight") == 0,
+        timeout=10,
+        what="canary weight 0",
+    )
+    took = time.monotonic() - aborted_at
+    assert took < 2, f"traffic left the canary {took:.1f}s after the abort"
+    failed = await sc.wait_phase("Failed", timeout=30)
+    assert failed["status"]["conditions"][0]["reason"] == "Aborted"
+    assert failed["status"].get("pauseEndTime") is None
