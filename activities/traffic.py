@@ -103,6 +103,7 @@ class TrafficActivities:
             try:
                 current = observed_weights(route, services)
                 if current == inp.weights and not drifted(route, inp.weights):
+                    _show_weights(inp.namespace, inp.rollout, current)  # what the route has
                     return SetWeightsResult(outcome="unchanged", observed=current)
                 if inp.expected is not None and drifted(route, inp.expected):
                     return SetWeightsResult(
@@ -121,8 +122,7 @@ class TrafficActivities:
                 await self._kube.replace(path, plan.route)
             except Conflict:
                 continue
-            for backend, weight in plan.observed.items():
-                telemetry.TRAFFIC_WEIGHT.labels(inp.namespace, inp.rollout, backend).set(weight)
+            _show_weights(inp.namespace, inp.rollout, plan.observed)
             return SetWeightsResult(outcome="applied", observed=plan.observed)
         raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
 
@@ -173,3 +173,9 @@ def experiment_rule(inp: ExperimentRuleInput) -> dict[str, object]:
 
 def _fmt(weights: dict[str, int]) -> str:
     return ", ".join(f"{name}={weight}" for name, weight in sorted(weights.items()))
+
+
+def _show_weights(namespace: str, rollout: str, weights: dict[str, int]) -> None:
+    """The traffic gauge shows what the route carries, written now or found already there."""
+    for backend, weight in weights.items():
+        telemetry.TRAFFIC_WEIGHT.labels(namespace, rollout, backend).set(weight)

@@ -60,7 +60,25 @@ class RemoveAnnotation:
     key: str
 
 
-Action = StartWorkflow | Signal | CancelWorkflow | RemoveAnnotation
+@dataclass(frozen=True)
+class ClaimAnnotation:
+    """Rewrites a steering annotation's value (only if it is still `was`) to a claim that
+    names this one request, before the request is sent: see `CLAIMED`."""
+
+    namespace: str
+    name: str
+    key: str
+    was: str
+    claim: str
+
+
+Action = StartWorkflow | Signal | CancelWorkflow | RemoveAnnotation | ClaimAnnotation
+
+# A promote annotation is claimed before it is signalled: its value becomes
+# `kulta-claimed:<true|full>:<resourceVersion>`, and the signal carries that identity. If the
+# removal after the signal fails, the next event sends the same identity again, and the
+# workflow ignores it: one annotation passes one pause, never two.
+CLAIMED = "kulta-claimed:"
 
 
 def strategy_of(spec: dict[str, Any]) -> str:
@@ -112,11 +130,7 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
     target = owner or wid
     promote = annotations.get(ANNOTATION_PROMOTE)
     if promote is not None:
-        if promote.lower() in TRUTHY:
-            actions.append(
-                Signal(target, SIGNAL_PROMOTE, PromoteRequest(full=promote.lower() == "full"))
-            )
-        actions.append(RemoveAnnotation(ns, name, ANNOTATION_PROMOTE))
+        actions += _promote_actions(ns, name, uid, target, promote, meta.get("resourceVersion"))
     # Each of these annotations is one signal, then removed; a falsy value is only removed.
     one_shot: list[tuple[str, Signal]] = [
         (
@@ -135,3 +149,19 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
             actions.append(signal)
         actions.append(RemoveAnnotation(ns, name, key))
     return actions
+
+
+def _promote_actions(
+    ns: str, name: str, uid: str, target: str, value: str, resource_version: str | None
+) -> list[Action]:
+    """Claim, then signal with the claim's identity and remove (see `CLAIMED`)."""
+    remove = RemoveAnnotation(ns, name, ANNOTATION_PROMOTE)
+    if value.startswith(CLAIMED):
+        how, _, claimed_at = value.removeprefix(CLAIMED).partition(":")
+        request = PromoteRequest(full=how == "full", id=f"{uid}/{claimed_at}")
+        return [Signal(target, SIGNAL_PROMOTE, request), remove]
+    if value.lower() not in TRUTHY:
+        return [remove]
+    how = "full" if value.lower() == "full" else "true"
+    claim = f"{CLAIMED}{how}:{resource_version or ''}"
+    return [ClaimAnnotation(ns, name, ANNOTATION_PROMOTE, was=value, claim=claim)]

@@ -27,7 +27,14 @@ from activities.naming import (
     SA_STRATEGY,
     WORKFLOW_NAME,
 )
-from watcher.dispatch import Action, CancelWorkflow, RemoveAnnotation, Signal, StartWorkflow
+from watcher.dispatch import (
+    Action,
+    CancelWorkflow,
+    ClaimAnnotation,
+    RemoveAnnotation,
+    Signal,
+    StartWorkflow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,8 @@ class Runner:
                 await self._cancel(action)
             case RemoveAnnotation():
                 await self._remove_annotation(action)
+            case ClaimAnnotation():
+                await self._claim_annotation(action)
 
     async def _start(self, action: StartWorkflow) -> None:
         key = (action.workflow_id, action.start.generation)
@@ -117,3 +126,18 @@ class Runner:
         path = ROLLOUTS.path(action.namespace, action.name)
         with contextlib.suppress(NotFound):
             await self._kube.patch(path, {"metadata": {"annotations": {action.key: None}}})
+
+    async def _claim_annotation(self, action: ClaimAnnotation) -> None:
+        """Only if the value is still the one decided on (a JSON patch `test`): a person's
+        newer value is never overwritten. A refused test is an Invalid error; the newer event
+        that changed the value is decided on its own."""
+        pointer = "/metadata/annotations/" + action.key.replace("~", "~0").replace("/", "~1")
+        with contextlib.suppress(NotFound):
+            await self._kube.patch(
+                ROLLOUTS.path(action.namespace, action.name),
+                [
+                    {"op": "test", "path": pointer, "value": action.was},
+                    {"op": "replace", "path": pointer, "value": action.claim},
+                ],
+                patch_type="json",
+            )

@@ -14,13 +14,19 @@ activity error never fails the workflow in Temporal" is kept.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -237,6 +243,9 @@ class Effects:
                     interrupted=interrupted,
                 )
             except ActivityError as err:
+                if is_cancelled_exception(err):
+                    # The run itself is being cancelled (superseded): its own handler undoes.
+                    raise asyncio.CancelledError() from err
                 failure = failure_of(summary, err)
                 if reporter is None or not _retryable(err):
                     raise failure from None

@@ -52,6 +52,9 @@ class SpecUpdate(Message):
 
 class PromoteRequest(Message):
     full: bool = False
+    # The identity of the annotation that asked (None: a person's update or signal); a second
+    # request with an identity already seen is the same request again, and is ignored.
+    id: str | None = None
 
 
 class AbortRequest(Message):

@@ -164,6 +164,9 @@ class Run:
         return (routing.gateway_api.namespace or self.namespace, routing.gateway_api.http_route)
 
 
+MAX_PROMOTE_IDS = 20
+
+
 class Inbox:
     """Steering requests: written by the workflow's handlers, consumed by its steps."""
 
@@ -176,10 +179,16 @@ class Inbox:
         self.retry = False
         self.conclude_requested = False
         self.in_pause = False  # a promotion now would pass a pause
+        self._promote_ids: list[str] = []  # identities of annotation promotes already seen
 
     def promote(self, request: PromoteRequest) -> bool:
         """One promotion passes the current pause; outside a pause it is ignored (False), never
-        saved up. A full promotion also skips the remaining steps, so it counts at any time."""
+        saved up. A full promotion also skips the remaining steps, so it counts at any time.
+        A request seen before (same identity) changes nothing."""
+        if request.id is not None:
+            if request.id in self._promote_ids:
+                return True
+            self._promote_ids = [*self._promote_ids, request.id][-MAX_PROMOTE_IDS:]
         if request.full:
             self.promote_full = True
         elif self.in_pause:

@@ -119,8 +119,8 @@ class Workload:
             raise RollbackRequired("ProgressDeadlineExceeded", result.message)
         return result.available
 
-    async def scale(self, name: str, replicas: int) -> None:
-        await self._effects.scale(
+    async def scale(self, name: str, replicas: int) -> ReplicaSetState:
+        return await self._effects.scale(
             ScaleInput(namespace=self._run.namespace, name=name, replicas=replicas)
         )
 

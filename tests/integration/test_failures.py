@@ -120,5 +120,14 @@ async def test_an_abort_while_the_canary_pods_never_come_up_moves_traffic_at_onc
     took = time.monotonic() - aborted_at
     assert took < 2, f"traffic left the canary {took:.1f}s after the abort"
     failed = await sc.wait_phase("Failed", timeout=30)
-    assert failed["status"]["conditions"][0]["reason"] == "Aborted"
-    assert failed["status"].get("pauseEndTime") is None
+    status = failed["status"]
+    assert status.get("pauseEndTime") is None and status["currentWeight"] == 0
+    # What `kubectl get kro` shows: the stable revision's pods, which serve everything again.
+    assert status["readyReplicas"] == status["availableReplicas"] == 4
+    reasons = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert reasons == {
+        "Progressing": ("False", "Aborted"),
+        "Paused": ("False", "NotPaused"),
+        "Available": ("True", "StableRevisionServing"),
+        "Valid": ("True", "SpecValid"),
+    }

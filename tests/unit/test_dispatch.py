@@ -13,7 +13,16 @@ from activities.naming import (
     workflow_id,
 )
 from tests.support.builders import rollout
-from watcher.dispatch import CancelWorkflow, RemoveAnnotation, Signal, StartWorkflow, decide
+from watcher.dispatch import (
+    CLAIMED,
+    CancelWorkflow,
+    ClaimAnnotation,
+    RemoveAnnotation,
+    Signal,
+    StartWorkflow,
+    decide,
+)
+from workflows.messages import PromoteRequest
 
 
 def observed(
@@ -56,19 +65,35 @@ def test_spec_edit_on_the_same_revision_is_signalled() -> None:
     assert isinstance(actions[1], Signal) and actions[1].name == "update-spec"
 
 
-def test_promote_annotation_is_a_signal_then_removed() -> None:
+def test_promote_annotation_is_claimed_then_signalled_with_its_identity_then_removed() -> None:
     obj = observed(annotations={ANNOTATION_PROMOTE: "true"})
+    obj["metadata"]["resourceVersion"] = "41"
     obj["status"] = {"workflowId": "rollout/ns/app/old", "observedGeneration": 1, "phase": "Paused"}
+    claim = ClaimAnnotation("ns", "app", ANNOTATION_PROMOTE, was="true", claim=f"{CLAIMED}true:41")
     actions = decide(obj)
-    assert Signal("rollout/ns/app/old", "promote", actions[1].arg) in actions  # type: ignore[union-attr]
-    assert actions[-1] == RemoveAnnotation("ns", "app", ANNOTATION_PROMOTE)
+    assert claim in actions and not any(isinstance(a, Signal) for a in actions)
+
+    obj["metadata"]["annotations"] = {ANNOTATION_PROMOTE: claim.claim}
+    obj["metadata"]["resourceVersion"] = "42"
+    actions = decide(obj)
+    request = PromoteRequest(full=False, id=f"{obj['metadata']['uid']}/41")
+    assert actions[-2:] == [
+        Signal("rollout/ns/app/old", "promote", request),
+        RemoveAnnotation("ns", "app", ANNOTATION_PROMOTE),
+    ]
+    obj["metadata"]["resourceVersion"] = "43"  # the removal failed: the same request again
+    assert decide(obj)[-2] == Signal("rollout/ns/app/old", "promote", request)
 
 
 def test_promote_full_and_garbage_values() -> None:
     full = decide(observed(annotations={ANNOTATION_PROMOTE: "full"}))
-    assert any(isinstance(a, Signal) and a.arg.full for a in full)
+    assert any(
+        isinstance(a, ClaimAnnotation) and a.claim.startswith(f"{CLAIMED}full:") for a in full
+    )
+    claimed = decide(observed(annotations={ANNOTATION_PROMOTE: f"{CLAIMED}full:7"}))
+    assert any(isinstance(a, Signal) and a.arg.full for a in claimed)
     junk = decide(observed(annotations={ANNOTATION_PROMOTE: "nope"}))
-    assert not any(isinstance(a, Signal) for a in junk)
+    assert not any(isinstance(a, Signal | ClaimAnnotation) for a in junk)
     assert RemoveAnnotation("ns", "app", ANNOTATION_PROMOTE) in junk
 
 

@@ -123,6 +123,24 @@ async def test_one_promote_passes_one_pause(scenario: Scenario) -> None:
     await replay_and_record(scenario.client, handle, "canary-promote-full")
 
 
+async def test_the_same_annotation_promote_twice_passes_one_pause(scenario: Scenario) -> None:
+    """The watcher sends an annotation's promote again when removing the annotation failed;
+    the request carries the annotation's identity, and the repeat passes nothing."""
+    await stable_v1(
+        scenario, steps=[{"setWeight": 20, "pause": {}}, {"setWeight": 40, "pause": {}}]
+    )
+    await scenario.set_image("example/app:v2")
+    handle = await scenario.start()
+    await scenario.wait_paused_at(20)
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest(id="uid/41"))
+    await scenario.wait_paused_at(40)
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest(id="uid/41"))  # the same one, again
+    await handle.signal(SIGNAL_ABORT, AbortRequest(reason="to end the test"))
+    failed = await scenario.wait_phase("Failed")
+    passed = [d for d in failed["status"]["decisions"] if d["reason"] == "promoted"]
+    assert [d["step"] for d in passed] == [0]  # the second pause was never passed
+
+
 async def test_abort_moves_traffic_before_scaling_the_canary_down(scenario: Scenario) -> None:
     await stable_v1(scenario, steps=[{"setWeight": 60, "pause": {}}])
     await scenario.set_image("example/app:v2")

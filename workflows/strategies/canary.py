@@ -282,6 +282,8 @@ class Canary:
             )
             return
         self._run.update(current_weight=0)
+        if workflow.patched("status-counts-after-rollback"):
+            await self._count_stable()
         await transitions.rolled_back(reason, message)
         await workflow.sleep(
             timedelta(seconds=canary.abort_scale_down_delay_seconds),
@@ -294,6 +296,20 @@ class Canary:
             return False  # traffic could not be moved back: leave the pods that serve it
         await self._parts.workload.scale_own(0)
         return True
+
+    async def _count_stable(self) -> None:
+        """Status counts the stable revision's pods again: it serves everything now. It kept its
+        full size throughout, so scaling it there again is a no-op that reads its counts."""
+        run = self._run
+        spec = run.current_spec
+        stable = replicaset_name(run.name, run.stable_revision)
+        state = await self._parts.workload.scale(stable, spec.replicas)
+        run.update(
+            replicas=state.replicas,
+            ready_replicas=state.ready,
+            available_replicas=state.available,
+            updated_replicas=0,
+        )
 
     async def _traffic_to_stable(self) -> bool:
         """Moves all traffic back to stable; True once that is confirmed."""
