@@ -8,6 +8,8 @@ KultaError
 └── Transient            retried by Temporal's retry policy
     ├── Conflict         a resourceVersion precondition failed (409)
     ├── Gone             a watch's resourceVersion is too old (410)
+    ├── Unauthorized     the token was refused (401): re-read or refreshed, then retried,
+    │                    loudly (Degraded) while it lasts; never a silent end
     └── Unavailable      connection errors, timeouts, 429 and 5xx
 """
 
@@ -49,6 +51,10 @@ class AlreadyExists(Conflict):
 
 
 class Gone(Transient):
+    pass
+
+
+class Unauthorized(Transient):
     pass
 
 

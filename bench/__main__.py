@@ -1,6 +1,6 @@
 """`make bench`: every benchmark on the local stack, a table of medians and p95s, and JSON.
 
-    .venv/bin/python -m bench [--only promote,rollback,steps,scale,experiment]
+    .venv/bin/python -m bench [--only promote,rollback,abort,steps,scale,experiment]
                               [--rollouts 1000] [--experiment-days 7] [--json bench-results.json]
 
 Each scenario starts what it needs (the control plane must be buildable; scripts/cluster up is
@@ -17,21 +17,31 @@ import os
 import platform
 from pathlib import Path
 
-from bench import long_experiment, promote_latency, rollback_latency, scale, step_cost
+from bench import (
+    abort_latency,
+    long_experiment,
+    promote_latency,
+    rollback_latency,
+    scale,
+    step_cost,
+)
 from bench.report import Row, as_json, render
 from bench.stack import local_stack
 
-SCENARIOS = ("promote", "rollback", "steps", "scale", "experiment")
+SCENARIOS = ("promote", "rollback", "abort", "steps", "scale", "experiment")
 
 
 async def main(args: argparse.Namespace) -> list[Row]:
     only = set(args.only.split(",")) if args.only else set(SCENARIOS)
     rows: list[Row] = []
-    if only & {"promote", "steps"}:
+    if only & {"promote", "steps", "abort"}:
         async with local_stack() as stack:
             if "promote" in only:
                 print("promote latency ...", flush=True)
                 rows += await promote_latency.run(stack)
+            if "abort" in only:
+                print("abort during a pod wait ...", flush=True)
+                rows += await abort_latency.run(stack)
             if "steps" in only:
                 print("step cost ...", flush=True)
                 rows += await step_cost.run(stack)

@@ -13,8 +13,6 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from temporalio.client import Client
-
 from activities.adapters.kube import KubeClient, load_credentials
 from kulta import process
 from kulta.settings import Settings
@@ -52,7 +50,13 @@ async def run(settings: Settings) -> int:
     }
     status = 0
     census = Census()
-    source = RolloutSource(kube, settings.watch_namespace, on_list=census.replace_all)
+    runner = Runner(client, kube, settings.task_queue)
+    source = RolloutSource(
+        kube,
+        settings.watch_namespace,
+        on_list=census.replace_all,
+        running=lambda: runner.running_workflows(settings.watch_namespace),
+    )
     standing_by = True  # a standby's loop does not run: it is alive while it waits
 
     def alive() -> bool:
@@ -63,15 +67,14 @@ async def run(settings: Settings) -> int:
         if elector is None or await process.unless_stopped(elector.acquire(), stopping):
             standing_by = False
             source.progressed_at = time.monotonic()
-            status = await _lead(settings, client, kube, elector, stopping, source, census)
+            status = await _lead(settings, runner, elector, stopping, source, census)
     await kube.aclose()
     return status
 
 
 async def _lead(
     settings: Settings,
-    client: Client,
-    kube: KubeClient,
+    runner: Runner,
     elector: LeaderElector | None,
     stopping: asyncio.Event,
     source: RolloutSource,
@@ -79,7 +82,6 @@ async def _lead(
 ) -> int:
     """Exit status 1 also when the loop itself ends (it never should): a loop that is gone
     must not keep the Lease, so the process exits and a standby takes over."""
-    runner = Runner(client, kube, settings.task_queue)
     log.info("watching Rollouts in %s", settings.watch_namespace or "all namespaces")
     watching = asyncio.create_task(watch_forever(runner, source, census))
     holding = asyncio.create_task(elector.hold()) if elector else None

@@ -35,6 +35,7 @@ from watcher.dispatch import (
     Signal,
     StartWorkflow,
 )
+from watcher.source import RunningWorkflow, parse_workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,22 @@ class Runner:
         except RPCError as err:
             if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise
+
+    async def running_workflows(self, namespace: str | None) -> list[RunningWorkflow]:
+        """kulta's running workflows on this task queue (in `namespace`, or in all): what a
+        first listing compares with, to cancel the runs of Rollouts deleted meanwhile."""
+        query = (
+            f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running' "
+            f"AND TaskQueue = '{self._task_queue}'"
+        )
+        if namespace is not None:
+            query += f" AND {SA_NAMESPACE} = '{namespace}'"
+        found = []
+        async for execution in self._temporal.list_workflows(query):
+            parsed = parse_workflow_id(execution.id)
+            if parsed is not None:
+                found.append(parsed)
+        return found
 
     async def _remove_annotation(self, action: RemoveAnnotation) -> None:
         path = ROLLOUTS.path(action.namespace, action.name)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from activities import telemetry
 from activities.adapters.kube import KubeClient
 from activities.errors import Gone, KultaError
-from activities.naming import ROLLOUTS
+from activities.naming import ROLLOUTS, WORKFLOW_ID_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +23,36 @@ class Observed:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class RunningWorkflow:
+    namespace: str
+    name: str
+    uid_prefix: str
+    workflow_id: str
+
+
+def parse_workflow_id(workflow_id: str) -> RunningWorkflow | None:
+    """The Rollout a workflow id names (`activities.naming.workflow_id`), or None."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    parts = workflow_id.removeprefix(WORKFLOW_ID_PREFIX).split("/")
+    if len(parts) != 3 or "." not in parts[2]:
+        return None
+    return RunningWorkflow(parts[0], parts[1], parts[2].rsplit(".", 1)[1], workflow_id)
+
+
 class RolloutSource:
     def __init__(
         self,
         kube: KubeClient,
         namespace: str | None = None,
         on_list: Callable[[list[dict[str, Any]]], None] | None = None,
+        running: Callable[[], Awaitable[list[RunningWorkflow]]] | None = None,
     ) -> None:
-        """`on_list` receives every full listing (the first, and each relist)."""
+        """`on_list` receives every full listing (the first, and each relist). `running`
+        names the workflows running now: after the first listing, those whose Rollout is not
+        in it (deleted while no watcher ran) are reported deleted, so they are cancelled."""
+        self._running = running
         self._kube = kube
         self._path = ROLLOUTS.path(namespace)
         self._on_list = on_list
@@ -46,6 +68,7 @@ class RolloutSource:
         """Every Rollout once after each (re)list, then each change as it happens."""
         backoff = 0.2
         resource_version: str | None = None
+        first_listing = True
         while True:
             try:
                 if resource_version is None:
@@ -63,6 +86,10 @@ class RolloutSource:
                         log.info("%s/%s is gone since the last listing", *key)
                         self._known.pop(key, None)
                         yield Observed(last, deleted=True)
+                    if first_listing:
+                        first_listing = False
+                        for orphan in await self._orphans(items):
+                            yield orphan
                 self.progressed_at = time.monotonic()
                 async for event in self._kube.watch(self._path, resource_version=resource_version):
                     self.progressed_at = time.monotonic()
@@ -90,6 +117,33 @@ class RolloutSource:
                 telemetry.WATCH_RESTARTS.labels("error").inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+    async def _orphans(self, items: list[dict[str, Any]]) -> list[Observed]:
+        """Running workflows whose Rollout (by namespace, name and uid) is not listed."""
+        if self._running is None:
+            return []
+        listed = {
+            (m.get("namespace", "default"), m.get("name", ""), m.get("uid", "")[:8])
+            for m in (item.get("metadata") or {} for item in items)
+        }
+        try:
+            running = await self._running()
+        except Exception as err:  # Temporal down: the next start of the watcher sweeps again
+            log.warning("could not list running workflows to find orphans: %s", err)
+            return []
+        orphans = [w for w in running if (w.namespace, w.name, w.uid_prefix) not in listed]
+        for w in orphans:
+            log.info("%s/%s is gone: cancelling %s", w.namespace, w.name, w.workflow_id)
+        return [
+            Observed(
+                {
+                    "metadata": {"namespace": w.namespace, "name": w.name, "uid": w.uid_prefix},
+                    "status": {"workflowId": w.workflow_id},
+                },
+                deleted=True,
+            )
+            for w in orphans
+        ]
 
     def _remember(self, rollout: dict[str, Any]) -> tuple[str, str]:
         meta = rollout.get("metadata") or {}

@@ -1,5 +1,8 @@
 """A revision that is (or becomes, for a Rollout's first one) stable: full scale, its Services
 pinned, all traffic on it, every other revision scaled down. No steps, nothing to undo.
+
+A Rollout's first revision is the first one whose pods run; once any revision is stable,
+every later one goes through the strategy.
 Deterministic workflow code."""
 
 from __future__ import annotations
@@ -23,8 +26,13 @@ async def establish_stable(parts: Parts, layout: StableLayout, *, first: bool) -
         else f"reconciling stable revision {run.revision}",
     )
     spec = run.current_spec
+    if first and layout.services:
+        # Before any pod: a first revision held for a missing Service or route runs no pods,
+        # so a newer template that arrives meanwhile is the first revision in its place,
+        # never a second revision beside it that would skip the strategy.
+        await workload.ensure_targets(layout.services, layout.routing, split=layout.split)
     await workload.scale_own_and_wait(spec, spec.replicas)
-    if layout.services:
+    if not first and layout.services:
         await workload.ensure_targets(layout.services, layout.routing, split=layout.split)
     for service, pinned in layout.pins.items():
         await workload.select(service, run.revision if pinned else None)

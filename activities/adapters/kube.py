@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import ssl
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -27,6 +30,7 @@ from activities.errors import (
     Invalid,
     KultaError,
     NotFound,
+    Unauthorized,
     Unavailable,
 )
 from activities.naming import api_path
@@ -49,6 +53,15 @@ class KubeCredentials:
     key_file: str | None = None
     token: str | None = None
     verify: bool = True
+    # Where the token lives, re-read whenever the file changes (a projected ServiceAccount
+    # token is rotated by the kubelet; a kubeconfig's `tokenFile`).
+    token_file: str | None = None
+    # The `kubernetes` package's refresh hook for exec plugins and OIDC (cloud tokens that last
+    # minutes): returns the current token, running the plugin again once it expired.
+    refresh: Callable[[], str | None] | None = field(default=None, compare=False)
+
+
+IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def load_credentials(kubeconfig: str | None = None, context: str | None = None) -> KubeCredentials:
@@ -57,27 +70,114 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
     from kubernetes.client import Configuration
 
     cfg = Configuration()
+    token_file: str | None = None
     try:
         if kubeconfig is None:
             kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            token_file = IN_CLUSTER_TOKEN
         else:
             raise kconfig.ConfigException("kubeconfig given")
     except kconfig.ConfigException:
         kconfig.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, context=context, client_configuration=cfg
         )
-    token = None
-    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
-    if auth:
-        token = auth.removeprefix("Bearer ").strip()
+        token_file = _kubeconfig_token_file(kubeconfig, context)
+    hook = cfg.refresh_api_key_hook
+
+    def refreshed() -> str | None:
+        if hook is not None:
+            hook(cfg)
+        return _bearer(cfg)
+
     return KubeCredentials(
         server=cfg.host,
         ca_file=cfg.ssl_ca_cert,
         cert_file=cfg.cert_file,
         key_file=cfg.key_file,
-        token=token,
+        token=_bearer(cfg),
         verify=bool(cfg.verify_ssl),
+        token_file=token_file,
+        refresh=refreshed if hook is not None and token_file is None else None,
     )
+
+
+def _bearer(cfg: Any) -> str | None:
+    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    return auth.split(" ", 1)[-1].strip() if auth else None
+
+
+def _kubeconfig_token_file(kubeconfig: str | None, context: str | None) -> str | None:
+    """The `tokenFile` of the kubeconfig's user, if it names one (read by path, relative to the
+    kubeconfig); the `kubernetes` package reads it once and never again."""
+    import yaml
+
+    path = Path(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config").expanduser()
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    wanted = context or config.get("current-context")
+    ctx: dict[str, Any] = next(
+        (c for c in config.get("contexts") or [] if c.get("name") == wanted), {}
+    )
+    user_name = (ctx.get("context") or {}).get("user")
+    user: dict[str, Any] = next(
+        (u for u in config.get("users") or [] if u.get("name") == user_name), {}
+    )
+    token_file = (user.get("user") or {}).get("tokenFile")
+    return str(path.parent / token_file) if token_file else None
+
+
+class BearerToken(httpx.Auth):
+    """The current token on every request: the token file re-read when it changed (a stat per
+    request), or the refresh hook asked at most every `REFRESH_SECONDS`; a 401 re-reads or
+    refreshes at once and sends the request once more."""
+
+    REFRESH_SECONDS = 10.0
+
+    def __init__(self, credentials: KubeCredentials) -> None:
+        self._credentials = credentials
+        self._token = credentials.token
+        self._file_version: tuple[int, int] | None = None
+        self._asked_at = time.monotonic()
+        if credentials.token_file:
+            self._read_file()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self._renew(force=False)
+        self._sign(request)
+        response = yield request
+        if response.status_code == 401 and self._renew(force=True):
+            self._sign(request)
+            yield request
+
+    def _sign(self, request: httpx.Request) -> None:
+        if self._token:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+
+    def _renew(self, *, force: bool) -> bool:
+        """Brings the token up to date; True if it changed."""
+        before = self._token
+        if self._credentials.token_file:
+            self._read_file(force=force)
+        elif self._credentials.refresh is not None:
+            now = time.monotonic()
+            if force or now - self._asked_at >= self.REFRESH_SECONDS:
+                self._asked_at = now
+                self._token = self._credentials.refresh() or self._token
+        return self._token != before
+
+    def _read_file(self, *, force: bool = False) -> None:
+        path = self._credentials.token_file
+        assert path is not None
+        try:
+            stat = os.stat(path)
+            version = (stat.st_mtime_ns, stat.st_ino)
+            if force or version != self._file_version:
+                self._token = Path(path).read_text().strip() or self._token
+                self._file_version = version
+        except OSError:
+            pass  # a file being replaced: the token read last is still the best there is
 
 
 # The one path builder, re-exported for adapters' callers.
@@ -113,9 +213,8 @@ class KubeClient:
                 ctx.load_cert_chain(credentials.cert_file, credentials.key_file)
             verify = ctx
         all_headers = {"Accept": "application/json", "User-Agent": "kulta/0.1"}
-        if credentials.token:
-            all_headers["Authorization"] = f"Bearer {credentials.token}"
         all_headers.update(headers or {})
+        auth = BearerToken(credentials)
 
         # Two pools: a watch holds its connection for minutes, a request for milliseconds. Shared,
         # hundreds of waiting watches would need a pool that large, and httpcore checks every
@@ -125,6 +224,7 @@ class KubeClient:
                 base_url=credentials.server,
                 verify=verify,
                 headers=all_headers,
+                auth=auth,
                 timeout=httpx.Timeout(timeout),
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             )
@@ -263,6 +363,8 @@ def _error_for(response: httpx.Response) -> KultaError:
         return AlreadyExists(text) if reason == "AlreadyExists" else Conflict(text)
     if code == 410:
         return Gone(text)
+    if code == 401:
+        return Unauthorized(text)
     if code == 403:
         return Forbidden(text)
     if code == 422:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.kube import KubeClient
@@ -95,3 +97,59 @@ async def test_a_canary_completes_through_api_faults(
     assert missed == [], f"faults never met, so untested: {missed}"
     assert violations(recorder.history, "app", from_version=armed) == []
     print("injected:", *proxy.injected, sep="\n  ")
+
+
+def _degraded(rollout: dict[str, Any]) -> bool:
+    conditions = (rollout.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Degraded" and c["status"] == "True" for c in conditions)
+
+
+async def test_a_write_that_keeps_failing_is_told_then_rolled_back_at_the_deadline(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str, proxy: FaultProxy
+) -> None:
+    """500 on every ReplicaSet patch: Degraded with the API server's message within 2 minutes,
+    then the progress deadline rolls the canary back; the invariants hold throughout."""
+    as_worker = await _client_through(proxy, kube, "kulta-worker")
+    faulty = dataclasses.replace(kube, as_worker=as_worker)
+    recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)
+    try:
+        async with running_worker(dev_env.client, faulty) as worker, recorder.running():
+            runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
+            watcher = asyncio.create_task(
+                watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
+            )
+            sc = Scenario(kube, dev_env.client, namespace, worker.task_queue)
+            try:
+                await sc.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2, abort_delay=1)
+                await sc.patch_spec(progressDeadlineSeconds=40)
+                armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
+                proxy.faults.append(Fault("status", "PATCH", "/replicasets/", times=100_000))
+                await sc.set_image("example/app:v2")
+
+                degraded = await sc.wait_until(_degraded, "Degraded=True", timeout=120)
+                condition = next(
+                    c for c in degraded["status"]["conditions"] if c["type"] == "Degraded"
+                )
+                assert condition["reason"] == "ActionRetrying"
+                assert "500" in condition["message"], condition["message"]
+                events = await kube.list("Event", namespace)
+                warnings = [e["reason"] for e in events if e["type"] == "Warning"]
+                assert "ActionRetrying" in warnings
+
+                failed = await sc.wait_phase("Failed", timeout=180)
+                assert failed["status"]["conditions"][0]["reason"] == "ProgressDeadlineExceeded"
+                assert "500" in failed["status"]["message"]
+                assert await sc.weights() == {
+                    "app-stable": 100,
+                    "app-canary": 0,
+                    "mirror-sink": 0,
+                }
+                handle = dev_env.client.get_workflow_handle(failed["status"]["workflowId"])
+                assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+                await sc.terminate_running()
+    finally:
+        await as_worker.aclose()
+    assert violations(recorder.history, "app", from_version=armed) == []

@@ -4,18 +4,34 @@ safe state that says why, and the workflow must never fail in Temporal."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from activities.adapters.kube import KubeClient
+from activities.errors import Unauthorized
 from activities.naming import ANNOTATION_ABORT, ANNOTATION_PROMOTE
 from tests.support import builders
-from tests.support.kube import Kube
+from tests.support.kube import (
+    KULTA_NAMESPACE,
+    Kube,
+    bound_token,
+    service_account_credentials,
+    write_token_kubeconfig,
+)
+from tests.support.processes import WorkerProcesses, until_ready, worker_environment
 from tests.support.scenario import Scenario, watched
+from watcher.loop import watch_forever
+from watcher.runner import Runner
+from watcher.source import RolloutSource
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
@@ -131,3 +147,83 @@ async def test_an_abort_while_the_canary_pods_never_come_up_moves_traffic_at_onc
         "Available": ("True", "StableRevisionServing"),
         "Valid": ("True", "SpecValid"),
     }
+
+
+async def _anchor(kube: Kube, name: str) -> dict[str, Any]:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}}
+    return await kube.apply(KULTA_NAMESPACE, secret)
+
+
+async def test_a_rotated_token_file_is_read_again_and_rollouts_go_on(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    """The worker reads its token from a file (as in a Pod); a new bound token is written there
+    and the old one invalidated: the next rollout still completes."""
+    suffix = uuid.uuid4().hex[:8]
+    old_anchor = await _anchor(kube, f"old-{suffix}")
+    new_anchor = await _anchor(kube, f"new-{suffix}")
+    token_file = tmp_path / "token"
+    token_file.write_text(await bound_token(kube.client, "kulta-worker", old_anchor))
+    task_queue = f"tq-{suffix}"
+    env = await worker_environment(
+        kube, dev_env.client.service_client.config.target_host, task_queue, tmp_path
+    )
+    credentials = await service_account_credentials(kube.client, "kulta-worker")
+    env["KUBECONFIG"] = str(
+        write_token_kubeconfig(credentials, tmp_path / "file.kubeconfig", token_file)
+    )
+    worker, port = WorkerProcesses(env, tmp_path).start()
+    runner = Runner(dev_env.client, kube.as_watcher, task_queue)
+    watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
+    sc = Scenario(kube, dev_env.client, namespace, task_queue)
+    try:
+        await until_ready(port)
+        await sc.create(steps=[{"setWeight": 50, "pause": {"duration": "1s"}}], replicas=2)
+        await sc.wait_phase("Completed")
+
+        old_token = token_file.read_text()
+        rotated = tmp_path / "token.new"
+        rotated.write_text(await bound_token(kube.client, "kulta-worker", new_anchor))
+        rotated.replace(token_file)  # atomically, as the kubelet does
+        await kube.delete("Secret", KULTA_NAMESPACE, old_anchor["metadata"]["name"])
+        refused = KubeClient(dataclasses.replace(credentials, token=old_token))
+        try:
+            with pytest.raises(Unauthorized):
+                await refused.version()
+        finally:
+            await refused.aclose()
+
+        await sc.set_image("example/app:v2")
+        v2 = await sc.revision()
+        await sc.wait_until(_stable(v2), "v2 stable with the rotated token", timeout=90)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await sc.terminate_running()
+        assert worker.stop() == 0, worker.output()
+        await kube.delete("Secret", KULTA_NAMESPACE, new_anchor["metadata"]["name"])
+
+
+async def test_a_first_revision_held_for_a_missing_service_runs_no_pods_so_none_skips_a_canary(
+    stack: Scenario,
+) -> None:
+    """The first revision waits for its canary Service before any pod; a newer template is
+    the first revision in its place; once one is stable, the next goes through its steps."""
+    sc, ns = stack, stack.namespace
+    await sc.kube.apply(ns, builders.service("app-stable", sc.name))
+    await sc.kube.apply(ns, builders.httproute("app-route", "app-stable", "app-canary"))
+    await sc.kube.apply(ns, builders.rollout(sc.name, steps=[{"setWeight": 40, "pause": {}}]))
+    held = await sc.wait_phase("Paused", "app-canary", timeout=30)
+    assert held["status"]["phase"] == "Paused"
+    v1 = await sc.revision()
+    assert await sc.kube.find("ReplicaSet", ns, f"{sc.name}-{v1}") is None  # no pods at all
+
+    await sc.set_image("example/app:v2")
+    v2 = await sc.revision()
+    await sc.kube.apply(ns, builders.service("app-canary", sc.name))
+    await sc.wait_until(_stable(v2), "v2 stable as the first revision", timeout=60)
+    assert await sc.kube.find("ReplicaSet", ns, f"{sc.name}-{v1}") is None
+
+    await sc.set_image("example/app:v3")  # now there is a stable revision: the canary runs
+    paused = await sc.wait_paused_at(40)
+    assert paused["status"]["stableRevision"] == v2

@@ -81,3 +81,35 @@ async def test_sigterm_mid_step_exits_0_and_the_next_worker_finishes(
         assert second.stop() == 0, second.output()
     finally:
         second.stop()
+
+
+SIGTERMS = 50
+
+
+async def test_every_sigterm_after_real_work_exits_0(
+    scenario: tuple[Scenario, WorkerProcesses],
+) -> None:
+    """A worker that has just run a rollout, stopped by SIGTERM, 50 times: 50 exits with 0
+    (interpreter finalization beside the SDK's native threads used to abort now and then)."""
+    sc, workers = scenario
+    codes: list[int] = []
+    for round_ in range(SIGTERMS):
+        worker, port = workers.start()
+        try:
+            await until_ready(port)
+            if round_ == 0:
+                await sc.create(steps=[{"setWeight": 100}], replicas=1, scale_down_delay=0)
+            else:
+                await sc.set_image(f"example/app:round-{round_}")
+            revision = await sc.revision()
+            await sc.wait_until(
+                lambda r, rev=revision: (r.get("status") or {}).get("stableRevision") == rev,
+                f"round {round_} stable",
+            )
+            worker.proc.terminate()
+            codes.append(await asyncio.to_thread(worker.proc.wait, 30))
+        finally:
+            worker.stop()
+        if codes[-1] != 0:
+            print(worker.output())
+    assert codes == [0] * SIGTERMS, f"exit codes: {codes}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from activities.naming import ANNOTATION_PROMOTE
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
 from tests.support.kube import Kube
 from tests.support.processes import WorkerProcesses, until_ready, worker_environment
@@ -89,3 +90,43 @@ def _written_at(obj: dict[str, object]) -> float:
     times = [f.get("time", "") for f in meta.get("managedFields") or []]
     latest = max((t for t in times if t), default="")
     return datetime.fromisoformat(latest).timestamp() if latest else 0.0
+
+
+async def test_the_watcher_outlives_temporal_being_down_and_acts_once_it_is_back(
+    kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    """While Temporal is down for 20 s one Rollout is created and another is annotated to
+    promote: the watcher's loop keeps going, and both happen once Temporal is back."""
+    server = DevServerProcess(tmp_path / "temporal.db", tmp_path / "temporal.log")
+    client = await server.start()
+    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    env = await worker_environment(kube, server.address, task_queue, tmp_path)
+    worker, port = WorkerProcesses(env, tmp_path).start()
+    runner = Runner(client, kube.as_watcher, task_queue)
+    watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
+    first = Scenario(kube, client, namespace, task_queue)
+    second = Scenario(kube, client, namespace, task_queue, name="second")
+    try:
+        await until_ready(port)
+        await first.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2, scale_down_delay=1)
+        await first.wait_phase("Completed")
+        await first.set_image("example/app:v2")
+        v2 = await first.revision()
+        await first.wait_paused_at(50)
+
+        server.kill()
+        await first.annotate(ANNOTATION_PROMOTE)
+        await second.create(replicas=2)
+        await asyncio.sleep(20)
+        assert not watcher.done(), "the watcher's loop ended while Temporal was down"
+        await server.start()
+
+        await second.wait_phase("Completed", timeout=120)
+        done = await first.wait_phase("Completed", f"revision {v2} is stable", timeout=120)
+        assert done["status"]["stableRevision"] == v2
+        assert not watcher.done()
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        worker.stop()
+        server.stop()

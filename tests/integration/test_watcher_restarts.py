@@ -8,11 +8,13 @@ import asyncio
 import collections
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import SA_NAMESPACE
 from tests.support import builders
 from tests.support.kube import Kube
+from tests.support.scenario import Scenario
 from tests.support.worker import running_worker
 from watcher.loop import watch_forever
 from watcher.runner import Runner
@@ -96,3 +98,41 @@ async def _completed(kube: Kube, namespace: str, name: str, generation: int = 1)
         timeout=120,
         what=f"generation {generation} completed",
     )
+
+
+async def test_a_rollout_deleted_while_no_watcher_ran_has_its_workflow_cancelled(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
+) -> None:
+    async with running_worker(dev_env.client, kube) as worker:
+
+        def watcher() -> asyncio.Task[None]:
+            runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
+            source = RolloutSource(
+                kube.as_watcher, namespace, running=lambda: runner.running_workflows(namespace)
+            )
+            return asyncio.create_task(watch_forever(runner, source))
+
+        sc = Scenario(kube, dev_env.client, namespace, worker.task_queue)
+        first = watcher()
+        try:
+            await sc.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2)
+            await sc.wait_phase("Completed")
+            await sc.set_image("example/app:v2")
+            paused = await sc.wait_paused_at(50)  # its workflow waits for a promotion
+        finally:
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+        handle = dev_env.client.get_workflow_handle(paused["status"]["workflowId"])
+        await kube.delete("Rollout", namespace, sc.name)  # while no watcher runs
+
+        second = watcher()
+        try:
+            for _ in range(150):
+                if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                    break
+                await asyncio.sleep(0.2)
+            assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+        finally:
+            second.cancel()
+            await asyncio.gather(second, return_exceptions=True)
+            await sc.terminate_running()

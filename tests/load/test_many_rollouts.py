@@ -1,7 +1,9 @@
 """Load: 200 Rollouts created at once, each running a short canary, while the worker is
-SIGKILLed every 30 seconds. Every invariant holds on every recorded write, every rollout ends,
-and no revision has more than one workflow run. Wall time and peak memory of the worker and the
-watcher (both real processes) go to load-results.json and the test's output.
+SIGKILLed every 30 seconds, its API requests meet random 500s and 503s (a fault proxy), and the
+Temporal server is killed and restarted once. Every invariant holds on every recorded write,
+every rollout ends, no revision has more than one workflow run, no workflow ends Failed in
+Temporal, and a rollout that stands still says why. Wall time and peak memory of the worker and
+the watcher (both real processes) go to load-results.json and the test's output.
 
 Long (minutes), so it runs only with KULTA_LOAD=1 (.ci/run sets it; `make test-load` too).
 """
@@ -18,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.naming import SA_NAMESPACE
 from tests.support.exporter import free_port
@@ -31,13 +34,21 @@ from tests.support.fleet import (
     until_all,
 )
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
-from tests.support.kube import ROOT, Kube, service_account_credentials, write_token_kubeconfig
+from tests.support.kube import (
+    ROOT,
+    Kube,
+    path_of,
+    service_account_credentials,
+    write_token_kubeconfig,
+)
+from tests.support.kube_proxy import Fault, FaultProxy
 from tests.support.processes import (
     KultaProcess,
     WorkerProcesses,
     until_ready,
     worker_environment,
 )
+from tests.support.temporal import DevServerProcess
 
 pytestmark = [
     pytest.mark.cluster,
@@ -74,12 +85,59 @@ async def _kill_forever(
         await until_ready(port)
 
 
+# Every n-th worker request of these kinds fails (the proxy counts per fault).
+FAULTS = [
+    Fault("status", "PATCH", "/replicasets/", times=10**9, code=500, every=7),
+    Fault("status", "PUT", "/httproutes/", times=10**9, code=500, every=11),
+    Fault("status", "PATCH", "/status", times=10**9, code=503, every=13),
+]
+TEMPORAL_DOWN_SECONDS = 5
+STILL_SECONDS = 60  # a rollout unchanged for this long must say why in status
+
+
+async def _restart_temporal_once(server: DevServerProcess, restarts: list[float]) -> None:
+    await asyncio.sleep(KILL_EVERY_SECONDS / 2)
+    server.kill()
+    await asyncio.sleep(TEMPORAL_DOWN_SECONDS)
+    await server.start()
+    restarts.append(time.monotonic())
+
+
+async def _silent_rollouts(kube: Kube, namespace: str, problems: list[str]) -> None:
+    """Samples every 10 s: a Rollout that is not Completed and has not changed for
+    STILL_SECONDS must show its phase's reason and a message."""
+    since: dict[str, tuple[str, float]] = {}
+    while True:
+        await asyncio.sleep(10)
+        now = time.monotonic()
+        for r in (await kube.client.get(path_of("Rollout", namespace)))["items"]:
+            name, version = r["metadata"]["name"], r["metadata"]["resourceVersion"]
+            if since.get(name, ("", 0.0))[0] != version:
+                since[name] = (version, now)
+                continue
+            status = r.get("status") or {}
+            if status.get("phase") == "Completed" or now - since[name][1] < STILL_SECONDS:
+                continue
+            reasons = [c.get("reason") for c in status.get("conditions") or []]
+            if not status.get("message") or not all(reasons):
+                problems.append(f"{name}: {status.get('phase')} for {STILL_SECONDS}s, no reason")
+
+
 async def test_200_rollouts_with_the_worker_killed_every_30s(
-    kube: Kube, dev_env: WorkflowEnvironment, namespace: str, tmp_path: Path
+    kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
-    address = dev_env.client.service_client.config.target_host
+    server = DevServerProcess(tmp_path / "temporal.db", tmp_path / "temporal.log")
+    client = await server.start()
+    proxy = FaultProxy(kube.client.credentials)
+    await proxy.__aenter__()
     task_queue = f"load-{uuid.uuid4().hex[:6]}"
-    env = await worker_environment(kube, address, task_queue, tmp_path)
+    env = await worker_environment(kube, server.address, task_queue, tmp_path)
+    worker_token = await service_account_credentials(kube.client, "kulta-worker")
+    env["KUBECONFIG"] = str(
+        write_token_kubeconfig(
+            proxy.credentials(worker_token.token), tmp_path / "proxied.kubeconfig"
+        )
+    )
     watcher_token = await service_account_credentials(kube.client, "kulta-watcher")
     watcher = KultaProcess(
         "kulta-watcher",
@@ -93,10 +151,12 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
     )
     workers = WorkerProcesses(env, tmp_path)
     first, port = workers.start()
-    current, peaks, kills = [first], Peaks(), []
+    current, peaks, kills, restarts = [first], Peaks(), [], []
     names = [f"r{n:03d}" for n in range(ROLLOUTS)]
     recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)
     killer: asyncio.Task[None] | None = None
+    silent: list[str] = []
+    sampler = asyncio.create_task(_silent_rollouts(kube, namespace, silent))
     try:
         await until_ready(port)
         async with recorder.running():
@@ -105,7 +165,9 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
             armed = max(w.resource_version for w in recorder.history)
 
             started = time.monotonic()
+            proxy.faults += FAULTS
             killer = asyncio.create_task(_kill_forever(workers, current, peaks, kills))
+            restarter = asyncio.create_task(_restart_temporal_once(server, restarts))
             await bounded(names, lambda n: set_image(kube, namespace, n, "example/app:v2"))
             done_s = await asyncio.wait_for(
                 until_all(kube, namespace, ROLLOUTS, stable_on_its_latest_revision),
@@ -113,23 +175,38 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
             )
             wall = time.monotonic() - started
             killer.cancel()
-            await asyncio.gather(killer, return_exceptions=True)
+            await asyncio.gather(killer, restarter, return_exceptions=True)
+            client = await Client.connect(server.address, data_converter=pydantic_data_converter)
             peaks.note(current[0])
             watcher_mb = watcher.peak_rss_mb()
+            runs = collections.Counter(
+                [w.id async for w in client.list_workflows(f"{SA_NAMESPACE} = '{namespace}'")]
+            )
+            failed_in_temporal = [
+                w.id
+                async for w in client.list_workflows(
+                    f"{SA_NAMESPACE} = '{namespace}' AND ExecutionStatus = 'Failed'"
+                )
+            ]
     finally:
+        sampler.cancel()
         if killer is not None:
             killer.cancel()
         current[0].stop()
         watcher.stop()
+        await proxy.__aexit__(None, None, None)
+        server.stop()
 
     history = recorder.history
     broken = violations(history, from_version=armed)  # every rollout, in one pass
     assert broken == [], broken[:20]
-    runs = collections.Counter(
-        [w.id async for w in dev_env.client.list_workflows(f"{SA_NAMESPACE} = '{namespace}'")]
-    )
     assert len(runs) == 2 * ROLLOUTS and set(runs.values()) == {1}, runs.most_common(3)
+    assert failed_in_temporal == [], failed_in_temporal[:10]
+    assert silent == [], silent[:10]
     assert kills, "the canaries finished before the first kill: nothing was tested"
+    assert restarts, "Temporal was never restarted: nothing was tested"
+    injected = sum(f.hits for f in FAULTS)
+    assert injected > 0, "no fault was injected"
 
     figures = {
         "rollouts": ROLLOUTS,
@@ -137,6 +214,8 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
         "canaries complete with kills (s)": round(done_s, 1),
         "wall (s)": round(wall, 1),
         "worker kills": len(kills),
+        "Temporal restarts": len(restarts),
+        "API faults injected": injected,
         "peak RSS worker (MB)": round(peaks.worker_mb),
         "peak RSS watcher (MB)": round(watcher_mb),
         "writes recorded": len(history),

@@ -210,8 +210,35 @@ async def service_account_credentials(
     )
 
 
-def write_token_kubeconfig(credentials: KubeCredentials, path: Path) -> Path:
-    """A kubeconfig for a subprocess that authenticates with the credentials' bearer token."""
+async def bound_token(
+    admin: KubeClient, account: str, secret: dict[str, Any], namespace: str = KULTA_NAMESPACE
+) -> str:
+    """A token for the ServiceAccount bound to `secret`: deleting the Secret invalidates it (as
+    a rotated projected token is invalidated when its Pod goes)."""
+    path = resource_path("v1", "serviceaccounts", namespace, account, "token")
+    meta = secret["metadata"]
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {
+            "expirationSeconds": 3600,
+            "boundObjectRef": {
+                "kind": "Secret",
+                "apiVersion": "v1",
+                "name": meta["name"],
+                "uid": meta["uid"],
+            },
+        },
+    }
+    token: str = (await admin.create(path, request))["status"]["token"]
+    return token
+
+
+def write_token_kubeconfig(
+    credentials: KubeCredentials, path: Path, token_file: Path | None = None
+) -> Path:
+    """A kubeconfig for a subprocess that authenticates with the credentials' bearer token, or
+    with the token in `token_file` (re-read by kulta when it changes)."""
     import yaml
 
     config = {
@@ -220,13 +247,18 @@ def write_token_kubeconfig(credentials: KubeCredentials, path: Path) -> Path:
         "clusters": [
             {
                 "name": "local",
-                "cluster": {
-                    "server": credentials.server,
-                    "certificate-authority": credentials.ca_file,
-                },
+                "cluster": {"server": credentials.server}
+                | ({"certificate-authority": credentials.ca_file} if credentials.ca_file else {}),
             }
         ],
-        "users": [{"name": "kulta", "user": {"token": credentials.token}}],
+        "users": [
+            {
+                "name": "kulta",
+                "user": {"tokenFile": str(token_file)}
+                if token_file
+                else {"token": credentials.token},
+            }
+        ],
         "contexts": [{"name": "kulta", "context": {"cluster": "local", "user": "kulta"}}],
         "current-context": "kulta",
     }

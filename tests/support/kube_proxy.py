@@ -41,7 +41,9 @@ class Fault:
     times: int = 1
     code: int = 500  # for "status"
     seconds: float = 5.0  # for "hang"
+    every: int = 1  # inject on every n-th matching request only (the others pass)
     hits: int = 0
+    matched: int = 0
 
     def matches(self, verb: str, path: str) -> bool:
         return self.hits < self.times and verb == self.verb and self.path in path
@@ -97,7 +99,7 @@ class FaultProxy:
         path, _, query = target.partition("?")
         verb = "WATCH" if "watch=1" in query or "watch=true" in query else method
         self.seen.append(f"{verb} {path}")
-        fault = next((f for f in self.faults if f.matches(verb, path)), None)
+        fault = self._fault_for(verb, path)
         if fault is not None:
             fault.hits += 1
             self.injected.append(
@@ -107,6 +109,14 @@ class FaultProxy:
             return await self._inject(fault, method, target, headers, body, writer)
         await self._forward(method, target, headers, body, writer)
         return True
+
+    def _fault_for(self, verb: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(verb, path):
+                fault.matched += 1
+                if fault.matched % fault.every == 0:
+                    return fault
+        return None
 
     async def _inject(
         self,
