@@ -298,16 +298,18 @@ class Canary:
         return True
 
     async def _count_stable(self) -> None:
-        """Status counts the stable revision's pods again: it serves everything now. It kept its
-        full size throughout, so scaling it there again is a no-op that reads its counts."""
+        """Status counts the stable revision's pods again: it serves everything now. A read
+        (a wait for zero pods returns at once), so a failing write cannot hold the report."""
         run = self._run
         spec = run.current_spec
         stable = replicaset_name(run.name, run.stable_revision)
-        state = await self._parts.workload.scale(stable, spec.replicas)
+        available = await self._parts.workload.wait_available(
+            spec, stable, 0, interruptible=False
+        )
         run.update(
-            replicas=state.replicas,
-            ready_replicas=state.ready,
-            available_replicas=state.available,
+            replicas=spec.replicas,
+            ready_replicas=available,
+            available_replicas=available,
             updated_replicas=0,
         )
 
