@@ -12,7 +12,7 @@ from temporalio.exceptions import CancelledError
 
 from activities.naming import replicaset_name
 from tests.support.histories import replay_and_record
-from tests.support.invariants import WriteRecorder
+from tests.support.invariants import WriteRecorder, violations
 from tests.support.scenario import Scenario
 from workflows.messages import (
     SIGNAL_ABORT,
@@ -355,6 +355,53 @@ async def test_spec_paused_holds_the_rollout_between_steps(scenario: Scenario) -
     )
     done = await scenario.wait_phase("Completed")
     assert done["status"]["observedGeneration"] == generation + 1
+
+
+async def test_decreasing_weights_move_traffic_before_the_canary_shrinks(
+    scenario: Scenario,
+) -> None:
+    steps = [{"setWeight": 60, "pause": {}}, {"setWeight": 20, "pause": {}}]
+    await stable_v1(scenario, steps=steps)
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    handle = await scenario.start()
+    await scenario.wait_paused_at(60)
+    async with WriteRecorder(scenario.kube, scenario.namespace).running() as recorder:
+        await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+        await scenario.wait_paused_at(20)
+        await scenario.wait_rs_replicas(v2, 1)  # ceil(5 * 20 / 100)
+    to_20 = recorder.first(
+        "HTTPRoute", "app-route", lambda r: r["spec"]["rules"][1]["backendRefs"][1]["weight"] == 20
+    )
+    shrunk = recorder.first(
+        "ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] < 3
+    )
+    assert to_20.resource_version < shrunk.resource_version
+    assert violations(recorder.history, "app") == []
+
+
+async def test_without_routing_an_abort_waits_for_stable_before_the_canary_goes(
+    scenario: Scenario,
+) -> None:
+    v1 = await stable_v1(scenario, route=False, replicas=4, steps=[{"setWeight": 50, "pause": {}}])
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    handle = await scenario.start()
+    await scenario.wait_phase("Paused", "waiting for promotion")
+    async with WriteRecorder(scenario.kube, scenario.namespace).running() as recorder:
+        await handle.signal(SIGNAL_ABORT, AbortRequest(reason="bad canary"))
+        await scenario.wait_phase("Failed", "bad canary")
+        await scenario.skip(31, handle)  # abortScaleDownDelaySeconds
+        await scenario.wait_rs_replicas(v2, 0)
+    stable_back = recorder.first(
+        "ReplicaSet",
+        replicaset_name("app", v1),
+        lambda rs: (rs.get("status") or {}).get("availableReplicas") == 4,
+    )
+    canary_down = recorder.first(
+        "ReplicaSet", replicaset_name("app", v2), lambda rs: rs["spec"]["replicas"] < 2
+    )
+    assert stable_back.resource_version < canary_down.resource_version
 
 
 async def test_racing_starters_produce_one_run(scenario: Scenario) -> None:
