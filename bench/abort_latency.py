@@ -1,8 +1,8 @@
 """Abort during a pod wait: from the `kulta.io/abort` annotation to canary weight 0, while the
-canary waits for pods that never come (a ResourceQuota leaves room for one canary pod; its next
-step needs three). The clock starts when the annotation is written and stops when a watch on
-the HTTPRoute sees the canary at 0. Before the wait could be interrupted, this was the rest of
-the progress deadline.
+canary waits for pods that never come (a ResourceQuota leaves room for one canary pod beside
+what runs; its next step needs three). The clock starts when the annotation is written and
+stops when a watch on the HTTPRoute sees the canary at 0. Before the wait could be interrupted,
+this was the rest of the progress deadline.
 """
 
 from __future__ import annotations
@@ -24,11 +24,20 @@ async def run(stack: Stack, runs: int = 5) -> list[Row]:
     ns = stack.namespace
     await stack.app("abort", replicas=REPLICAS, steps=STEPS, abort_delay=0, scale_down_delay=0)
     await stack.wait_phase("abort", "Completed")
+    await stack.kube.wait_for(
+        "ReplicaSet",
+        ns,
+        replicaset_name("abort", revision_of(builders.pod_template("abort", "example/app:v1"))),
+        lambda rs: (rs.get("status") or {}).get("availableReplicas") == REPLICAS,
+        what="the stable revision at full size",
+    )
+    # Room for every pod in the namespace now (other scenarios' too) and one canary pod.
+    running = len(await stack.kube.list("Pod", ns))
     quota = {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": {"name": "stable-plus-one"},
-        "spec": {"hard": {"pods": str(REPLICAS + 1)}},
+        "spec": {"hard": {"pods": str(running + 1)}},
     }
     await stack.kube.apply(ns, quota)
     samples = []

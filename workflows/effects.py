@@ -287,25 +287,8 @@ async def _attempt(
     local: bool,
     interrupted: Callable[[], bool] | None,
 ) -> T:
-    if interrupted is not None:
-        # Raced against `interrupted`: same commands as `execute_activity` (histories replay),
-        # plus a cancellation when the race is lost.
-        handle = workflow.start_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timeout,
-            heartbeat_timeout=heartbeat,
-            retry_policy=retry,
-            summary=summary,
-        )
-        await workflow.wait_condition(lambda: handle.done() or interrupted())
-        if not handle.done():
-            handle.cancel()
-            raise Interrupted(summary)
-        return await handle  # type: ignore[no-any-return]
     if local:
-        assert heartbeat is None, "a local activity cannot heartbeat"
+        assert heartbeat is None and interrupted is None, "not for a local activity"
         local_result = await workflow.execute_local_activity(
             name,
             arg,
@@ -315,7 +298,9 @@ async def _attempt(
             summary=summary,
         )
         return local_result  # type: ignore[no-any-return]
-    result = await workflow.execute_activity(
+    # Started, then awaited: the commands of `execute_activity`, so histories replay the same;
+    # raced against `interrupted` when given, and cancelled when the race is lost.
+    handle = workflow.start_activity(
         name,
         arg,
         result_type=result_type,
@@ -324,7 +309,14 @@ async def _attempt(
         retry_policy=retry,
         summary=summary,
     )
-    return result  # type: ignore[no-any-return]
+    if interrupted is not None:
+        await workflow.wait_condition(lambda: handle.done() or interrupted())
+        if not handle.done():
+            handle.cancel()
+            # Its cancellation is expected: retrieved here, so asyncio does not report it.
+            handle.add_done_callback(lambda h: h.cancelled() or h.exception())
+            raise Interrupted(summary)
+    return await handle  # type: ignore[no-any-return]
 
 
 def failure_of(action: str, err: ActivityError) -> ActionFailed:

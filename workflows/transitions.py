@@ -70,21 +70,12 @@ class Transitions:
             stable_revision=run.status.stable_revision,
         )
         run.update(phase=phase, message=message, conditions=conditions)
-        run.seq += 1
-        transition = f"{workflow.info().workflow_id}/{run.start.attempt}/{run.seq}"
+        event = self._next_event(reason, message, event_type)
+        transition = event.transition_id
         workflow.upsert_search_attributes([KEY_PHASE.value_set(phase)])
         await self._effects.publish_status(
             PublishStatusInput(
-                rollout=run.ref,
-                status=run.status,
-                event=EventSpec(
-                    type="Warning" if event_type == "Warning" else "Normal",
-                    reason=reason,
-                    message=message,
-                    transition_id=transition,
-                    time=iso_time(workflow.now()),
-                ),
-                kubernetes_event=with_event,
+                rollout=run.ref, status=run.status, event=event, kubernetes_event=with_event
             ),
             f"{phase}: {reason}",
             local=phase == "Progressing",
@@ -122,26 +113,28 @@ class Transitions:
                 run.status.conditions, "Degraded", status, reason, message, run.start.generation
             )
         )
-        run.seq += 1
+        event = self._next_event(reason, message, event_type)
         # Not reported itself (this is the report), and never fatal: the failing action is
         # retried whether or not the API server takes this write.
         with contextlib.suppress(ActionFailed):
             await self._effects.publish_status(
-                PublishStatusInput(
-                    rollout=run.ref,
-                    status=run.status,
-                    event=EventSpec(
-                        type="Warning" if event_type == "Warning" else "Normal",
-                        reason=reason,
-                        message=message,
-                        transition_id=f"{workflow.info().workflow_id}/{run.start.attempt}/{run.seq}",
-                        time=iso_time(workflow.now()),
-                    ),
-                ),
+                PublishStatusInput(rollout=run.ref, status=run.status, event=event),
                 f"Degraded={status}: {reason}",
                 local=False,
                 reported=False,
             )
+
+    def _next_event(self, reason: str, message: str, event_type: str) -> EventSpec:
+        """The Event (and occurrence) of the next transition, with an id unique in the run."""
+        run = self._run
+        run.seq += 1
+        return EventSpec(
+            type="Warning" if event_type == "Warning" else "Normal",
+            reason=reason,
+            message=message,
+            transition_id=f"{workflow.info().workflow_id}/{run.start.attempt}/{run.seq}",
+            time=iso_time(workflow.now()),
+        )
 
     async def publish_quietly(self) -> None:
         """Status only (no Event): for measurements, which are not transitions."""

@@ -4,7 +4,6 @@ rollout completes, every fault was met, and no write broke an invariant."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,11 +16,7 @@ from activities.adapters.kube import KubeClient
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
 from tests.support.kube import Kube, service_account_credentials
 from tests.support.kube_proxy import Fault, FaultProxy
-from tests.support.scenario import Scenario
-from tests.support.worker import running_worker
-from watcher.loop import watch_forever
-from watcher.runner import Runner
-from watcher.source import RolloutSource
+from tests.support.scenario import watched
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
@@ -65,31 +60,21 @@ async def test_a_canary_completes_through_api_faults(
         Fault("hang", "GET", routes, times=1, seconds=5),
     ]
     try:
-        async with running_worker(dev_env.client, faulty) as worker, recorder.running():
-            runner = Runner(dev_env.client, as_watcher, worker.task_queue)
-            watcher = asyncio.create_task(
-                watch_forever(runner, RolloutSource(as_watcher, namespace))
+        async with watched(dev_env, faulty, namespace) as sc, recorder.running():
+            await sc.create(steps=STEPS, replicas=4, scale_down_delay=1)
+            armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
+            await sc.set_image("example/app:v2")
+            v2 = await sc.revision()
+            await sc.wait_until(
+                lambda r: (r.get("status") or {}).get("stableRevision") == v2,
+                "v2 stable",
+                timeout=180,
             )
-            sc = Scenario(kube, dev_env.client, namespace, worker.task_queue)
-            try:
-                await sc.create(steps=STEPS, replicas=4, scale_down_delay=1)
-                armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
-                await sc.set_image("example/app:v2")
-                v2 = await sc.revision()
-                await sc.wait_until(
-                    lambda r: (r.get("status") or {}).get("stableRevision") == v2,
-                    "v2 stable",
-                    timeout=180,
-                )
-                assert await sc.weights() == {
-                    "app-stable": 100,
-                    "app-canary": 0,
-                    "mirror-sink": 0,
-                }
-            finally:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
-                await sc.terminate_running()
+            assert await sc.weights() == {
+                "app-stable": 100,
+                "app-canary": 0,
+                "mirror-sink": 0,
+            }
     finally:
         await as_worker.aclose()
         await as_watcher.aclose()
@@ -113,43 +98,31 @@ async def test_a_write_that_keeps_failing_is_told_then_rolled_back_at_the_deadli
     faulty = dataclasses.replace(kube, as_worker=as_worker)
     recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)
     try:
-        async with running_worker(dev_env.client, faulty) as worker, recorder.running():
-            runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
-            watcher = asyncio.create_task(
-                watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
-            )
-            sc = Scenario(kube, dev_env.client, namespace, worker.task_queue)
-            try:
-                await sc.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2, abort_delay=1)
-                await sc.patch_spec(progressDeadlineSeconds=40)
-                armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
-                proxy.faults.append(Fault("status", "PATCH", "/replicasets/", times=100_000))
-                await sc.set_image("example/app:v2")
+        async with watched(dev_env, faulty, namespace) as sc, recorder.running():
+            await sc.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2, abort_delay=1)
+            await sc.patch_spec(progressDeadlineSeconds=40)
+            armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
+            proxy.faults.append(Fault("status", "PATCH", "/replicasets/", times=100_000))
+            await sc.set_image("example/app:v2")
 
-                degraded = await sc.wait_until(_degraded, "Degraded=True", timeout=120)
-                condition = next(
-                    c for c in degraded["status"]["conditions"] if c["type"] == "Degraded"
-                )
-                assert condition["reason"] == "ActionRetrying"
-                assert "500" in condition["message"], condition["message"]
-                events = await kube.list("Event", namespace)
-                warnings = [e["reason"] for e in events if e["type"] == "Warning"]
-                assert "ActionRetrying" in warnings
+            degraded = await sc.wait_until(_degraded, "Degraded=True", timeout=120)
+            condition = next(c for c in degraded["status"]["conditions"] if c["type"] == "Degraded")
+            assert condition["reason"] == "ActionRetrying"
+            assert "500" in condition["message"], condition["message"]
+            events = await kube.list("Event", namespace)
+            warnings = [e["reason"] for e in events if e["type"] == "Warning"]
+            assert "ActionRetrying" in warnings
 
-                failed = await sc.wait_phase("Failed", timeout=180)
-                assert failed["status"]["conditions"][0]["reason"] == "ProgressDeadlineExceeded"
-                assert "500" in failed["status"]["message"]
-                assert await sc.weights() == {
-                    "app-stable": 100,
-                    "app-canary": 0,
-                    "mirror-sink": 0,
-                }
-                handle = dev_env.client.get_workflow_handle(failed["status"]["workflowId"])
-                assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-            finally:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
-                await sc.terminate_running()
+            failed = await sc.wait_phase("Failed", timeout=180)
+            assert failed["status"]["conditions"][0]["reason"] == "ProgressDeadlineExceeded"
+            assert "500" in failed["status"]["message"]
+            assert await sc.weights() == {
+                "app-stable": 100,
+                "app-canary": 0,
+                "mirror-sink": 0,
+            }
+            handle = dev_env.client.get_workflow_handle(failed["status"]["workflowId"])
+            assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     finally:
         await as_worker.aclose()
     assert violations(recorder.history, "app", from_version=armed) == []

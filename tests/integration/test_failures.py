@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,12 @@ from tests.support.kube import (
     write_token_kubeconfig,
 )
 from tests.support.processes import WorkerProcesses, until_ready, worker_environment
-from tests.support.scenario import Scenario, watched
+from tests.support.scenario import Scenario
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
-
-
-@pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
-) -> AsyncIterator[Scenario]:
-    async with watched(dev_env, kube, namespace) as scenario:
-        yield scenario
 
 
 def _stable(revision: str) -> Any:

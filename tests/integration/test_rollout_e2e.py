@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import Result
-from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from activities.naming import (
@@ -23,8 +21,7 @@ from activities.naming import (
 )
 from kulta import cli
 from tests.support.exporter import free_port
-from tests.support.kube import Kube
-from tests.support.scenario import Scenario, watched
+from tests.support.scenario import Scenario
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
@@ -33,14 +30,6 @@ STEPS: list[dict[str, Any]] = [
     {"setWeight": 50, "pause": {}},
     {"setWeight": 100},
 ]
-
-
-@pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
-) -> AsyncIterator[Scenario]:
-    async with watched(dev_env, kube, namespace) as scenario:
-        yield scenario
 
 
 async def test_canary_through_completion(stack: Scenario) -> None:

@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
 from activities.naming import ANNOTATION_PROMOTE
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
@@ -28,9 +32,19 @@ PAUSE_SECONDS = 8
 DOWN_SECONDS = PAUSE_SECONDS + 4
 
 
-async def test_a_pause_survives_a_temporal_crash_and_ends_late_not_early(
-    kube: Kube, namespace: str, tmp_path: Path
-) -> None:
+@dataclass
+class OwnTemporal:
+    """A Temporal dev server of the test's own (so it can be killed), a real worker process
+    and an in-process watcher, all on one task queue."""
+
+    server: DevServerProcess
+    client: Client
+    task_queue: str
+    watcher: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def own_temporal(kube: Kube, namespace: str, tmp_path: Path) -> AsyncIterator[OwnTemporal]:
     server = DevServerProcess(tmp_path / "temporal.db", tmp_path / "temporal.log")
     client = await server.start()
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
@@ -38,49 +52,56 @@ async def test_a_pause_survives_a_temporal_crash_and_ends_late_not_early(
     worker, port = WorkerProcesses(env, tmp_path).start()
     runner = Runner(client, kube.as_watcher, task_queue)
     watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
-    sc = Scenario(kube, client, namespace, task_queue)
-    recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)
     try:
         await until_ready(port)
-        async with recorder.running():
-            steps = [
-                {"setWeight": 50, "pause": {"duration": f"{PAUSE_SECONDS}s"}},
-                {"setWeight": 100},
-            ]
-            await sc.create(steps=steps, replicas=2, scale_down_delay=1)
-            armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
-            await sc.set_image("example/app:v2")
-            paused = await sc.wait_phase("Progressing", f"pausing for {PAUSE_SECONDS}s")
-            pause_end = datetime.fromisoformat(paused["status"]["pauseEndTime"]).timestamp()
-
-            server.kill()
-            killed = time.time()
-            await asyncio.sleep(DOWN_SECONDS)
-            assert time.time() > pause_end, "the server must stay down past the pause's end"
-            restarted = time.time()
-            await server.start()
-
-            done = await sc.wait_phase("Completed", "is stable", timeout=120)
-            # Not early: nothing moved while the server was down, and the pause ended after it
-            # was due, by the workflow's own record and by the recorded writes.
-            ended = next(
-                d
-                for d in done["status"]["decisions"]
-                if d["action"] == "resume" and d["reason"] == "pause elapsed"
-            )
-            assert datetime.fromisoformat(ended["time"]).timestamp() >= pause_end - 1
-            moved_while_down = [
-                w
-                for w in recorder.writes
-                if w.kind == "HTTPRoute" and killed < _written_at(w.object) < restarted
-            ]
-            assert moved_while_down == []
-        assert violations(recorder.history, sc.name, from_version=armed) == []
+        yield OwnTemporal(server, client, task_queue, watcher)
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         worker.stop()
         server.stop()
+
+
+async def test_a_pause_survives_a_temporal_crash_and_ends_late_not_early(
+    kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)
+    async with own_temporal(kube, namespace, tmp_path) as own, recorder.running():
+        server = own.server
+        sc = Scenario(kube, own.client, namespace, own.task_queue)
+        steps = [
+            {"setWeight": 50, "pause": {"duration": f"{PAUSE_SECONDS}s"}},
+            {"setWeight": 100},
+        ]
+        await sc.create(steps=steps, replicas=2, scale_down_delay=1)
+        armed = int((await sc.wait_phase("Completed"))["metadata"]["resourceVersion"])
+        await sc.set_image("example/app:v2")
+        paused = await sc.wait_phase("Progressing", f"pausing for {PAUSE_SECONDS}s")
+        pause_end = datetime.fromisoformat(paused["status"]["pauseEndTime"]).timestamp()
+
+        server.kill()
+        killed = time.time()
+        await asyncio.sleep(DOWN_SECONDS)
+        assert time.time() > pause_end, "the server must stay down past the pause's end"
+        restarted = time.time()
+        await server.start()
+
+        done = await sc.wait_phase("Completed", "is stable", timeout=120)
+        # Not early: nothing moved while the server was down, and the pause ended after it
+        # was due, by the workflow's own record and by the recorded writes.
+        ended = next(
+            d
+            for d in done["status"]["decisions"]
+            if d["action"] == "resume" and d["reason"] == "pause elapsed"
+        )
+        assert datetime.fromisoformat(ended["time"]).timestamp() >= pause_end - 1
+        moved_while_down = [
+            w
+            for w in recorder.writes
+            if w.kind == "HTTPRoute" and killed < _written_at(w.object) < restarted
+        ]
+        assert moved_while_down == []
+    assert violations(recorder.history, sc.name, from_version=armed) == []
 
 
 def _written_at(obj: dict[str, object]) -> float:
@@ -97,17 +118,10 @@ async def test_the_watcher_outlives_temporal_being_down_and_acts_once_it_is_back
 ) -> None:
     """While Temporal is down for 20 s one Rollout is created and another is annotated to
     promote: the watcher's loop keeps going, and both happen once Temporal is back."""
-    server = DevServerProcess(tmp_path / "temporal.db", tmp_path / "temporal.log")
-    client = await server.start()
-    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
-    env = await worker_environment(kube, server.address, task_queue, tmp_path)
-    worker, port = WorkerProcesses(env, tmp_path).start()
-    runner = Runner(client, kube.as_watcher, task_queue)
-    watcher = asyncio.create_task(watch_forever(runner, RolloutSource(kube.as_watcher, namespace)))
-    first = Scenario(kube, client, namespace, task_queue)
-    second = Scenario(kube, client, namespace, task_queue, name="second")
-    try:
-        await until_ready(port)
+    async with own_temporal(kube, namespace, tmp_path) as own:
+        server, watcher = own.server, own.watcher
+        first = Scenario(kube, own.client, namespace, own.task_queue)
+        second = Scenario(kube, own.client, namespace, own.task_queue, name="second")
         await first.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2, scale_down_delay=1)
         await first.wait_phase("Completed")
         await first.set_image("example/app:v2")
@@ -125,8 +139,3 @@ async def test_the_watcher_outlives_temporal_being_down_and_acts_once_it_is_back
         done = await first.wait_phase("Completed", f"revision {v2} is stable", timeout=120)
         assert done["status"]["stableRevision"] == v2
         assert not watcher.done()
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        worker.stop()
-        server.stop()

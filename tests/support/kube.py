@@ -23,6 +23,7 @@ KINDS: dict[str, Resource] = {
     "Secret": Resource("Secret", "v1", "secrets"),
     "ConfigMap": Resource("ConfigMap", "v1", "configmaps"),
     "ResourceQuota": Resource("ResourceQuota", "v1", "resourcequotas"),
+    "Pod": Resource("Pod", "v1", "pods"),
 }
 
 

@@ -303,9 +303,7 @@ class Canary:
         run = self._run
         spec = run.current_spec
         stable = replicaset_name(run.name, run.stable_revision)
-        available = await self._parts.workload.wait_available(
-            spec, stable, 0, interruptible=False
-        )
+        available = await self._parts.workload.wait_available(spec, stable, 0, interruptible=False)
         run.update(
             replicas=spec.replicas,
             ready_replicas=available,
