@@ -90,7 +90,7 @@ async def _one_run(
     revision = revision_of(template)
     errors[revision] = 0
     await stack.kube.patch("Rollout", stack.namespace, "app", {"spec": {"template": template}})
-    await stack.wait_phase("app", "Paused", "pausing")
+    await stack.wait_phase("app", "Progressing", "pausing for")  # a timed pause
     # Healthy measurements first, as in a real canary; then a moment at random within one
     # interval, or the fault would always land at the same phase of kulta's schedule.
     await asyncio.sleep(MIN_WINDOW + 1 + random.uniform(0, interval))

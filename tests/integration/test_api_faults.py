@@ -4,6 +4,7 @@ rollout completes, every fault was met, and no write broke an invariant."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.kube import KubeClient
+from activities.naming import ANNOTATION_PROMOTE
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
 from tests.support.kube import Kube, service_account_credentials
 from tests.support.kube_proxy import Fault, FaultProxy
@@ -126,3 +128,36 @@ async def test_a_write_that_keeps_failing_is_told_then_rolled_back_at_the_deadli
     finally:
         await as_worker.aclose()
     assert violations(recorder.history, "app", from_version=armed) == []
+
+
+async def test_a_promote_annotation_whose_removal_fails_passes_one_pause(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str, proxy: FaultProxy
+) -> None:
+    """The watcher's patches of the Rollout go through the proxy: the claim passes, the removal
+    after the signal fails once, so the watcher sends the promote again. One pause is passed."""
+    as_watcher = await _client_through(proxy, kube, "kulta-watcher")
+    faulty = dataclasses.replace(kube, as_watcher=as_watcher)
+    steps = [{"setWeight": w, "pause": {}} for w in (20, 40, 60)]
+    try:
+        async with watched(dev_env, faulty, namespace) as sc:
+            await sc.create(steps=steps, replicas=5)
+            await sc.wait_phase("Completed")
+            await sc.set_image("example/app:v2")
+            await sc.wait_paused_at(20)
+            # Every second patch of a Rollout fails, twice: the claim passes, its removal not.
+            removal = Fault("status", "PATCH", "/rollouts/", times=2, code=500, every=2)
+            proxy.faults.append(removal)
+            await sc.annotate(ANNOTATION_PROMOTE)
+            await sc.wait_paused_at(40)
+            await sc.wait_until(
+                lambda r: ANNOTATION_PROMOTE not in (r["metadata"].get("annotations") or {}),
+                "the annotation removed in the end",
+            )
+            await asyncio.sleep(3)  # time for a second pause to be passed, if it were
+            status = (await sc.rollout())["status"]
+            assert (status["phase"], status["currentWeight"]) == ("Paused", 40)
+            promoted = [d for d in status["decisions"] if d["reason"] == "promoted"]
+            assert len(promoted) == 1, status["decisions"]
+            assert removal.hits >= 1, "the removal never failed: nothing was tested"
+    finally:
+        await as_watcher.aclose()
