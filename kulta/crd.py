@@ -50,6 +50,27 @@ _RULES: dict[str, list[dict[str, str]]] = {
             "message": "exactly one of canary, blueGreen, abTesting, simple must be set",
         }
     ],
+    "strategy.canary": [
+        {
+            "rule": "self.stableService != self.canaryService",
+            "message": "canaryService: must differ from stableService",
+            "fieldPath": ".canaryService",
+        }
+    ],
+    "strategy.blueGreen": [
+        {
+            "rule": "self.activeService != self.previewService",
+            "message": "previewService: must differ from activeService",
+            "fieldPath": ".previewService",
+        }
+    ],
+    "strategy.abTesting": [
+        {
+            "rule": "self.variantAService != self.variantBService",
+            "message": "variantBService: must differ from variantAService",
+            "fieldPath": ".variantBService",
+        }
+    ],
     "strategy.canary.steps[]": [
         {
             "rule": "has(self.setWeight) || has(self.analysis) || has(self.pause)",

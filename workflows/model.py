@@ -71,6 +71,12 @@ class CanaryStep(Model):
         return self
 
 
+def _distinct(field: str, value: str, other: str, other_value: str) -> None:
+    """One Service for both sides would get both weights (the last one wins): an outage."""
+    if value == other_value:
+        raise ValueError(f"{field}: must differ from {other} (both are {value!r})")
+
+
 class CanaryStrategy(Model):
     stable_service: ServiceName
     canary_service: ServiceName
@@ -79,7 +85,8 @@ class CanaryStrategy(Model):
         description="Accepted for manifests of the original kulta and not used: kulta changes only "
         "the weights of the route's backendRefs, which keep their own port.",
     )
-    steps: Annotated[list[CanaryStep], Field(max_length=MAX_STEPS)] = []
+    # At least one: a canary without steps would promote at once, a rolling update in disguise.
+    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=MAX_STEPS)]
     traffic_routing: TrafficRouting | None = None
     analysis: Analysis | None = None
     scale_down_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
@@ -94,6 +101,11 @@ class CanaryStrategy(Model):
         description="Accepted for manifests of the original kulta and not used: the stable "
         "revision keeps all its pods until the canary is promoted.",
     )
+
+    @model_validator(mode="after")
+    def _two_services(self) -> CanaryStrategy:
+        _distinct("canaryService", self.canary_service, "stableService", self.stable_service)
+        return self
 
 
 class BlueGreenStrategy(Model):
@@ -111,6 +123,11 @@ class BlueGreenStrategy(Model):
     traffic_routing: TrafficRouting | None = None
     pre_promotion_analysis: Analysis | None = None
     post_promotion_analysis: Analysis | None = None
+
+    @model_validator(mode="after")
+    def _two_services(self) -> BlueGreenStrategy:
+        _distinct("previewService", self.preview_service, "activeService", self.active_service)
+        return self
 
 
 class HeaderMatch(Model):
@@ -147,6 +164,9 @@ class ABTestingStrategy(Model):
 
     @model_validator(mode="after")
     def _needs_a_route(self) -> ABTestingStrategy:
+        _distinct(
+            "variantBService", self.variant_b_service, "variantAService", self.variant_a_service
+        )
         if self.traffic_routing is None or self.traffic_routing.gateway_api is None:
             raise ValueError(
                 "trafficRouting: an A/B experiment routes by header or cookie, so it needs "

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +111,28 @@ async def test_ten_thousand_steps_are_refused_by_the_api_server(kube: Kube, name
     api, reason = await _api_accepts(kube, namespace, rollout)
     assert not api and "100" in reason, reason
     assert any("at most 100 items" in p for p in lint_rollout(rollout))
+
+
+BAD_MANIFESTS = sorted((Path(__file__).parent / "bad_manifests").glob("*.yaml"))
+
+
+def _load(manifest: Path) -> tuple[dict[str, Any], str]:
+    """The manifest, and the field it must be refused at (its `# refused-at:` comment)."""
+    text = manifest.read_text()
+    for line in text.splitlines():
+        if line.startswith("# refused-at:"):
+            return yaml.safe_load(text), line.split(":", 1)[1].strip()
+    raise AssertionError(f"{manifest.name} says not where it must be refused")
+
+
+@pytest.mark.parametrize("manifest", BAD_MANIFESTS, ids=lambda p: p.stem)
+async def test_bad_manifests_are_refused_by_both_gates_at_their_field(
+    kube: Kube, namespace: str, manifest: Path
+) -> None:
+    rollout, field = _load(manifest)  # e.g. spec.strategy.canary.canaryService
+    api, reason = await _api_accepts(kube, namespace, copy.deepcopy(rollout))
+    assert not api, f"the API server accepted {manifest.name}"
+    assert field in reason, reason
+    problems = lint_rollout(rollout)
+    leaf = field.removeprefix("spec.strategy.").split(".", 1)[1]  # named within its strategy
+    assert any(leaf in problem for problem in problems), problems
