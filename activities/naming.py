@@ -48,16 +48,34 @@ class Resource:
     ) -> str:
         return api_path(self.api_version, self.plural, namespace, name, subresource)
 
+    @property
+    def group(self) -> str:
+        """The API group ("" for the core group)."""
+        return self.api_version.rpartition("/")[0]
+
 
 ROLLOUTS = Resource("Rollout", ROLLOUT_API_VERSION, "rollouts")
 REPLICASETS = Resource("ReplicaSet", "apps/v1", "replicasets")
 SERVICES = Resource("Service", "v1", "services")
 HTTPROUTES = Resource("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
+REFERENCE_GRANTS = Resource(
+    "ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "referencegrants"
+)
 EVENTS = Resource("Event", "v1", "events")
 LEASES = Resource("Lease", "coordination.k8s.io/v1", "leases")
 NAMESPACES = Resource("Namespace", "v1", "namespaces")
 RESOURCES: dict[str, Resource] = {
-    r.kind: r for r in (ROLLOUTS, REPLICASETS, SERVICES, HTTPROUTES, EVENTS, LEASES, NAMESPACES)
+    r.kind: r
+    for r in (
+        ROLLOUTS,
+        REPLICASETS,
+        SERVICES,
+        HTTPROUTES,
+        REFERENCE_GRANTS,
+        EVENTS,
+        LEASES,
+        NAMESPACES,
+    )
 }
 
 # Custom search attributes (Keyword), registered on the Temporal namespace at worker start.

@@ -15,7 +15,13 @@ from activities.contracts import (
     SetWeightsResult,
 )
 from activities.errors import Conflict, NotFound
-from activities.naming import HTTPROUTES, LABEL_TEMPLATE_HASH, SERVICES
+from activities.naming import (
+    HTTPROUTES,
+    LABEL_TEMPLATE_HASH,
+    REFERENCE_GRANTS,
+    ROLLOUTS,
+    SERVICES,
+)
 from activities.routing import (
     RouteMisconfigured,
     drifted,
@@ -54,6 +60,15 @@ class TrafficActivities:
                 )
         if inp.route:
             route_ns = inp.route_namespace or inp.namespace
+            if route_ns != inp.namespace and not await self._granted(inp, route_ns):
+                return CheckTargetsResult(
+                    ok=False,
+                    reason="HTTPRouteNotGranted",
+                    message=(
+                        f"HTTPRoute {route_ns}/{inp.route} is in another namespace, and no "
+                        f"ReferenceGrant in {route_ns} lets Rollouts of {inp.namespace} use it"
+                    ),
+                )
             try:
                 route = await self._kube.get(_route_path(route_ns, inp.route))
             except NotFound:
@@ -70,6 +85,30 @@ class TrafficActivities:
                     ok=False, reason="HTTPRouteMisconfigured", message=str(err)
                 )
         return CheckTargetsResult(ok=True)
+
+    async def _granted(self, inp: CheckTargetsInput, route_ns: str) -> bool:
+        """Whether the route's namespace lets this Rollout's namespace steer the route: a
+        ReferenceGrant there `from` kulta.io Rollouts of `inp.namespace` `to` HTTPRoutes (all,
+        or this one by name). Without it, kulta's cluster-wide grant would let any tenant
+        rewrite any team's route (a confused deputy)."""
+        grants = (await self._kube.get(REFERENCE_GRANTS.path(route_ns))).get("items", [])
+        for grant in grants:
+            spec = grant.get("spec") or {}
+            sources = spec.get("from") or []
+            targets = spec.get("to") or []
+            if any(
+                f.get("group") == ROLLOUTS.group
+                and f.get("kind") == "Rollout"
+                and f.get("namespace") == inp.namespace
+                for f in sources
+            ) and any(
+                t.get("group") == HTTPROUTES.group
+                and t.get("kind") == "HTTPRoute"
+                and t.get("name") in (None, "", inp.route)
+                for t in targets
+            ):
+                return True
+        return False
 
     @activity.defn(name="select_revision")
     async def select_revision(self, inp: SelectRevisionInput) -> None:

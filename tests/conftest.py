@@ -33,8 +33,7 @@ async def kube(kubeconfig: str) -> AsyncIterator[Kube]:
         await each.aclose()
 
 
-@pytest.fixture
-async def namespace(kube: Kube) -> AsyncIterator[str]:
+async def _fresh_namespace(kube: Kube) -> AsyncIterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     await kube.client.create(
         path_of("Namespace", None),
@@ -42,6 +41,19 @@ async def namespace(kube: Kube) -> AsyncIterator[str]:
     )
     yield name
     await kube.client.delete(path_of("Namespace", None, name))
+
+
+@pytest.fixture
+async def namespace(kube: Kube) -> AsyncIterator[str]:
+    async for name in _fresh_namespace(kube):
+        yield name
+
+
+@pytest.fixture
+async def other_namespace(kube: Kube) -> AsyncIterator[str]:
+    """A second namespace, another team's."""
+    async for name in _fresh_namespace(kube):
+        yield name
 
 
 @pytest.fixture

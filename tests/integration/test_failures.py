@@ -225,3 +225,37 @@ async def test_a_first_revision_held_for_a_missing_service_runs_no_pods_so_none_
     await sc.set_image("example/app:v3")  # now there is a stable revision: the canary runs
     paused = await sc.wait_paused_at(40)
     assert paused["status"]["stableRevision"] == v2
+
+
+async def test_a_route_in_another_namespace_is_used_only_with_its_grant(
+    stack: Scenario, other_namespace: str
+) -> None:
+    """A Rollout of namespace A naming team B's HTTPRoute is held, B's route untouched, until B
+    grants it with a ReferenceGrant; then it proceeds."""
+    sc, theirs = stack, other_namespace
+    await sc.kube.apply(sc.namespace, builders.service("app-stable", sc.name))
+    await sc.kube.apply(sc.namespace, builders.service("app-canary", sc.name))
+    route = await sc.kube.apply(theirs, builders.httproute("app-route", "app-stable", "app-canary"))
+    rollout = builders.rollout(sc.name, steps=[{"setWeight": 50, "pause": {}}])
+    routing = rollout["spec"]["strategy"]["canary"]["trafficRouting"]
+    routing["gatewayAPI"]["namespace"] = theirs
+    await sc.kube.apply(sc.namespace, rollout)
+
+    held = await sc.wait_phase("Paused", "no ReferenceGrant", timeout=30)
+    assert theirs in held["status"]["message"]
+    untouched = await sc.kube.get("HTTPRoute", theirs, "app-route")
+    assert untouched["metadata"]["resourceVersion"] == route["metadata"]["resourceVersion"]
+
+    grant = {
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": "kulta-rollouts"},
+        "spec": {
+            "from": [{"group": "kulta.io", "kind": "Rollout", "namespace": sc.namespace}],
+            "to": [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "app-route"}
+            ],
+        },
+    }
+    await sc.kube.apply(theirs, grant)
+    await sc.wait_phase("Completed", timeout=90)  # the recheck after 10 s finds the grant
