@@ -61,7 +61,9 @@ def build(announcement: Announcement) -> dict[str, Any]:
     a = announcement
     ref = a.rollout
     content: dict[str, Any] = {"environment": {"id": ref.namespace, "source": SOURCE}}
-    if a.images:
+    if a.images and "artifactId" in REQUIRED_CONTENT[a.kind]:
+        # service.published's schema has no artifactId (and allows no other field): the image
+        # goes in customData for it, as for every kind.
         content["artifactId"] = purl(a.images[0])
     custom: dict[str, Any] = {
         "rollout": ref.name,

@@ -1,19 +1,49 @@
-"""A test oracle for kulta's CDEvents: the required fields and fixed values of the service
-events (not a JSON Schema engine). Lives with the tests: product code never checks its own
-events this way."""
+"""A test oracle for kulta's CDEvents: every event validated against the official v0.4.1 JSON
+schemas (`tests/data/cdevents-v0.4.1/`, with their `links` schemas resolved), plus kulta's own
+reading of the required fields and fixed values. Lives with the tests: product code never
+checks its own events this way."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 from activities.cdevents import REQUIRED_CONTENT, event_type
 
+SCHEMAS = Path(__file__).parent.parent / "data" / "cdevents-v0.4.1"
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    documents = [json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("**/*.json"))]
+    registry: Registry[Any] = Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in documents
+    )
+    schema = json.loads((SCHEMAS / f"service{kind}.json").read_text())
+    return Draft202012Validator(schema, registry=registry)
+
+
+def schema_problems(cdevent: dict[str, Any]) -> list[str]:
+    """Where `cdevent` breaks its type's official schema (empty when it validates)."""
+    kind = str((cdevent.get("context") or {}).get("type", "")).split(".")[3:4]
+    if not kind or not (SCHEMAS / f"service{kind[0]}.json").exists():
+        return [f"no official schema for {kind}"]
+    return [
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(event)'}: {error.message}"
+        for error in _validator(kind[0]).iter_errors(cdevent)
+    ]
+
 
 def problems(cdevent: dict[str, Any]) -> list[str]:
-    """What the spec requires and `cdevent` lacks; empty when it conforms. kulta's own check of
-    the required fields and fixed values of the service events (not a JSON Schema engine)."""
-    found: list[str] = []
+    """What the spec requires and `cdevent` lacks or breaks; empty when it conforms: the
+    official schema first, then kulta's own reading of the required fields and fixed values."""
+    found: list[str] = schema_problems(cdevent)
     context, subject = cdevent.get("context") or {}, cdevent.get("subject") or {}
     for key in ("version", "id", "source", "type", "timestamp"):
         if not isinstance(context.get(key), str) or not context[key]:

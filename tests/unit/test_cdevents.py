@@ -1,4 +1,5 @@
-"""CDEvents built for transitions: required fields, deterministic ids, purls, structured mode."""
+"""CDEvents built for transitions: valid under the official v0.4.1 schemas, deterministic ids,
+purls, structured mode."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from activities import cdevents
 from activities.contracts import Announcement, RolloutRef
-from tests.support.cdevents_check import problems
+from tests.support.cdevents_check import problems, schema_problems
 
 
 def announcement(**changes: object) -> Announcement:
@@ -37,14 +38,14 @@ def test_every_kind_conforms(kind: str) -> None:
     assert problems(event) == []
     assert event["context"]["type"] == f"dev.cdevents.service.{kind}.0.2.0"
     assert event["context"]["version"] == "0.4.1"
+    content = {"environment": {"id": "shop", "source": "/kulta.io/controller"}}
+    if kind != "published":  # its schema has no artifactId and allows no other field
+        content["artifactId"] = "pkg:oci/web?repository_url=registry.example/team/web&tag=v2"
     assert event["subject"] == {
         "id": "shop/web",
         "source": "/kulta.io/controller",
         "type": "service",
-        "content": {
-            "environment": {"id": "shop", "source": "/kulta.io/controller"},
-            "artifactId": "pkg:oci/web?repository_url=registry.example/team/web&tag=v2",
-        },
+        "content": content,
     }
     custom = event["customData"]
     assert (custom["rollout"], custom["namespace"], custom["uid"]) == ("web", "shop", "1234-5678")
@@ -77,12 +78,20 @@ def test_problems_are_named() -> None:
     event["subject"]["content"].pop("artifactId")
     event["extra"] = 1
     assert problems(event) == [
+        # the official schema's words, then kulta's own
+        "context: 'id' is a required property",
+        "subject.content: 'artifactId' is a required property",
+        "(event): Additional properties are not allowed ('extra' was unexpected)",
         "context.id is missing or empty",
         "subject.content.artifactId is required for upgraded",
         "unexpected top-level field 'extra'",
     ]
     published = cdevents.build(announcement(kind="published", images=[]))
     assert problems(published) == []  # published needs no artifact
+    published["subject"]["content"]["artifactId"] = "pkg:oci/web"  # what kulta used to send
+    assert schema_problems(published) == [
+        "subject.content: Additional properties are not allowed ('artifactId' was unexpected)"
+    ]
 
 
 def test_structured_mode_cloud_event() -> None:
