@@ -91,6 +91,9 @@ class ScaleAndWaitResult(Contract):
 class ScaleDownOthersInput(Contract):
     rollout: RolloutRef
     keep_revisions: list[str]
+    # Scaled-down revisions kept for a fast rollback; older ones are deleted (None: keep all,
+    # as runs recorded before the limit existed did).
+    history_limit: int | None = None
 
 
 class SelectRevisionInput(Contract):

@@ -33,6 +33,12 @@ from activities.naming import (
 HEARTBEAT_SECONDS = 5.0
 
 
+def _age(rs: dict[str, Any]) -> tuple[str, str]:
+    """Sorts ReplicaSets by creation (RFC 3339 strings sort as times), then name."""
+    meta = rs["metadata"]
+    return (meta.get("creationTimestamp", ""), meta["name"])
+
+
 def _state(rs: dict[str, Any]) -> ReplicaSetState:
     status = rs.get("status") or {}
     return ReplicaSetState(
@@ -128,20 +134,29 @@ class ReplicaSetActivities:
 
     @activity.defn(name="scale_down_other_revisions")
     async def scale_down_other_revisions(self, inp: ScaleDownOthersInput) -> list[str]:
-        """Scales every managed ReplicaSet of the Rollout outside `keep_revisions` to zero."""
+        """Scales every managed ReplicaSet of the Rollout outside `keep_revisions` to zero, then
+        deletes the oldest of them beyond `history_limit` (idempotent: a second run finds them
+        at zero, or gone)."""
+        ns = inp.rollout.namespace
         selector = f"{LABEL_MANAGED}=true,{LABEL_ROLLOUT}={inp.rollout.name}"
-        listing = await self._kube.get(
-            REPLICASETS.path(inp.rollout.namespace),
-            params={"labelSelector": selector},
-        )
-        scaled = []
+        listing = await self._kube.get(REPLICASETS.path(ns), params={"labelSelector": selector})
+        scaled, old = [], []
         for rs in listing.get("items", []):
             revision = rs["metadata"].get("labels", {}).get(LABEL_TEMPLATE_HASH)
-            if revision in inp.keep_revisions or int(rs["spec"].get("replicas", 0)) == 0:
+            if revision in inp.keep_revisions:
                 continue
-            path = REPLICASETS.path(inp.rollout.namespace, rs["metadata"]["name"])
-            await self._kube.patch(path, {"spec": {"replicas": 0}})
-            scaled.append(rs["metadata"]["name"])
+            old.append(rs)
+            if int(rs["spec"].get("replicas", 0)) == 0:
+                continue
+            name = rs["metadata"]["name"]
+            await self._kube.patch(REPLICASETS.path(ns, name), {"spec": {"replicas": 0}})
+            scaled.append(name)
+        if inp.history_limit is not None:
+            # Newest first (names break ties of one-second timestamps): the first `limit` stay.
+            old.sort(key=_age, reverse=True)
+            for rs in old[inp.history_limit :]:
+                with contextlib.suppress(NotFound):
+                    await self._kube.delete(REPLICASETS.path(ns, rs["metadata"]["name"]))
         return scaled
 
     @activity.defn(name="scale_replicaset_and_wait")

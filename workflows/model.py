@@ -228,6 +228,11 @@ class RolloutSpec(Model):
     paused: bool = False
     progress_deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 600
     min_ready_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    revision_history_limit: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=10,
+        description="Old, scaled-down revisions kept (their ReplicaSets at zero) so that setting "
+        "the template back is a fast rollback; older ones are deleted.",
+    )
 
     @model_validator(mode="after")
     def _selector_matches_template(self) -> RolloutSpec:

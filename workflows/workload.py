@@ -147,10 +147,15 @@ class Workload:
             wait = min(wait * 2, options.RECHECK_MAX)
 
     async def scale_down_others(self) -> None:
-        """Every other revision of this Rollout to zero (this one is stable now)."""
+        """Every other revision of this Rollout to zero (this one is stable now); beyond
+        `revisionHistoryLimit`, the oldest scaled-down ones are deleted."""
         run = self._run
         await self._effects.scale_down_others(
-            ScaleDownOthersInput(rollout=run.ref, keep_revisions=[run.revision])
+            ScaleDownOthersInput(
+                rollout=run.ref,
+                keep_revisions=[run.revision],
+                history_limit=run.current_spec.revision_history_limit,
+            )
         )
 
     async def write_weights(

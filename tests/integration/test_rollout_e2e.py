@@ -16,6 +16,7 @@ from activities.naming import (
     ANNOTATION_ABORT,
     ANNOTATION_PROMOTE,
     ANNOTATION_RETRY,
+    LABEL_ROLLOUT,
     SA_NAMESPACE,
     revision_of,
 )
@@ -262,3 +263,30 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
     await sc.set_image("example/app:v3")
     busy = await kulta(sc, "status", "app", "--timeout", "0.01")
     assert busy.exit_code == 3 and "still" in busy.output
+
+
+async def test_old_revisions_beyond_the_history_limit_are_deleted(stack: Scenario) -> None:
+    sc = stack
+    await sc.create(steps=[{"setWeight": 100}], replicas=1, scale_down_delay=0)
+    await sc.patch_spec(revisionHistoryLimit=1)
+    await sc.wait_phase("Completed")
+    revisions = [await sc.revision()]
+    for n in range(2, 5):
+        await sc.set_image(f"example/app:v{n}")
+        revisions.append(await sc.revision())
+        await sc.wait_until(
+            lambda r, rev=revisions[-1]: (r.get("status") or {}).get("stableRevision") == rev,
+            f"v{n} stable",
+        )
+    # The stable revision and the newest old one remain; the two before it are gone.
+    selector = f"{LABEL_ROLLOUT}={sc.name}"
+
+    async def names() -> set[str]:
+        found = await sc.kube.list("ReplicaSet", sc.namespace, selector)
+        return {rs["metadata"]["name"] for rs in found}
+
+    for _ in range(50):
+        if len(await names()) == 2:
+            break
+        await asyncio.sleep(0.2)
+    assert await names() == {f"{sc.name}-{revisions[3]}", f"{sc.name}-{revisions[2]}"}
