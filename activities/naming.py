@@ -13,6 +13,8 @@ from typing import Any
 TASK_QUEUE = "kulta"
 WORKFLOW_NAME = "Rollout"
 ROLLOUT_API_VERSION = "kulta.io/v1alpha1"
+# The original kulta's version, served with the same schema for its manifests (deprecated).
+SEED_ROLLOUT_API_VERSION = "kulta.io/v1beta1"
 
 
 def api_path(

@@ -31,6 +31,7 @@ from activities.naming import (
     REPLICASETS,
     ROLLOUT_API_VERSION,
     ROLLOUTS,
+    SEED_ROLLOUT_API_VERSION,
 )
 from activities.rollout_status import CONCLUDABLE_PHASES, RETRYABLE_PHASES
 from kulta import __version__, live
@@ -411,6 +412,8 @@ def lint(
             found = lint_rollout(doc)
             for problem in found:
                 typer.echo(f"{file}: Rollout {name}: {problem}")
+            for warning in lint_warnings(doc):
+                typer.echo(f"{file}: Rollout {name}: warning: {warning}")
             problems += len(found)
             if not found:
                 typer.echo(f"{file}: Rollout {name}: ok")
@@ -421,7 +424,7 @@ def lint(
 def lint_rollout(doc: dict[str, Any]) -> list[str]:
     """Every problem of one Rollout document, each naming its field path."""
     found = []
-    if doc.get("apiVersion") != ROLLOUT_API_VERSION:
+    if doc.get("apiVersion") not in (ROLLOUT_API_VERSION, SEED_ROLLOUT_API_VERSION):
         found.append(f"apiVersion: expected {ROLLOUT_API_VERSION}, got {doc.get('apiVersion')!r}")
     if not (doc.get("metadata") or {}).get("name"):
         found.append("metadata.name: required")
@@ -430,6 +433,13 @@ def lint_rollout(doc: dict[str, Any]) -> list[str]:
     except InvalidSpec as err:
         found += str(err).split("; ")
     return found
+
+
+def lint_warnings(doc: dict[str, Any]) -> list[str]:
+    """What is accepted for the original kulta's manifests but has a newer spelling."""
+    if doc.get("apiVersion") == SEED_ROLLOUT_API_VERSION:
+        return [f"apiVersion: {SEED_ROLLOUT_API_VERSION} is deprecated; use {ROLLOUT_API_VERSION}"]
+    return []
 
 
 @app.command()

@@ -8,6 +8,7 @@ server enforces (exactly one strategy, non-empty steps, non-zero durations).
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 
 from activities.rollout_status import RolloutStatus
 from workflows.durations import DURATION_PATTERN
-from workflows.model import API_GROUP, API_VERSION, KIND, PLURAL, RolloutSpec
+from workflows.model import API_GROUP, API_VERSION, KIND, PLURAL, SEED_API_VERSION, RolloutSpec
 
 Schema = dict[str, Any]
 
@@ -159,9 +160,50 @@ def model_schema(
     return _structural(_inline(raw, defs), "", rules or {})
 
 
+def _version(name: str, spec: Schema, status: Schema, *, storage: bool) -> Schema:
+    # Copies: the same objects twice would be written as YAML anchors and aliases.
+    spec, status = copy.deepcopy(spec), copy.deepcopy(status)
+    return {
+        "name": name,
+        "served": True,
+        "storage": storage,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": [
+            {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Weight", "type": "integer", "jsonPath": ".status.currentWeight"},
+            {"name": "Step", "type": "integer", "jsonPath": ".status.currentStepIndex"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "description": "A progressive rollout of a workload, driven by kulta.",
+                "required": ["spec"],
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "metadata": {"type": "object"},
+                    "spec": spec,
+                    "status": status,
+                },
+            }
+        },
+    }
+
+
 def crd() -> Schema:
     spec = model_schema(RolloutSpec, _RULES)
     status = model_schema(RolloutStatus)
+    # The original kulta served (and stored) v1beta1: its manifests apply unchanged. The same
+    # schema, so the API server converts by changing apiVersion alone (no webhook).
+    seed_version = {
+        **_version(SEED_API_VERSION, spec, status, storage=False),
+        "deprecated": True,
+        "deprecationWarning": f"{API_GROUP}/{SEED_API_VERSION} Rollout is served for manifests "
+        f"of the original kulta; use {API_GROUP}/{API_VERSION}",
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -177,36 +219,7 @@ def crd() -> Schema:
                 "shortNames": ["kro"],
                 "categories": ["all"],
             },
-            "versions": [
-                {
-                    "name": API_VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
-                        {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
-                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                        {"name": "Weight", "type": "integer", "jsonPath": ".status.currentWeight"},
-                        {"name": "Step", "type": "integer", "jsonPath": ".status.currentStepIndex"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "A progressive rollout of a workload, driven by kulta.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec,
-                                "status": status,
-                            },
-                        }
-                    },
-                }
-            ],
+            "versions": [_version(API_VERSION, spec, status, storage=True), seed_version],
         },
     }
 

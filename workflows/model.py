@@ -29,6 +29,7 @@ from workflows.spec_types import (
 
 API_GROUP = "kulta.io"
 API_VERSION = "v1alpha1"
+SEED_API_VERSION = "v1beta1"  # what the original kulta served; the same schema here
 KIND = "Rollout"
 PLURAL = "rollouts"
 

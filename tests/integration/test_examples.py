@@ -35,3 +35,18 @@ def test_there_is_an_example_per_strategy() -> None:
         if d["kind"] == "Rollout"
     }
     assert kinds == {"canary", "blueGreen", "abTesting", "simple"}
+
+
+async def test_a_v1beta1_manifest_of_the_original_kulta_is_read_as_v1alpha1(
+    kube: Kube, namespace: str
+) -> None:
+    """The original kulta served v1beta1: its manifests apply unchanged, with a deprecation
+    warning, and kulta (which reads v1alpha1) sees the same object."""
+    rollout = next(d for d in DOCS["canary.yaml"] if d["kind"] == "Rollout")
+    seed = {**rollout, "apiVersion": "kulta.io/v1beta1"}
+    beta = path_of("Rollout", namespace).replace("/v1alpha1/", "/v1beta1/")
+    created = await kube.client.create(beta, seed)
+    assert created["apiVersion"] == "kulta.io/v1beta1"
+    name = rollout["metadata"]["name"]
+    read = await kube.get("Rollout", namespace, name)  # kulta's version
+    assert read["apiVersion"] == "kulta.io/v1alpha1" and read["spec"] == created["spec"]

@@ -75,3 +75,10 @@ def test_wrong_api_version_and_unreadable_file(tmp_path: Path) -> None:
     assert code == 1 and "apiVersion: expected kulta.io/v1alpha1" in output
     code, output = lint(tmp_path, "spec: [unclosed\n")
     assert code == 1 and "cannot read" in output
+
+
+def test_the_original_kultas_api_version_passes_with_a_warning(tmp_path: Path) -> None:
+    code, output = lint(tmp_path, GOOD.replace("kulta.io/v1alpha1", "kulta.io/v1beta1"))
+    assert code == 0, output
+    assert "warning: apiVersion: kulta.io/v1beta1 is deprecated; use kulta.io/v1alpha1" in output
+    assert ": ok" in output
