@@ -58,7 +58,7 @@ from workflows.messages import (
     AbortRequest,
     PromoteRequest,
 )
-from workflows.model import KIND, InvalidSpec, parse_spec
+from workflows.model import KIND, InvalidSpec, parse_spec, seed_fields
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=__doc__.split("\n")[0])
 
@@ -437,9 +437,12 @@ def lint_rollout(doc: dict[str, Any]) -> list[str]:
 
 def lint_warnings(doc: dict[str, Any]) -> list[str]:
     """What is accepted for the original kulta's manifests but has a newer spelling."""
+    found = seed_fields(doc.get("spec") or {})
     if doc.get("apiVersion") == SEED_ROLLOUT_API_VERSION:
-        return [f"apiVersion: {SEED_ROLLOUT_API_VERSION} is deprecated; use {ROLLOUT_API_VERSION}"]
-    return []
+        found.insert(
+            0, f"apiVersion: {SEED_ROLLOUT_API_VERSION} is deprecated; use {ROLLOUT_API_VERSION}"
+        )
+    return found
 
 
 @app.command()

@@ -87,6 +87,25 @@ _RULES: dict[str, list[dict[str, str]]] = {
 }
 
 
+# A Rollout never names a Prometheus address (the original kulta's analysis.prometheus).
+_NO_ADDRESS = {
+    "rule": "!has(self.prometheus)",
+    "message": "prometheus: a Rollout cannot give a Prometheus address; name a provider the "
+    "operator configured in metrics[].provider",
+    "fieldPath": ".prometheus",
+}
+for _analysis in (
+    "strategy.canary.analysis",
+    "strategy.canary.steps[].analysis",
+    "strategy.blueGreen.prePromotionAnalysis",
+    "strategy.blueGreen.postPromotionAnalysis",
+    "strategy.blueGreen.analysis",
+    "strategy.abTesting.analysis",
+    "strategy.simple.analysis",
+):
+    _RULES.setdefault(_analysis, []).append(_NO_ADDRESS)
+
+
 def _inline(node: Any, defs: dict[str, Schema]) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:

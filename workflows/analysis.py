@@ -102,10 +102,10 @@ class AnalysisState:
             MetricState(
                 check=check_of(m),
                 interval=parse_duration(m.interval) if m.interval else default,
-                failure_limit=m.failure_limit or 0,
+                failure_limit=m.effective_failure_limit,
                 error_limit=_limit(m.consecutive_error_limit),
                 inconclusive_limit=_limit(m.inconclusive_limit),
-                policy=m.failure_policy or "Pause",
+                policy=analysis.policy_of(m),
                 count=m.count or default_count,
             )
             for m in analysis.metrics

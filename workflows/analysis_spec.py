@@ -3,7 +3,7 @@ experiment's settings. Pure; what a measurement means is `workflows/analysis.py`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -23,6 +23,7 @@ ConditionText = Annotated[
     str, Field(min_length=1, max_length=1024), AfterValidator(_check_condition)
 ]
 Limit = Annotated[int, Field(ge=0, le=10000)]
+FailurePolicy = Literal["Rollback", "Pause", "Continue"]
 
 
 class Baseline(Model):
@@ -76,15 +77,57 @@ class Metric(Model):
     inconclusive_limit: Limit | None = Field(
         default=None, description="empty or NaN results in a row before failurePolicy (default 4)"
     )
-    failure_policy: Literal["Rollback", "Pause", "Continue"] | None = None
+    failure_policy: FailurePolicy | None = None
     direction: Literal["lower", "higher"] | None = None
+    # The original kulta's names (deprecated; `seed_fields` in workflows/model.py lists them).
+    failure_threshold: Annotated[int, Field(ge=1, le=10001)] | None = Field(
+        default=None,
+        description="Deprecated (the original kulta): roll back at this many failures; the same "
+        "as failureLimit one lower.",
+    )
+    min_sample_size: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Deprecated (the original kulta) and not used for canary metrics; an A/B "
+        "experiment's minimum is analysis.minSampleSize.",
+    )
+
+    @property
+    def effective_failure_limit(self) -> int:
+        """Failures tolerated: failureLimit, else failureThreshold - 1, else none."""
+        if self.failure_limit is not None:
+            return self.failure_limit
+        return self.failure_threshold - 1 if self.failure_threshold is not None else 0
 
 
 class Analysis(Model):
     warmup_duration: Duration | None = None
     interval: Duration | None = None
     metrics: Annotated[list[Metric], Field(max_length=MAX_METRICS)] = []
+    failure_policy: FailurePolicy | None = Field(
+        default=None,
+        description="What a metric without its own failurePolicy does when a budget is spent "
+        "(the original kulta's placement).",
+    )
+    prometheus: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Refused: a Rollout never names a Prometheus address. Name a provider the "
+        "operator configured (metrics[].provider).",
+    )
     # A/B experiment settings (seed names).
     min_duration: Duration | None = None
     min_sample_size: Annotated[int, Field(ge=1)] | None = None
     confidence_level: Annotated[float, Field(gt=0, lt=1)] | None = None
+
+    @model_validator(mode="after")
+    def _no_address(self) -> Analysis:
+        if self.prometheus is not None:
+            raise ValueError(
+                "prometheus: a Rollout cannot give a Prometheus address (ask your operator to "
+                "configure a provider, KULTA_PROMETHEUS_PROVIDERS, and name it in "
+                "metrics[].provider)"
+            )
+        return self
+
+    def policy_of(self, metric: Metric) -> FailurePolicy:
+        return metric.failure_policy or self.failure_policy or "Pause"

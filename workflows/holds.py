@@ -15,7 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.analysis_loop import AnalysisLoop
-    from workflows.model import InvalidSpec, RolloutSpec
+    from workflows.model import InvalidSpec, RolloutSpec, seed_fields
     from workflows.run import Inbox, RollbackRequired, Run
     from workflows.transitions import Transitions
 
@@ -151,7 +151,7 @@ class Holds:
         """The parsed spec; an invalid one is reported and waited on until it is fixed."""
         while True:
             try:
-                return self._run.parse()
+                spec = self._run.parse()
             except InvalidSpec as err:
                 await self._transitions.transition(
                     "Failed",
@@ -163,6 +163,11 @@ class Holds:
                 await workflow.wait_condition(
                     lambda: self._run.spec_changed, timeout_summary="wait for a valid spec"
                 )
+                continue
+            # The original kulta's fields are accepted; a Warning says what they are read as.
+            if deprecated := seed_fields(self._run.start.spec):
+                await self._transitions.warn("DeprecatedFields", "; ".join(deprecated))
+            return spec
 
     async def wait_for_retry(self) -> NoReturn:
         """A Failed run waits, at no cost, for a retry; then the revision runs again from its

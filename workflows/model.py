@@ -29,6 +29,7 @@ from workflows.spec_types import (
 
 API_GROUP = "kulta.io"
 API_VERSION = "v1alpha1"
+MAX_DEADLINE_SECONDS = 86400
 SEED_API_VERSION = "v1beta1"  # what the original kulta served; the same schema here
 KIND = "Rollout"
 PLURAL = "rollouts"
@@ -124,6 +125,15 @@ class BlueGreenStrategy(Model):
     traffic_routing: TrafficRouting | None = None
     pre_promotion_analysis: Analysis | None = None
     post_promotion_analysis: Analysis | None = None
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Deprecated (the original kulta): the pre-promotion analysis, used when "
+        "prePromotionAnalysis is not given.",
+    )
+
+    @property
+    def before_promotion(self) -> Analysis | None:
+        return self.pre_promotion_analysis or self.analysis
 
     @model_validator(mode="after")
     def _two_services(self) -> BlueGreenStrategy:
@@ -227,13 +237,38 @@ class RolloutSpec(Model):
     )
     strategy: Strategy
     paused: bool = False
-    progress_deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 600
+    # 0: the original kulta's "no deadline", read as the longest one (see `_seed_no_deadline`).
+    progress_deadline_seconds: Annotated[int, Field(ge=0, le=MAX_DEADLINE_SECONDS)] = 600
     min_ready_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
     revision_history_limit: Annotated[int, Field(ge=0, le=1000)] = Field(
         default=10,
         description="Old, scaled-down revisions kept (their ReplicaSets at zero) so that setting "
         "the template back is a fast rollback; older ones are deleted.",
     )
+
+    # The original kulta's placement of the simple strategy's surge and unavailability.
+    max_surge: IntOrPercent | None = Field(
+        default=None,
+        description="Deprecated (the original kulta): strategy.simple.maxSurge, used when that "
+        "is not given; not used by other strategies.",
+    )
+    max_unavailable: IntOrPercent | None = Field(
+        default=None,
+        description="Deprecated (the original kulta): strategy.simple.maxUnavailable, used when "
+        "that is not given; not used by other strategies.",
+    )
+    advisor: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Accepted for manifests of the original kulta and not used.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_no_deadline(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("progressDeadlineSeconds") == 0:
+            return {**data, "progressDeadlineSeconds": MAX_DEADLINE_SECONDS}
+        return data
 
     @model_validator(mode="after")
     def _selector_matches_template(self) -> RolloutSpec:
@@ -247,6 +282,47 @@ class RolloutSpec(Model):
 
 
 # ------------------------------------------------------------------------------------------------
+def seed_fields(raw: dict[str, Any]) -> list[str]:
+    """The original kulta's fields a raw spec uses, each with what kulta reads it as (shown as
+    `kulta lint` warnings and a Warning Event; the spec is accepted)."""
+    found = []
+    for key in ("maxSurge", "maxUnavailable"):
+        if key in raw:
+            found.append(f"spec.{key}: read as strategy.simple.{key} (the simple strategy only)")
+    if "advisor" in raw:
+        found.append("spec.advisor: not used by kulta")
+    if raw.get("progressDeadlineSeconds") == 0:
+        found.append(
+            f"spec.progressDeadlineSeconds: 0 read as {MAX_DEADLINE_SECONDS} (the longest)"
+        )
+    blue_green = (raw.get("strategy") or {}).get("blueGreen") or {}
+    if isinstance(blue_green, dict) and "analysis" in blue_green:
+        found.append("spec.strategy.blueGreen.analysis: read as prePromotionAnalysis")
+    for path, metric in _metrics(raw, "spec"):
+        if "failureThreshold" in metric:
+            found.append(f"{path}.failureThreshold: read as failureLimit one lower")
+        if "minSampleSize" in metric:
+            found.append(f"{path}.minSampleSize: not used for canary metrics")
+    return found
+
+
+def _metrics(node: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every metric of every analysis block, with its path."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "metrics" and isinstance(value, list):
+                out += [
+                    (f"{path}.metrics[{i}]", m) for i, m in enumerate(value) if isinstance(m, dict)
+                ]
+            else:
+                out += _metrics(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _metrics(value, f"{path}[{i}]")
+    return out
+
+
 def parse_spec(raw: dict[str, Any]) -> RolloutSpec:
     """Validates a raw spec; raises `InvalidSpec` naming each bad field."""
     try:

@@ -106,6 +106,19 @@ class Transitions:
     async def recovered(self, action: str) -> None:
         await self._degraded("False", "Recovered", f"{action} succeeded", "Normal")
 
+    async def warn(self, reason: str, message: str) -> None:
+        """A Warning Event (and occurrence) about the spec; phase and conditions stay."""
+        run = self._run
+        await self._effects.publish_status(
+            PublishStatusInput(
+                rollout=run.ref,
+                status=run.status,
+                event=self._next_event(reason, message, "Warning"),
+            ),
+            f"warning: {reason}",
+            local=False,
+        )
+
     async def _degraded(self, status: str, reason: str, message: str, event_type: str) -> None:
         run = self._run
         run.update(

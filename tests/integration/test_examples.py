@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kulta.cli import lint_rollout, lint_warnings
 from tests.support.kube import Kube, path_of
 from workflows.model import parse_spec
 
@@ -50,3 +51,21 @@ async def test_a_v1beta1_manifest_of_the_original_kulta_is_read_as_v1alpha1(
     name = rollout["metadata"]["name"]
     read = await kube.get("Rollout", namespace, name)  # kulta's version
     assert read["apiVersion"] == "kulta.io/v1alpha1" and read["spec"] == created["spec"]
+
+
+SEED_MANIFESTS = {
+    path.stem: yaml.safe_load(path.read_text())
+    for path in sorted((Path(__file__).parent / "seed_manifests").glob("*.yaml"))
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_MANIFESTS))
+async def test_the_original_kultas_fields_are_accepted_with_warnings(
+    kube: Kube, namespace: str, name: str
+) -> None:
+    rollout = SEED_MANIFESTS[name]
+    beta = path_of("Rollout", namespace).replace("/v1alpha1/", "/v1beta1/")
+    await kube.client.create(beta, rollout, dry_run=True)  # the API server accepts it
+    assert lint_rollout(rollout) == []  # kulta too
+    warnings = lint_warnings(rollout)
+    assert warnings and all(": " in w for w in warnings), warnings

@@ -137,3 +137,59 @@ def test_invalid_specs_name_the_field(spec: dict[str, Any], message: str) -> Non
     with pytest.raises(InvalidSpec) as err:
         parse_spec(spec)
     assert message in str(err.value)
+
+
+def _canary(**spec: Any) -> dict[str, Any]:
+    metric = {"name": "error-rate", "threshold": 5, "failureThreshold": 3, "minSampleSize": 10}
+    canary = {
+        "stableService": "s",
+        "canaryService": "c",
+        "steps": [{"setWeight": 10}],
+        "analysis": {"failurePolicy": "Rollback", "metrics": [metric]},
+    }
+    return {**BASE, "strategy": {"canary": canary}, **spec}
+
+
+def test_the_original_kultas_fields_mean_what_kulta_reads_them_as() -> None:
+    from workflows.analysis import AnalysisState
+    from workflows.model import MAX_DEADLINE_SECONDS
+
+    spec = parse_spec(_canary(progressDeadlineSeconds=0, advisor={"enabled": True}))
+    assert spec.progress_deadline_seconds == MAX_DEADLINE_SECONDS  # 0: no deadline, the longest
+    assert spec.strategy.canary is not None and spec.strategy.canary.analysis is not None
+    state = AnalysisState(spec.strategy.canary.analysis)
+    metric = state.metrics[0]
+    assert (metric.failure_limit, metric.policy) == (2, "Rollback")  # rolls back at the 3rd
+    blue_green = parse_spec(
+        {
+            **BASE,
+            "strategy": {
+                "blueGreen": {
+                    "activeService": "a",
+                    "previewService": "p",
+                    "analysis": {"metrics": [{"name": "error-rate", "threshold": 5}]},
+                }
+            },
+        }
+    ).strategy.blue_green
+    assert blue_green is not None and blue_green.before_promotion is blue_green.analysis
+
+
+def test_seed_fields_are_listed_with_their_paths() -> None:
+    from workflows.model import seed_fields
+
+    found = seed_fields(_canary(maxSurge=1, progressDeadlineSeconds=0))
+    assert [f.split(":")[0] for f in found] == [
+        "spec.maxSurge",
+        "spec.progressDeadlineSeconds",
+        "spec.strategy.canary.analysis.metrics[0].failureThreshold",
+        "spec.strategy.canary.analysis.metrics[0].minSampleSize",
+    ]
+    assert seed_fields({**BASE, "strategy": {"simple": {}}}) == []
+
+
+def test_a_prometheus_address_is_refused_with_what_to_do_instead() -> None:
+    raw = _canary()
+    raw["strategy"]["canary"]["analysis"]["prometheus"] = {"address": "http://p:9090"}
+    with pytest.raises(InvalidSpec, match=r"analysis.prometheus: .*metrics\[\]\.provider"):
+        parse_spec(raw)

@@ -59,7 +59,7 @@ class BlueGreen:
             await workload.scale_own_and_wait(spec, preview_count)
             await workload.select(bg.preview_service, rev)
             await workload.select(bg.active_service, stable)
-            await self._analyse(bg.pre_promotion_analysis, bg.preview_service, "pre-promotion")
+            await self._analyse(bg.before_promotion, bg.preview_service, "pre-promotion")
             await self._await_promotion()
             await parts.holds.checkpoint()
             await self._cut_over_to_new(spec.replicas)

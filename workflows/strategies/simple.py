@@ -9,6 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.naming import replicaset_name
     from workflows.messages import RolloutOutcome
+    from workflows.model import RolloutSpec, SimpleStrategy
     from workflows.run import RollbackRequired
     from workflows.strategies.base import Parts, StableLayout
     from workflows.weights import resolve_int_or_percent, rolling_plan
@@ -28,8 +29,8 @@ class Simple:
         simple = spec.strategy.simple
         assert simple is not None
         n = spec.replicas
-        surge = resolve_int_or_percent(simple.max_surge, n, round_up=True)
-        unavailable = resolve_int_or_percent(simple.max_unavailable, n, round_up=False)
+        surge = resolve_int_or_percent(_surge(spec, simple), n, round_up=True)
+        unavailable = resolve_int_or_percent(_unavailable(spec, simple), n, round_up=False)
         # Percentages can round both bounds to zero; like a Deployment, then allow one missing pod.
         plan = rolling_plan(n, surge, max(unavailable, 0 if surge else 1))
         stable = run.stable_revision
@@ -86,3 +87,16 @@ class Simple:
         else:
             await workload.scale_own(0)
         return True
+
+
+def _surge(spec: RolloutSpec, simple: SimpleStrategy) -> int | str:
+    """strategy.simple's, else the original kulta's top-level placement, else the default."""
+    if "max_surge" in simple.model_fields_set or spec.max_surge is None:
+        return simple.max_surge
+    return spec.max_surge
+
+
+def _unavailable(spec: RolloutSpec, simple: SimpleStrategy) -> int | str:
+    if "max_unavailable" in simple.model_fields_set or spec.max_unavailable is None:
+        return simple.max_unavailable
+    return spec.max_unavailable
