@@ -99,6 +99,20 @@ async def start_experiment(lab: Lab, **analysis: Any) -> tuple[str, str, Any]:
     return v1, v2, handle
 
 
+async def test_without_metrics_the_error_rates_are_compared(lab: Lab) -> None:
+    """The original kulta's A/B example lists no metrics; it always compared error rates."""
+    lab.provider.counts = {
+        "app-stable": Proportion(successes=500, trials=10000),
+        "app-canary": Proportion(successes=200, trials=10000),
+    }
+    _, _, handle = await start_experiment(lab, metrics=[])
+    await lab.sc.skip(300, handle)
+    concluded = await lab.sc.wait_phase("Concluded", "variant B won")
+    [metric] = concluded["status"]["experiment"]["metrics"]
+    assert metric["name"] == "error-rate" and metric["significant"]
+    assert {r.metric.name for r in lab.provider.requests} == {"error-rate"}
+
+
 async def test_significant_winner_b_takes_all_traffic_on_promotion(lab: Lab) -> None:
     sc = lab.sc
     lab.provider.counts = {

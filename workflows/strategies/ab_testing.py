@@ -33,6 +33,11 @@ MEASUREMENTS_PER_RUN = 200
 EXPERIMENT_STEP, CONCLUDED_STEP = 0, 1
 
 
+# Without metrics, an experiment compares error rates (lower is better), as the original kulta
+# always did; without any metric it could never conclude.
+DEFAULT_METRIC = ExperimentMetric(name="error-rate", direction="lower")
+
+
 class ABTesting:
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
@@ -144,7 +149,7 @@ class ABTesting:
                 direction=m.direction or "lower",
             )
             for m in (analysis.metrics if analysis else [])
-        ]
+        ] or [DEFAULT_METRIC]
         measurement = await self._parts.effects.measure_experiment(
             MeasureExperimentInput(
                 namespace=run.namespace,
