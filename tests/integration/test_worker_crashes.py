@@ -77,7 +77,8 @@ class Crashes:
         (retried after its 30 s start-to-close timeout)."""
         await self.sc.wait_phase(phase, message, timeout=timeout)
 
-    def invariants_held(self, from_version: int) -> None:
+    async def invariants_held(self, from_version: int) -> None:
+        await self.recorder.caught_up()  # the end state, not a lagging watch's
         history = self.recorder.history
         assert violations(history, self.sc.name, from_version=from_version) == []
         canary_traffic = [
@@ -164,7 +165,7 @@ async def test_killed_during_weight_changes_and_pauses_it_still_completes_safely
 
     assert c.kills == 3
     assert await c.sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
-    c.invariants_held(armed)
+    await c.invariants_held(armed)
     assert terminal_problems(c.recorder.history, c.sc.name, USER_RULES) == []
     await c.until_no_workflow_runs()
     print(f"canary with 3 worker SIGKILLs completed in {took:.1f}s")
@@ -193,5 +194,5 @@ async def test_killed_during_an_abort_the_rollback_finishes_traffic_first(
         if w.kind == "ReplicaSet" and w.object["spec"].get("replicas") == 2
     )
     await c.sc.wait_rs_replicas(v2, 0, timeout=60)
-    c.invariants_held(armed)
+    await c.invariants_held(armed)
     assert terminal_problems(c.recorder.history, c.sc.name, USER_RULES) == []

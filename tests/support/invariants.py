@@ -65,6 +65,7 @@ class WriteRecorder:
         await asyncio.sleep(0.3)  # let the watches open before the test acts
         try:
             yield self
+            await self.caught_up()
         finally:
             for task in tasks:
                 task.cancel()
@@ -92,6 +93,29 @@ class WriteRecorder:
         self.writes.append(
             Write(int(meta["resourceVersion"]), kind, meta["name"], obj, deleted=deleted)
         )
+
+    async def caught_up(self, timeout: float = 15) -> None:
+        """Until the record holds every recorded object as the API server has it now: each
+        kind has its own watch, and one may lag behind another (or behind the test's), so a
+        record read too early could end before writes that already happened."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        wanted = {}
+        for kind in self.kinds:
+            listing = await self.kube.client.get(path_of(kind, self.namespace))
+            for item in listing.get("items", []):
+                meta = item["metadata"]
+                wanted[(kind, meta["name"])] = int(meta["resourceVersion"])
+        while True:
+            seen: dict[tuple[str, str], int] = {}
+            for w in [*self.initial, *self.writes]:
+                seen[(w.kind, w.name)] = max(seen.get((w.kind, w.name), 0), w.resource_version)
+            behind = [key for key, version in wanted.items() if seen.get(key, 0) < version]
+            if not behind:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"the record never caught up with {behind[:5]}")
+            await asyncio.sleep(0.05)
 
     def first(self, kind: str, name: str, predicate: Any) -> Write:
         for write in sorted(self.writes, key=lambda w: w.resource_version):
