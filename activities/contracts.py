@@ -201,6 +201,11 @@ class ExperimentRuleInput(Contract):
     header_name: str = ""
     header_value: str = ""
     header_type: Literal["Exact", "RegularExpression"] = "Exact"
+    # Variant B's cookie as a Cookie-header pattern, when `variantBMatch` also has one: a
+    # second rule (header OR cookie), named `<rule_name>-cookie`.
+    cookie_pattern: str | None = None
+    # The user's rule to copy (its matches, filters, timeouts): the one sending to variant A.
+    variant_a_service: str = ""
 
 
 class ExperimentMetric(Contract):

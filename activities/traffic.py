@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from temporalio import activity
 
 from activities import telemetry
@@ -23,7 +26,9 @@ from activities.naming import (
     SERVICES,
 )
 from activities.routing import (
+    KULTA_RULE_PREFIX,
     RouteMisconfigured,
+    WeightPlan,
     drifted,
     managed_rule_indexes,
     observed_weights,
@@ -33,6 +38,7 @@ from activities.routing import (
 )
 
 MAX_CONFLICT_RETRIES = 8
+JsonObject = dict[str, Any]
 
 
 def _route_path(namespace: str, name: str) -> str:
@@ -178,10 +184,14 @@ class TrafficActivities:
                 route = await self._kube.get(path)
             except NotFound:
                 return "missing"
+            names = [inp.rule_name, cookie_rule_name(inp.rule_name)]
+            plan = WeightPlan(route=route, changed=False)
+            for name in names:  # both go first; the cookie rule, if any, comes second
+                plan = without_named_rule(plan.route, name)
             if inp.present:
-                plan = with_named_rule(route, experiment_rule(inp))
-            else:
-                plan = without_named_rule(route, inp.rule_name)
+                for rule in reversed(experiment_rules(route, inp)):
+                    plan = with_named_rule(plan.route, rule)
+            plan.changed = plan.route != route
             if not plan.changed:
                 return "unchanged"
             try:
@@ -192,22 +202,56 @@ class TrafficActivities:
         raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
 
 
-def experiment_rule(inp: ExperimentRuleInput) -> dict[str, object]:
-    """The HTTPRoute rule that sends requests matching the header to variant B."""
-    backend: dict[str, object] = {"name": inp.service}
-    if inp.port is not None:
-        backend["port"] = inp.port
-    return {
-        "name": inp.rule_name,
-        "matches": [
-            {
-                "headers": [
-                    {"type": inp.header_type, "name": inp.header_name, "value": inp.header_value}
-                ]
-            }
-        ],
-        "backendRefs": [backend],
-    }
+def cookie_rule_name(rule_name: str) -> str:
+    return f"{rule_name}-cookie"[:253]
+
+
+def experiment_rules(route: JsonObject, inp: ExperimentRuleInput) -> list[JsonObject]:
+    """kulta's rules sending variant B's requests to its Service: each a copy of the user's rule
+    that sends to variant A (its matches, filters and timeouts, so B's requests are handled as
+    A's are) with the variant's header match added to every match. One rule for the header,
+    a second for the cookie when both are given (Gateway API ORs rules, ANDs within a match).
+    Without such a rule, a rule with the variant match alone."""
+    template = _user_rule_for(route, inp.variant_a_service) or {}
+    backend: JsonObject = {"name": inp.service}
+    port = inp.port if inp.port is not None else _port_of(template, inp.variant_a_service)
+    if port is not None:
+        backend["port"] = port
+    variants = [(inp.rule_name, inp.header_type, inp.header_name, inp.header_value)]
+    if inp.cookie_pattern is not None:
+        variants.append(
+            (cookie_rule_name(inp.rule_name), "RegularExpression", "Cookie", inp.cookie_pattern)
+        )
+    rules = []
+    for name, kind, header, value in variants:
+        added = {"type": kind, "name": header, "value": value}
+        kept = copy.deepcopy(template).items()
+        rule = {k: v for k, v in kept if k not in ("name", "backendRefs")}
+        rule["name"] = name
+        rule["matches"] = [
+            {**match, "headers": [*(match.get("headers") or []), added]}
+            for match in (rule.get("matches") or [{}])
+        ]
+        rule["backendRefs"] = [backend]
+        rules.append(rule)
+    return rules
+
+
+def _user_rule_for(route: JsonObject, service: str) -> JsonObject | None:
+    rules: list[JsonObject] = route.get("spec", {}).get("rules") or []
+    for rule in rules:
+        if str(rule.get("name", "")).startswith(KULTA_RULE_PREFIX):
+            continue
+        if any(ref.get("name") == service for ref in rule.get("backendRefs") or []):
+            return rule
+    return None
+
+
+def _port_of(rule: JsonObject, service: str) -> int | None:
+    for ref in rule.get("backendRefs") or []:
+        if ref.get("name") == service and ref.get("port") is not None:
+            return int(ref["port"])
+    return None
 
 
 def _fmt(weights: dict[str, int]) -> str:

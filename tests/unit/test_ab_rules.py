@@ -1,10 +1,12 @@
-"""kulta's A/B rule on an HTTPRoute: placed first, removed cleanly, cookies matched exactly."""
+"""kulta's A/B rules on an HTTPRoute: copies of the user's rule for variant A, placed first,
+removed cleanly, cookies matched exactly."""
 
 from __future__ import annotations
 
 import re
 
 from activities.routing import with_named_rule, without_named_rule
+from activities.traffic import experiment_rules
 from tests.support.builders import httproute
 from workflows.model import ABTestingStrategy
 from workflows.strategies.ab_rule import cookie_pattern, rule_name, variant_rule
@@ -59,3 +61,47 @@ def test_header_and_cookie_rules_from_the_spec() -> None:
     rule = variant_rule("ns", "ns", "r", "app", ab({"cookie": {"name": "group", "value": "b"}}))
     assert rule.header_name == "Cookie" and rule.header_type == "RegularExpression"
     assert rule.header_value == cookie_pattern("group", "b")
+
+
+def test_kultas_rule_copies_the_users_rule_for_variant_a() -> None:
+    """B's requests are handled as A's are: the same path match, filters and port, with the
+    variant's header added; header OR cookie are two rules."""
+    route = httproute("r", "a", "b")
+    both = variant_rule(
+        "ns",
+        "ns",
+        "r",
+        "app",
+        ab(
+            {
+                "header": {"name": "X-Variant", "value": "B"},
+                "cookie": {"name": "group", "value": "b"},
+            }
+        ).model_copy(update={"port": None}),
+    )
+    header_rule, cookie_rule = experiment_rules(route, both)
+    user_rule = route["spec"]["rules"][1]
+    assert header_rule == {
+        "name": "kulta-ab-app",
+        "matches": [
+            {
+                "path": {"type": "PathPrefix", "value": "/"},
+                "headers": [{"type": "Exact", "name": "X-Variant", "value": "B"}],
+            }
+        ],
+        "filters": user_rule["filters"],
+        "backendRefs": [{"name": "b", "port": 8080}],  # the port variant A is reached on
+    }
+    assert cookie_rule["name"] == "kulta-ab-app-cookie"
+    assert cookie_rule["matches"][0]["headers"] == [
+        {"type": "RegularExpression", "name": "Cookie", "value": cookie_pattern("group", "b")}
+    ]
+    assert cookie_rule["filters"] == user_rule["filters"]
+
+
+def test_without_a_rule_for_variant_a_the_variant_match_stands_alone() -> None:
+    route = httproute("r", "x", "y")
+    rule = variant_rule("ns", "ns", "r", "app", ab({"header": {"name": "X-Variant", "value": "B"}}))
+    [only] = experiment_rules(route, rule)
+    assert only["matches"] == [{"headers": [{"type": "Exact", "name": "X-Variant", "value": "B"}]}]
+    assert "filters" not in only

@@ -121,14 +121,17 @@ async def test_significant_winner_b_takes_all_traffic_on_promotion(lab: Lab) -> 
     }
     v1, v2, handle = await start_experiment(lab)
     route = await sc.route()
+    # A copy of the user's rule for variant A (its path match and filter) with the header added.
+    user_rule = route["spec"]["rules"][2]
     assert route["spec"]["rules"][0] == {
         "name": "kulta-ab-app",
         "matches": [
             {
                 "headers": [{"type": "Exact", "name": "X-Variant", "value": "B"}],
-                "path": {"type": "PathPrefix", "value": "/"},  # the API server's default
+                "path": {"type": "PathPrefix", "value": "/"},
             }
         ],
+        "filters": user_rule["filters"],
         "backendRefs": [
             {"group": "", "kind": "Service", "name": "app-canary", "port": 8080, "weight": 1}
         ],

@@ -1,4 +1,5 @@
-"""A/B planner: kulta's HTTPRoute rule for variant B, from `variantBMatch`."""
+"""A/B planner: kulta's HTTPRoute rules for variant B, from `variantBMatch` (a header rule, and
+a cookie rule too when both are given: header OR cookie)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def variant_rule(
     namespace: str, route_namespace: str, route: str, rollout: str, ab: ABTestingStrategy
 ) -> ExperimentRuleInput:
     match = ab.variant_b_match
+    cookie = cookie_pattern(match.cookie.name, match.cookie.value) if match.cookie else None
     if match.header is not None:
         header_name, header_value, header_type = (
             match.header.name,
@@ -31,9 +33,9 @@ def variant_rule(
             match.header.type,
         )
     else:
-        assert match.cookie is not None
-        header_name, header_type = "Cookie", "RegularExpression"
-        header_value = cookie_pattern(match.cookie.name, match.cookie.value)
+        assert cookie is not None
+        header_name, header_type, header_value = "Cookie", "RegularExpression", cookie
+        cookie = None  # the cookie is the one match
     return ExperimentRuleInput(
         namespace=route_namespace,
         route=route,
@@ -44,4 +46,6 @@ def variant_rule(
         header_name=header_name,
         header_value=header_value,
         header_type=header_type,
+        cookie_pattern=cookie,
+        variant_a_service=ab.variant_a_service,
     )
