@@ -1,4 +1,5 @@
-"""A/B experiment activities: measuring both variants and judging them with the Z-test."""
+"""A/B experiment activities: measuring both variants and judging them with the sequential
+test (safe to repeat at every measurement)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from activities.contracts import (
 from activities.errors import BadInput, Unavailable
 from activities.ports import ProportionSource
 from activities.rollout_status import ExperimentMetricStatus
-from activities.statistics import overall_winner, z_test
+from activities.statistics import overall_winner, sequential_test
 
 
 class ExperimentActivities:
@@ -49,7 +50,7 @@ class ExperimentActivities:
                     has_data=False, message=f"no data for metric {metric.name}"
                 )
             verdicts.append(
-                z_test(
+                sequential_test(
                     a,
                     b,
                     confidence_level=inp.confidence_level,

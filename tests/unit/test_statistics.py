@@ -1,11 +1,16 @@
-"""The A/B Z-test against the reference values the experiment semantics were specified with."""
+"""The A/B Z-test against the reference values the experiment semantics were specified with,
+and the sequential test that makes repeated looks safe, measured on simulated experiments."""
 
 from __future__ import annotations
+
+import math
+import random
+from typing import Any
 
 import pytest
 
 from activities.contracts import Proportion
-from activities.statistics import overall_winner, z_test
+from activities.statistics import overall_winner, sequential_test, z_test
 
 
 def p(rate: float, n: int) -> Proportion:
@@ -103,3 +108,58 @@ def test_winner_needs_every_significant_metric_to_agree() -> None:
     assert overall_winner([b_wins, flat]) == "B"
     assert overall_winner([b_wins, a_wins]) is None
     assert overall_winner([flat]) is None
+
+
+def _aa_experiments(
+    count: int, rate_a: float, rate_b: float, looks: int = 30, per_look: int = 500, seed: int = 7
+) -> list[list[tuple[Proportion, Proportion]]]:
+    """Simulated experiments: cumulative counts of both variants at each look (normal
+    approximation to the binomial, per look)."""
+    rng = random.Random(seed)
+
+    def draw(n: int, p: float) -> int:
+        return min(n, max(0, round(n * p + math.sqrt(n * p * (1 - p)) * rng.gauss(0, 1))))
+
+    experiments = []
+    for _ in range(count):
+        a = b = Proportion(successes=0, trials=0)
+        series = []
+        for _ in range(looks):
+            trials = a.trials + per_look
+            a = Proportion(successes=a.successes + draw(per_look, rate_a), trials=trials)
+            b = Proportion(successes=b.successes + draw(per_look, rate_b), trials=trials)
+            series.append((a, b))
+        experiments.append(series)
+    return experiments
+
+
+def _winner_rate(experiments: list[list[tuple[Proportion, Proportion]]], test: Any) -> float:
+    """The share of experiments that declare a winner at some look (and stop there)."""
+    declared = 0
+    for series in experiments:
+        for a, b in series:
+            verdict = test(
+                a, b, confidence_level=0.95, min_samples=100, direction="lower", name="error-rate"
+            )
+            if verdict.significant:
+                declared += 1
+                break
+    return declared / len(experiments)
+
+
+def test_repeated_looks_keep_the_false_winner_rate_at_one_minus_the_confidence() -> None:
+    """2,000 A/A experiments (5% error rate on both sides), each looked at 30 times: reading the
+    fixed-horizon Z-test at every look declares a false winner far more often than 5%; the
+    sequential test stays at or below it."""
+    experiments = _aa_experiments(2000, 0.05, 0.05)
+    peeking = _winner_rate(experiments, z_test)
+    sequential = _winner_rate(experiments, sequential_test)
+    print(f"false winners over 30 looks: peeking {peeking:.1%}, sequential {sequential:.1%}")
+    assert peeking > 0.15
+    assert sequential <= 0.05
+
+
+def test_the_sequential_test_still_finds_a_real_difference() -> None:
+    experiments = _aa_experiments(500, 0.05, 0.04, seed=11)  # B fails 20% less often
+    found = _winner_rate(experiments, sequential_test)
+    assert found >= 0.8, found
