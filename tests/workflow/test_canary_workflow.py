@@ -357,6 +357,31 @@ async def test_spec_paused_holds_the_rollout_between_steps(scenario: Scenario) -
     assert done["status"]["observedGeneration"] == generation + 1
 
 
+async def test_steps_and_replicas_edited_mid_canary_apply_from_the_next_step(
+    scenario: Scenario,
+) -> None:
+    v1 = await stable_v1(
+        scenario,
+        replicas=4,
+        steps=[{"setWeight": 25, "pause": {}}, {"setWeight": 50, "pause": {}}],
+    )
+    await scenario.set_image("example/app:v2")
+    v2 = await scenario.revision()
+    handle = await scenario.start()
+    await scenario.wait_paused_at(25)
+    steps = [{"setWeight": 25, "pause": {}}, {"setWeight": 75, "pause": {}}]
+    rollout = await scenario.patch_spec(replicas=8, strategy={"canary": {"steps": steps}})
+    generation = rollout["metadata"]["generation"]
+    await handle.signal(SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=rollout["spec"]))
+    await handle.signal(SIGNAL_PROMOTE, PromoteRequest())
+    paused = await scenario.wait_paused_at(75)  # the edited second step, not the planned 50
+    assert paused["status"]["observedGeneration"] == generation
+    assert (await scenario.replicaset(v1))["spec"]["replicas"] == 8  # stable at the new size
+    assert (await scenario.replicaset(v2))["spec"]["replicas"] == 6  # ceil(8 * 75 / 100)
+    decisions = [d["reason"] for d in paused["status"]["decisions"]]
+    assert decisions.count("canary weight set to 25%") == 1  # a passed step is not run again
+
+
 async def test_decreasing_weights_move_traffic_before_the_canary_shrinks(
     scenario: Scenario,
 ) -> None:

@@ -49,6 +49,17 @@ def plan(strategy: CanaryStrategy) -> list[Step]:
     return steps
 
 
+_ORDER = {SetWeight: 0, Analyze: 1, Pause: 2}
+
+
+def _position(step: Step, *, end: bool = False) -> tuple[int, int]:
+    """Where a planned step sits in the spec: (step index, part). With `end`, where it ends: a
+    weight that carries its pause ends after the pause."""
+    if end and isinstance(step, SetWeight) and step.pause is not None:
+        return (step.spec_index, _ORDER[Pause])
+    return (step.spec_index, _ORDER[type(step)])
+
+
 def canary_split(canary: CanaryStrategy, weight: int) -> dict[str, int]:
     """Route weights with `weight` percent on the canary (they always sum to 100)."""
     weights = route_weights(weight)
@@ -65,6 +76,7 @@ class Canary:
         self._canary = spec.strategy.canary  # the latest canary settings (edits apply per step)
         # A weight was set but not yet told (status, CDEvent): the pause after it tells it.
         self._step_untold = False
+        self._stable_replicas = spec.replicas  # the stable revision's size, kept at full
 
     def stable_layout(self) -> StableLayout:
         c = self._canary
@@ -114,8 +126,14 @@ class Canary:
         return RolloutOutcome(result="completed", phase="Completed")
 
     async def _steps(self) -> None:
-        for step in plan(self._canary):
+        """The plan's steps in order, re-planned after each one: an edit of the steps applies
+        from the next step on (a step already passed is not run again)."""
+        done = (-1, 0)
+        while True:
             await self._between_steps()
+            step = next((s for s in plan(self._canary) if _position(s) > done), None)
+            if step is None:
+                return
             match step:
                 case SetWeight(weight=weight, spec_index=index, pause=pause):
                     await self._set_weight(weight, index, tell=pause is None)
@@ -134,6 +152,7 @@ class Canary:
                     )
                 case Pause():
                     await self._pause(step)
+            done = _position(step, end=True)
             if self._promoted_fully():
                 return
 
@@ -169,6 +188,11 @@ class Canary:
         else:
             # Capacity before traffic both ways: up, then weight; or weight, then down.
             need = canary_replicas_for_weight(spec.replicas, weight)
+            if spec.replicas != self._stable_replicas:
+                # `spec.replicas` changed mid-rollout: stable keeps full capacity at the new size.
+                await workload.scale(stable, spec.replicas)
+                await workload.wait_available(spec, stable, spec.replicas)
+                self._stable_replicas = spec.replicas
             if lower:
                 await workload.write_weights(canary.traffic_routing, canary_split(canary, weight))
                 await workload.scale_own(need)
