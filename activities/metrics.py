@@ -19,9 +19,12 @@ from activities.contracts import MeasureMetricInput, MetricCheck, MetricMeasurem
 from activities.errors import Unavailable
 from activities.promql import TemplateError, render
 
-_REQUESTS = 'http_requests_total{revision="{{revision}}"}'
-_ERRORS = 'http_requests_total{revision="{{revision}}",status=~"5.."}'
-_BUCKETS = 'http_request_duration_seconds_bucket{revision="{{revision}}"}'
+# Scoped by namespace and revision: the same template (so the same revision hash) in two
+# namespaces, staging and prod say, is two workloads whose traffic must not be mixed.
+_SCOPE = 'namespace="{{namespace}}",revision="{{revision}}"'
+_REQUESTS = "http_requests_total{" + _SCOPE + "}"
+_ERRORS = "http_requests_total{" + _SCOPE + ',status=~"5.."}'
+_BUCKETS = "http_request_duration_seconds_bucket{" + _SCOPE + "}"
 _WINDOW = "[{{interval}}]"
 
 
@@ -35,7 +38,8 @@ def _quantile_ms(q: float) -> str:
     return f"1000 * histogram_quantile({q}, sum by (le) (rate({_BUCKETS}{_WINDOW})))"
 
 
-# Built-in metrics over the conventional request series, labelled by revision (pod-template-hash).
+# Built-in metrics over the conventional request series, labelled by the pod's namespace and its
+# revision (pod-template-hash); see the README's "label convention".
 BUILT_INS = {
     "error-rate": _error_percent(),
     "success-rate": f"100 - {_error_percent()}",

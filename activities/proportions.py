@@ -19,12 +19,12 @@ from activities.contracts import Proportion, ProportionRequest
 from activities.errors import BadInput
 from activities.promql import render
 
-_REQUESTS = 'sum(increase(http_requests_total{revision="{{revision}}"}[{{interval}}]))'
+_SCOPE = 'namespace="{{namespace}}",revision="{{revision}}"'  # as in activities/metrics.py
+_REQUESTS = "sum(increase(http_requests_total{" + _SCOPE + "}[{{interval}}]))"
 EVENTS = {
-    "error-rate": 'sum(increase(http_requests_total{revision="{{revision}}",status=~"5.."}'
+    "error-rate": "sum(increase(http_requests_total{" + _SCOPE + ',status=~"5.."}'
     "[{{interval}}])) or vector(0)",
-    "conversion": 'sum(increase(conversions_total{revision="{{revision}}"}[{{interval}}]))'
-    " or vector(0)",
+    "conversion": "sum(increase(conversions_total{" + _SCOPE + "}[{{interval}}])) or vector(0)",
 }
 
 

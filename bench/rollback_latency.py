@@ -47,7 +47,7 @@ async def stack_with_prometheus() -> AsyncIterator[tuple[Stack, Exporter, Promet
 
 async def run(runs: int = 7, interval: int = 2) -> list[Row]:
     async with stack_with_prometheus() as (stack, exporter, prometheus):
-        load = Traffic(exporter, period=0.1)
+        load = Traffic(exporter, stack.namespace, period=0.1)
         errors = load.error_percent
         traffic = asyncio.create_task(load.run())
         try:
@@ -99,7 +99,11 @@ async def _one_run(
     errors[revision] = 10
     query = render(
         BUILT_INS["error-rate"],
-        {"revision": revision, "interval": window(f"{interval}s", MIN_WINDOW)},
+        {
+            "namespace": stack.namespace,
+            "revision": revision,
+            "interval": window(f"{interval}s", MIN_WINDOW),
+        },
     )
     while True:
         samples = await prometheus.query(query)

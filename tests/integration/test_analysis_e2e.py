@@ -5,6 +5,7 @@ counts the test drives (or, for the outage case, a Prometheus address where noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -45,6 +46,9 @@ async def stack(
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
     await prometheus.aclose()
+
+
+running_stack = contextlib.asynccontextmanager(stack)
 
 
 def analysis(**metric: Any) -> dict[str, Any]:
@@ -126,8 +130,8 @@ def images() -> tuple[str, str]:
 
 
 @pytest.fixture
-async def traffic(exporter: Exporter) -> AsyncIterator[Traffic]:
-    traffic = Traffic(exporter)
+async def traffic(exporter: Exporter, namespace: str) -> AsyncIterator[Traffic]:
+    traffic = Traffic(exporter, namespace)
     task = asyncio.create_task(traffic.run())
     yield traffic
     task.cancel()
@@ -184,6 +188,41 @@ async def test_errors_at_step_two_roll_back_traffic_first(
         "ReplicaSet", replicaset_name(sc.name, revision), lambda rs: rs["spec"]["replicas"] == 0
     ).resource_version
     assert weight_zero < scaled_down
+
+
+async def test_the_same_template_in_two_namespaces_is_judged_by_its_own_traffic(
+    dev_env: WorkflowEnvironment,
+    kube: Kube,
+    namespace: str,
+    other_namespace: str,
+    exporter: Exporter,
+    prometheus_url: str,
+    images: tuple[str, str],
+) -> None:
+    """staging and prod run the same manifest (so the same revision hash) against one
+    Prometheus: prod's canary fails, staging's is healthy; only prod rolls back."""
+    staging_traffic, prod_traffic = Traffic(exporter, namespace), Traffic(exporter, other_namespace)
+    revision = revision_for(images[1])
+    staging_traffic.error_percent[revision] = 0
+    prod_traffic.error_percent[revision] = 20
+    tasks = [asyncio.create_task(t.run()) for t in (staging_traffic, prod_traffic)]
+    try:
+        async with contextlib.AsyncExitStack() as stacks:
+            staging = await stacks.enter_async_context(
+                running_stack(dev_env, kube, namespace, prometheus_url)
+            )
+            prod = await stacks.enter_async_context(
+                running_stack(dev_env, kube, other_namespace, prometheus_url)
+            )
+            await asyncio.gather(canary(staging, STEPS, images), canary(prod, STEPS, images))
+            failed = await prod.wait_phase("Failed", timeout=90)
+            assert "metric error-rate value" in failed["status"]["message"]
+            done = await staging.wait_phase("Completed", f"revision {revision}", timeout=120)
+            assert done["status"]["stableRevision"] == revision
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def test_inline_step_analysis_takes_its_count(

@@ -48,7 +48,7 @@ async def scraped(client: PrometheusClient, query: str, timeout: float = 20) -> 
 async def test_error_ratio_from_scraped_counters(
     exporter: Exporter, prometheus: PrometheusClient
 ) -> None:
-    exporter.serve("web", "r1", ok=90, errors=10)
+    exporter.serve("ns", "web", "r1", ok=90, errors=10)
     [sample] = await scraped(
         prometheus,
         'sum(http_requests_total{service="web",status="500"})'
@@ -121,7 +121,7 @@ async def test_provider_faults_are_unavailable(status: int, body: bytes, match: 
 async def test_measure_metric_judges_a_real_value(
     exporter: Exporter, prometheus: PrometheusClient
 ) -> None:
-    exporter.serve("svc", "rev-bad", ok=90, errors=10)
+    exporter.serve("ns", "svc", "rev-bad", ok=90, errors=10)
     ratio = (
         'sum(http_requests_total{revision="{{revision}}",status="500"})'
         ' / sum(http_requests_total{revision="{{revision}}"})'
@@ -143,7 +143,7 @@ async def test_measure_metric_empty_vector_is_inconclusive(prometheus: Prometheu
     result = await MetricActivities(prometheus).measure(
         MeasureMetricInput(
             metric=MetricCheck(name="error-rate", max=5),
-            variables={"revision": "no-such-revision", "interval": "1m"},
+            variables={"namespace": "ns", "revision": "no-such-revision", "interval": "1m"},
         )
     )
     assert result.verdict == "Inconclusive" and "no data" in result.message
@@ -162,12 +162,13 @@ async def test_experiment_counts_from_scraped_counters(
     """Counts since the experiment started, by revision."""
     since = datetime.now(UTC)
     for revision in ("ab-a", "ab-b"):
-        exporter.requests.labels("web", revision, "200").inc(0)  # series exist at 0 first
-        exporter.requests.labels("web", revision, "500").inc(0)
+        exporter.requests.labels("ns", "web", revision, "200").inc(0)  # series exist at 0 first
+        exporter.requests.labels("ns", "web", revision, "500").inc(0)
     await scraped(prometheus, 'http_requests_total{revision="ab-b"}')
     await asyncio.sleep(1.2)  # one more scrape at 0
-    exporter.serve("web", "ab-a", ok=900, errors=100)
-    exporter.serve("web", "ab-b", ok=950, errors=50)
+    exporter.serve("ns", "web", "ab-a", ok=900, errors=100)
+    exporter.serve("ns", "web", "ab-b", ok=950, errors=50)
+    exporter.serve("elsewhere", "web", "ab-b", ok=0, errors=1000)  # not this namespace: ignored
     await asyncio.sleep(2.5)  # scraped at least twice since
     source = PrometheusProportions(prometheus)
 

@@ -1,8 +1,8 @@
 """A small HTTP exporter whose request counts and latencies the test sets, for Prometheus to scrape.
 
-Series, labelled by `service` and `revision` like a real workload's:
-  http_requests_total{service, revision, status}
-  http_request_duration_seconds_bucket{service, revision, le}
+Series, labelled like a real workload's scraped by pod (kulta's label convention):
+  http_requests_total{namespace, service, revision, status}
+  http_request_duration_seconds_bucket{namespace, service, revision, le}
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ class Exporter:
         self.requests = Counter(
             "http_requests",
             "Requests served, by status.",
-            ["service", "revision", "status"],
+            ["namespace", "service", "revision", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
             "Request latency.",
-            ["service", "revision"],
+            ["namespace", "service", "revision"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
@@ -55,15 +55,22 @@ class Exporter:
             self._server.server_close()
 
     def serve(
-        self, service: str, revision: str, *, ok: int = 0, errors: int = 0, seconds: float = 0.01
+        self,
+        namespace: str,
+        service: str,
+        revision: str,
+        *,
+        ok: int = 0,
+        errors: int = 0,
+        seconds: float = 0.01,
     ) -> None:
         """Records `ok` 200s and `errors` 500s, each taking `seconds`."""
         if ok:
-            self.requests.labels(service, revision, "200").inc(ok)
+            self.requests.labels(namespace, service, revision, "200").inc(ok)
         if errors:
-            self.requests.labels(service, revision, "500").inc(errors)
+            self.requests.labels(namespace, service, revision, "500").inc(errors)
         for _ in range(ok + errors):
-            self.latency.labels(service, revision).observe(seconds)
+            self.latency.labels(namespace, service, revision).observe(seconds)
 
 
 @dataclass
@@ -72,6 +79,7 @@ class Traffic:
     100 each time, of which `error_percent[revision]` fail with 500."""
 
     exporter: Exporter
+    namespace: str
     error_percent: dict[str, int] = field(default_factory=dict)
     service: str = "app"
     period: float = 0.25
@@ -79,5 +87,7 @@ class Traffic:
     async def run(self) -> None:
         while True:
             for revision, errors in list(self.error_percent.items()):
-                self.exporter.serve(self.service, revision, ok=100 - errors, errors=errors)
+                self.exporter.serve(
+                    self.namespace, self.service, revision, ok=100 - errors, errors=errors
+                )
             await asyncio.sleep(self.period)

@@ -47,12 +47,13 @@ def test_condition_can_use_the_baseline() -> None:
 
 
 def test_built_in_queries_golden() -> None:
-    variables = {"revision": 'we"ird', "interval": "1m"}
+    variables = {"namespace": "shop", "revision": 'we"ird', "interval": "1m"}
+    scope = 'namespace="shop",revision="we\\"ird"'  # one namespace's revision, not every one's
     assert render(BUILT_INS["error-rate"], variables) == (
-        '100 * (sum(rate(http_requests_total{revision="we\\"ird",status=~"5.."}[1m])) '
-        'or vector(0)) / sum(rate(http_requests_total{revision="we\\"ird"}[1m]))'
+        f'100 * (sum(rate(http_requests_total{{{scope},status=~"5.."}}[1m])) '
+        f"or vector(0)) / sum(rate(http_requests_total{{{scope}}}[1m]))"
     )
     assert render(BUILT_INS["latency-p95"], variables) == (
         "1000 * histogram_quantile(0.95, sum by (le) "
-        '(rate(http_request_duration_seconds_bucket{revision="we\\"ird"}[1m])))'
+        f"(rate(http_request_duration_seconds_bucket{{{scope}}}[1m])))"
     )
