@@ -43,7 +43,10 @@ class AnalysisLoop:
         # The analysis whose budgets a resume resets (the background one, or an inline run's).
         self.state: AnalysisState | None = None
         self.verdict: Verdict | None = None  # awaiting a reaction
-        self._stopped = False
+        self.spec: Analysis | None = None  # the background analysis's spec, while it runs
+        # The background analysis running now; a loop whose state is not this one has stopped
+        # (stopped, or replaced by an edited analysis).
+        self._background_state: AnalysisState | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -51,11 +54,17 @@ class AnalysisLoop:
         return self.verdict is not None and self.verdict.action == "rollback"
 
     def start_background(self, spec: Analysis, variables: dict[str, str]) -> None:
-        self.state = AnalysisState(spec)
+        """Starts (or, for an edited spec, restarts: the old loop ends) the background run."""
+        self.state = self._background_state = AnalysisState(spec)
+        self.spec = spec
         self._task = asyncio.create_task(self._supervised(self.state, variables))
 
     def stop(self) -> None:
-        self._stopped = True
+        self._background_state = None
+        self.spec = None
+
+    def _stopped(self, analysis: AnalysisState) -> bool:
+        return self._background_state is not analysis
 
     async def _supervised(self, analysis: AnalysisState, variables: dict[str, str]) -> None:
         """The background loop; a measurement that fails for good rolls the canary back
@@ -67,24 +76,24 @@ class AnalysisLoop:
 
     async def _background(self, analysis: AnalysisState, variables: dict[str, str]) -> None:
         run = self._run
-        while not self._stopped:
+        while not self._stopped(analysis):
             since = run.traffic_since
             if since is None:
                 await workflow.wait_condition(
-                    lambda: run.traffic_since is not None or self._stopped
+                    lambda: run.traffic_since is not None or self._stopped(analysis)
                 )
                 continue
             if not analysis.due(workflow.now(), since):
 
                 def interrupted(since: datetime = since) -> bool:
-                    return self._stopped or run.traffic_since != since
+                    return self._stopped(analysis) or run.traffic_since != since
 
                 await self._until_due(analysis, since, interrupted)
                 continue
             verdict = await self._measure_due(analysis, since, variables)
             if verdict is not None and (self.verdict is None or verdict.action == "rollback"):
                 self.verdict = verdict
-            if self._stopped:
+            if self._stopped(analysis):
                 return
             self._show(background=analysis)
             await self._transitions.publish_quietly()

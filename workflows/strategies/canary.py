@@ -157,10 +157,22 @@ class Canary:
                 return
 
     async def _between_steps(self) -> None:
-        """A valid edit applies from the next step on; then the checkpoint."""
+        """A valid edit applies from the next step on (the steps, the background analysis, the
+        replicas); then the checkpoint."""
         self._spec = self._run.current_spec
         self._canary = self._spec.strategy.canary or self._canary
+        self._follow_analysis_edits()
         await self._parts.holds.checkpoint()
+
+    def _follow_analysis_edits(self) -> None:
+        analysis, loop = self._canary.analysis, self._parts.analysis
+        wanted = analysis if analysis is not None and analysis.metrics else None
+        if wanted == loop.spec:
+            return
+        loop.stop()
+        if wanted is not None:
+            loop.start_background(wanted, self._variables())
+        self._run.decide("analysis-edited", "the edited analysis applies from this step on")
 
     def _promoted_fully(self) -> bool:
         if self._parts.inbox.promote_full:
