@@ -111,8 +111,13 @@ async def test_a_write_that_keeps_failing_is_told_then_rolled_back_at_the_deadli
             condition = next(c for c in degraded["status"]["conditions"] if c["type"] == "Degraded")
             assert condition["reason"] == "ActionRetrying"
             assert "500" in condition["message"], condition["message"]
-            events = await kube.list("Event", namespace)
-            warnings = [e["reason"] for e in events if e["type"] == "Warning"]
+            # The Event is created right after the status write the watch saw.
+            for _ in range(100):
+                events = await kube.list("Event", namespace)
+                warnings = [e["reason"] for e in events if e["type"] == "Warning"]
+                if "ActionRetrying" in warnings:
+                    break
+                await asyncio.sleep(0.1)
             assert "ActionRetrying" in warnings
 
             failed = await sc.wait_phase("Failed", timeout=180)
