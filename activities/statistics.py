@@ -39,33 +39,8 @@ def z_test(
     z > 0 means B's rate is higher. Below `min_samples` trials on either side the result is
     never significant, whatever the rates say.
     """
-    rate_a, rate_b = a.rate, b.rate
-    pooled_trials = a.trials + b.trials
-    pooled = (a.successes + b.successes) / pooled_trials if pooled_trials else 0.0
-    variance = pooled * (1 - pooled) * (_inverse(a.trials) + _inverse(b.trials))
-    if variance <= 0 or math.isinf(variance):
-        z, p_value = 0.0, 1.0
-    else:
-        z = (rate_b - rate_a) / math.sqrt(variance)
-        p_value = math.erfc(abs(z) / math.sqrt(2))
-    enough = a.trials >= min_samples and b.trials >= min_samples
-    significant = enough and p_value < 1 - confidence_level
-    winner: Literal["A", "B"] | None = None
-    if significant:
-        b_better = rate_b < rate_a if direction == "lower" else rate_b > rate_a
-        winner = "B" if b_better else "A"
-    return ExperimentMetricStatus(
-        name=name,
-        rate_a=rate_a,
-        rate_b=rate_b,
-        samples_a=a.trials,
-        samples_b=b.trials,
-        z=z,
-        p_value=p_value,
-        confidence=1 - p_value,
-        significant=significant,
-        winner=winner,
-    )
+    z, p_value = _z(a, b)
+    return _judged(a, b, name, z, p_value, confidence_level, min_samples, direction)
 
 
 # The mixing spread: effects of about a tenth of the pooled rate are the ones the test is most
@@ -85,45 +60,71 @@ def sequential_test(
     """The Z-test's figures, with significance (and the p-value shown) from the mSPRT, so that
     an experiment may be measured as often as it likes: `p_value` is the always-valid one,
     min(1, 1/ratio)."""
-    fixed = z_test(
-        a,
-        b,
-        confidence_level=confidence_level,
-        min_samples=min_samples,
-        direction=direction,
-        name=name,
-    )
+    z, _ = _z(a, b)
     ratio = mixture_ratio(a, b)
     p_value = min(1.0, 1.0 / ratio) if ratio > 0 else 1.0
+    return _judged(a, b, name, z, p_value, confidence_level, min_samples, direction)
+
+
+def mixture_ratio(a: Proportion, b: Proportion) -> float:
+    """The mSPRT ratio for B's rate minus A's: sqrt(V / (V + t2)) * exp(t2 d^2 / (2 V (V + t2)))
+    with V the variance of the difference and t2 the mixing variance."""
+    pooled, variance = _pooled(a, b)
+    if variance <= 0 or math.isinf(variance):
+        return 0.0
+    tau2 = (RELATIVE_EFFECT * pooled) ** 2
+    difference = b.rate - a.rate
+    exponent = tau2 * difference**2 / (2 * variance * (variance + tau2))
+    return math.sqrt(variance / (variance + tau2)) * math.exp(min(exponent, 700.0))
+
+
+def _pooled(a: Proportion, b: Proportion) -> tuple[float, float]:
+    """The pooled rate, and the variance of the difference of rates under it (inf without
+    trials on a side)."""
+    trials = a.trials + b.trials
+    pooled = (a.successes + b.successes) / trials if trials else 0.0
+    return pooled, pooled * (1 - pooled) * (_inverse(a.trials) + _inverse(b.trials))
+
+
+def _z(a: Proportion, b: Proportion) -> tuple[float, float]:
+    """z of B's rate against A's, and its two-sided fixed-horizon p-value."""
+    _, variance = _pooled(a, b)
+    if variance <= 0 or math.isinf(variance):
+        return 0.0, 1.0
+    z = (b.rate - a.rate) / math.sqrt(variance)
+    return z, math.erfc(abs(z) / math.sqrt(2))
+
+
+def _judged(
+    a: Proportion,
+    b: Proportion,
+    name: str,
+    z: float,
+    p_value: float,
+    confidence_level: float,
+    min_samples: int,
+    direction: Direction,
+) -> ExperimentMetricStatus:
+    """The status of one metric: significant below alpha with enough samples on both sides;
+    then the better variant in the metric's direction wins."""
     enough = a.trials >= min_samples and b.trials >= min_samples
     significant = enough and p_value < 1 - confidence_level
     winner: Literal["A", "B"] | None = None
     if significant:
         b_better = b.rate < a.rate if direction == "lower" else b.rate > a.rate
         winner = "B" if b_better else "A"
-    return fixed.model_copy(
-        update={
-            "p_value": p_value,
-            "confidence": 1 - p_value,
-            "significant": significant,
-            "winner": winner,
-        }
+    return ExperimentMetricStatus(
+        name=name,
+        rate_a=a.rate,
+        rate_b=b.rate,
+        samples_a=a.trials,
+        samples_b=b.trials,
+        z=z,
+        p_value=p_value,
+        confidence=1 - p_value,
+        significant=significant,
+        winner=winner,
     )
-
-
-def mixture_ratio(a: Proportion, b: Proportion) -> float:
-    """The mSPRT ratio for B's rate minus A's: sqrt(V / (V + t2)) * exp(t2 d^2 / (2 V (V + t2)))
-    with V the variance of the difference and t2 the mixing variance."""
-    if not a.trials or not b.trials:
-        return 0.0
-    pooled = (a.successes + b.successes) / (a.trials + b.trials)
-    variance = pooled * (1 - pooled) * (1 / a.trials + 1 / b.trials)
-    if variance <= 0:
-        return 0.0
-    tau2 = (RELATIVE_EFFECT * pooled) ** 2
-    difference = b.rate - a.rate
-    exponent = tau2 * difference**2 / (2 * variance * (variance + tau2))
-    return math.sqrt(variance / (variance + tau2)) * math.exp(min(exponent, 700.0))
 
 
 def overall_winner(verdicts: list[ExperimentMetricStatus]) -> Literal["A", "B"] | None:
