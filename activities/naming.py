@@ -120,5 +120,15 @@ def workflow_id(namespace: str, name: str, uid: str, revision: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{namespace}/{name}/{revision}.{uid[:8]}"
 
 
+def parse_workflow_id(workflow_id: str) -> tuple[str, str, str] | None:
+    """(namespace, name, uid prefix) of the Rollout a `workflow_id` names, or None."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    parts = workflow_id.removeprefix(WORKFLOW_ID_PREFIX).split("/")
+    if len(parts) != 3 or "." not in parts[2]:
+        return None
+    return parts[0], parts[1], parts[2].rsplit(".", 1)[1]
+
+
 def replicaset_name(rollout: str, revision: str) -> str:
     return f"{rollout}-{revision}"

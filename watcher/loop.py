@@ -15,18 +15,18 @@ import time
 from dataclasses import dataclass
 
 from temporalio.exceptions import TemporalError
-from temporalio.service import RPCError
 
 from activities.errors import KultaError
 from watcher.census import Census
 from watcher.dispatch import decide
 from watcher.runner import Runner
-from watcher.source import Observed, RolloutSource
+from watcher.source import Observed, RolloutSource, key_of
 
 log = logging.getLogger("kulta.watcher")
 
-# What an action may raise without ending the loop: Temporal's and the API server's errors.
-ACTION_ERRORS = (KultaError, OSError, RPCError, TemporalError)
+# What an action may raise without ending the loop: Temporal's (RPCError among them) and the
+# API server's errors.
+ACTION_ERRORS = (KultaError, OSError, TemporalError)
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 
@@ -43,9 +43,6 @@ class Retries:
 
     def __init__(self) -> None:
         self._failing: dict[tuple[str, str], _Failing] = {}
-
-    def __len__(self) -> int:
-        return len(self._failing)
 
     def failed(self, key: tuple[str, str], observed: Observed) -> float:
         """Records a failure; returns the backoff before the next try."""
@@ -68,14 +65,9 @@ class Retries:
         return max(0.0, min(f.due for f in self._failing.values()) - time.monotonic())
 
 
-def _key(observed: Observed) -> tuple[str, str]:
-    meta = observed.rollout.get("metadata") or {}
-    return (meta.get("namespace", "default"), meta.get("name", ""))
-
-
 async def handle(runner: Runner, observed: Observed, retries: Retries) -> None:
     """Decides and applies one observed state; a failed action is retried later."""
-    key = _key(observed)
+    key = key_of(observed.rollout)
     try:
         actions = decide(observed.rollout, deleted=observed.deleted)
     except (KeyError, ValueError) as err:

@@ -35,7 +35,7 @@ from watcher.dispatch import (
     Signal,
     StartWorkflow,
 )
-from watcher.source import RunningWorkflow, parse_workflow_id
+from watcher.source import RunningWorkflow, running_workflow
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Runner:
             query += f" AND {SA_NAMESPACE} = '{namespace}'"
         found = []
         async for execution in self._temporal.list_workflows(query):
-            parsed = parse_workflow_id(execution.id)
+            parsed = running_workflow(execution.id)
             if parsed is not None:
                 found.append(parsed)
         return found

@@ -12,7 +12,7 @@ from typing import Any
 from activities import telemetry
 from activities.adapters.kube import KubeClient
 from activities.errors import Gone, KultaError
-from activities.naming import ROLLOUTS, WORKFLOW_ID_PREFIX
+from activities.naming import ROLLOUTS, parse_workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,10 @@ class RunningWorkflow:
     workflow_id: str
 
 
-def parse_workflow_id(workflow_id: str) -> RunningWorkflow | None:
-    """The Rollout a workflow id names (`activities.naming.workflow_id`), or None."""
-    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
-        return None
-    parts = workflow_id.removeprefix(WORKFLOW_ID_PREFIX).split("/")
-    if len(parts) != 3 or "." not in parts[2]:
-        return None
-    return RunningWorkflow(parts[0], parts[1], parts[2].rsplit(".", 1)[1], workflow_id)
+def running_workflow(workflow_id: str) -> RunningWorkflow | None:
+    """The running workflow of the Rollout its id names (None: not a kulta workflow id)."""
+    parsed = parse_workflow_id(workflow_id)
+    return None if parsed is None else RunningWorkflow(*parsed, workflow_id)
 
 
 class RolloutSource:
@@ -101,7 +97,7 @@ class RolloutSource:
                         continue
                     deleted = event.type == "DELETED"
                     if deleted:
-                        self._known.pop(_key_of(obj), None)
+                        self._known.pop(key_of(obj), None)
                     else:
                         self._remember(obj)
                     yield Observed(obj, deleted=deleted)
@@ -147,7 +143,7 @@ class RolloutSource:
 
     def _remember(self, rollout: dict[str, Any]) -> tuple[str, str]:
         meta = rollout.get("metadata") or {}
-        key = _key_of(rollout)
+        key = key_of(rollout)
         self._known[key] = {
             "metadata": {"namespace": key[0], "name": key[1], "uid": meta.get("uid", "")},
             "status": {"workflowId": (rollout.get("status") or {}).get("workflowId")},
@@ -155,6 +151,7 @@ class RolloutSource:
         return key
 
 
-def _key_of(rollout: dict[str, Any]) -> tuple[str, str]:
+def key_of(rollout: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of a Rollout."""
     meta = rollout.get("metadata") or {}
     return (meta.get("namespace", "default"), meta.get("name", ""))

@@ -88,7 +88,6 @@ class Effects:
 
     def __init__(self) -> None:
         self._reporter: TroubleReporter | None = None
-        self._degraded = False
 
     def report_to(self, reporter: TroubleReporter) -> None:
         self._reporter = reporter
@@ -250,19 +249,17 @@ class Effects:
                 if reporter is None or not _retryable(err):
                     raise failure from None
                 now = workflow.now()
-                failing_since = failing_since or now
+                if failing_since is None:  # the first round ran out: tell it once
+                    failing_since = now
+                    await reporter.retrying(summary, failure.detail)
                 failing = int((now - failing_since).total_seconds())
                 if failing >= reporter.deadline_seconds():
                     raise ActionFailed(
                         summary, "ProgressDeadlineExceeded", f"{failure.detail} (for {failing}s)"
                     ) from None
-                if not self._degraded:
-                    self._degraded = True
-                    await reporter.retrying(summary, failure.detail)
                 policy = options.RETRY_WHILE_DEGRADED
                 continue
-            if self._degraded and reporter is not None:
-                self._degraded = False
+            if failing_since is not None and reporter is not None:
                 await reporter.recovered(summary)
             return result
 

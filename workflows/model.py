@@ -30,6 +30,7 @@ from workflows.spec_types import (
 API_GROUP = "kulta.io"
 API_VERSION = "v1alpha1"
 MAX_DEADLINE_SECONDS = 86400
+DEFAULT_DEADLINE_SECONDS = 600
 SEED_API_VERSION = "v1beta1"  # what the original kulta served; the same schema here
 KIND = "Rollout"
 PLURAL = "rollouts"
@@ -238,7 +239,9 @@ class RolloutSpec(Model):
     strategy: Strategy
     paused: bool = False
     # 0: the original kulta's "no deadline", read as the longest one (see `_seed_no_deadline`).
-    progress_deadline_seconds: Annotated[int, Field(ge=0, le=MAX_DEADLINE_SECONDS)] = 600
+    progress_deadline_seconds: Annotated[int, Field(ge=0, le=MAX_DEADLINE_SECONDS)] = (
+        DEFAULT_DEADLINE_SECONDS
+    )
     min_ready_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
     revision_history_limit: Annotated[int, Field(ge=0, le=1000)] = Field(
         default=10,

@@ -205,8 +205,7 @@ class RolloutWorkflow:
         then Failed with the cause; then, like any rollback, wait for a retry."""
         run, transitions = self._run, self._parts.transitions
         reason, message = failure.reason, failure.message
-        if run.status.phase == "Failed" and not (run.status.message or "").startswith("invalid"):
-            # The rollback was reported; what failed is its clean-up (a scale-down).
+        if run.rolled_back:  # the rollback was reported; what failed is its clean-up
             reason = "CleanupFailed"
             message = f"{run.status.message}; then {failure.message}"
         elif strategy is not None and run.touched and not run.done:

@@ -83,6 +83,7 @@ class Run:
         self.reconciling = False  # the revision was already stable: nothing new to publish
         self.touched = False  # this revision changed something that superseding must undo
         self.done = False  # this revision is stable: nothing to undo any more
+        self.rolled_back = False  # its rollback was reported (Failed): what fails next is clean-up
         # The route weights kulta last wrote (None: accept what the route shows).
         self.expected_weights: dict[str, int] | None = None
         # Since when the current step's traffic is in place (analysis counts from there).

@@ -19,11 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.announcements import cdevent_kind
     from workflows.announcing import Announcer
     from workflows.effects import Effects
+    from workflows.model import DEFAULT_DEADLINE_SECONDS
     from workflows.run import ActionFailed, Run, iso_time
 
 KEY_STRATEGY = SearchAttributeKey.for_keyword(SA_STRATEGY)
 KEY_PHASE = SearchAttributeKey.for_keyword(SA_PHASE)
-DEFAULT_DEADLINE_SECONDS = 600
 
 
 class Transitions:
@@ -108,16 +108,7 @@ class Transitions:
 
     async def warn(self, reason: str, message: str) -> None:
         """A Warning Event (and occurrence) about the spec; phase and conditions stay."""
-        run = self._run
-        await self._effects.publish_status(
-            PublishStatusInput(
-                rollout=run.ref,
-                status=run.status,
-                event=self._next_event(reason, message, "Warning"),
-            ),
-            f"warning: {reason}",
-            local=False,
-        )
+        await self._publish_event(reason, message, "Warning", f"warning: {reason}")
 
     async def _degraded(self, status: str, reason: str, message: str, event_type: str) -> None:
         run = self._run
@@ -126,16 +117,28 @@ class Transitions:
                 run.status.conditions, "Degraded", status, reason, message, run.start.generation
             )
         )
-        event = self._next_event(reason, message, event_type)
         # Not reported itself (this is the report), and never fatal: the failing action is
         # retried whether or not the API server takes this write.
         with contextlib.suppress(ActionFailed):
-            await self._effects.publish_status(
-                PublishStatusInput(rollout=run.ref, status=run.status, event=event),
-                f"Degraded={status}: {reason}",
-                local=False,
-                reported=False,
+            await self._publish_event(
+                reason, message, event_type, f"Degraded={status}: {reason}", reported=False
             )
+
+    async def _publish_event(
+        self, reason: str, message: str, event_type: str, summary: str, *, reported: bool = True
+    ) -> None:
+        """Status as it is, with an Event (and occurrence); not a transition (the phase stays)."""
+        run = self._run
+        await self._effects.publish_status(
+            PublishStatusInput(
+                rollout=run.ref,
+                status=run.status,
+                event=self._next_event(reason, message, event_type),
+            ),
+            summary,
+            local=False,
+            reported=reported,
+        )
 
     def _next_event(self, reason: str, message: str, event_type: str) -> EventSpec:
         """The Event (and occurrence) of the next transition, with an id unique in the run."""
@@ -179,6 +182,7 @@ class Transitions:
     async def rolled_back(self, reason: str, message: str) -> None:
         """A finished rollback: phase Failed, with the reason, until a retry."""
         self._run.update(pause_start_time=None, pause_end_time=None)  # no pause is running
+        self._run.rolled_back = True
         await self.transition(
             "Failed",
             reason,

@@ -136,3 +136,14 @@ class ScriptedSource:
         for event in self.events:
             yield event
         await asyncio.Event().wait()
+
+
+def test_a_workflow_id_names_its_rollout() -> None:
+    from activities.naming import parse_workflow_id, workflow_id
+
+    assert parse_workflow_id(workflow_id("ns", "app", "1234567890ab", "rev")) == (
+        "ns",
+        "app",
+        "12345678",
+    )
+    assert parse_workflow_id("someone-else/x") is None
