@@ -272,6 +272,8 @@ async def test_old_revisions_beyond_the_history_limit_are_deleted(stack: Scenari
     await sc.wait_phase("Completed")
     revisions = [await sc.revision()]
     for n in range(2, 5):
+        # Revisions are ordered by creationTimestamp, which has one-second resolution.
+        await asyncio.sleep(1.1)
         await sc.set_image(f"example/app:v{n}")
         revisions.append(await sc.revision())
         await sc.wait_until(
