@@ -63,7 +63,14 @@ _RULES: dict[str, list[dict[str, str]]] = {
             "rule": "self.activeService != self.previewService",
             "message": "previewService: must differ from activeService",
             "fieldPath": ".previewService",
-        }
+        },
+        {
+            "rule": "!has(self.autoPromotionSeconds) || !has(self.autoPromotionEnabled) "
+            "|| self.autoPromotionEnabled",
+            "message": "autoPromotionSeconds: set while autoPromotionEnabled is false, so it "
+            "would never apply",
+            "fieldPath": ".autoPromotionSeconds",
+        },
     ],
     "strategy.abTesting": [
         {
@@ -87,6 +94,21 @@ _RULES: dict[str, list[dict[str, str]]] = {
 }
 
 
+# A metric's bounds must leave room to pass, and it has one failure limit.
+_METRIC_RULES = [
+    {
+        "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+        "message": "min: above max, so every value fails",
+        "fieldPath": ".min",
+    },
+    {
+        "rule": "!has(self.failureLimit) || !has(self.failureThreshold)",
+        "message": "failureThreshold: give failureLimit or the deprecated failureThreshold, "
+        "not both",
+        "fieldPath": ".failureThreshold",
+    },
+]
+
 # A Rollout never names a Prometheus address (the original kulta's analysis.prometheus).
 _NO_ADDRESS = {
     "rule": "!has(self.prometheus)",
@@ -104,6 +126,7 @@ for _analysis in (
     "strategy.simple.analysis",
 ):
     _RULES.setdefault(_analysis, []).append(_NO_ADDRESS)
+    _RULES.setdefault(f"{_analysis}.metrics[]", []).extend(_METRIC_RULES)
 
 
 def _inline(node: Any, defs: dict[str, Schema]) -> Any:

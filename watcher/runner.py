@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Hashable
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -36,10 +37,28 @@ from watcher.dispatch import (
     StartWorkflow,
 )
 from watcher.source import RunningWorkflow, running_workflow
+from workflows.messages import SpecUpdate
 
 log = logging.getLogger(__name__)
 
-MAX_REMEMBERED_STARTS = 20_000
+MAX_REMEMBERED = 20_000
+
+
+class Remembered:
+    """Keys already acted on, to skip repeated RPCs. Bounded: the oldest are forgotten first
+    (a forgotten one costs one idempotent RPC)."""
+
+    def __init__(self, limit: int = MAX_REMEMBERED) -> None:
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def add(self, key: Hashable) -> None:
+        self._keys[key] = None
+        while len(self._keys) > self._limit:
+            self._keys.popitem(last=False)
 
 
 class Runner:
@@ -49,8 +68,10 @@ class Runner:
         self._task_queue = task_queue
         # (workflow id, generation) already started by this process: skips repeated RPCs while a
         # running workflow updates the Rollout's status many times.
-        # Bounded: the oldest are forgotten first (a forgotten one costs one idempotent start).
-        self._started: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._started = Remembered()
+        # (workflow id, generation) whose spec update was delivered: a deferred edit leaves
+        # observedGeneration behind, and every status write would otherwise signal it again.
+        self._told_specs = Remembered()
         self.starts = 0
 
     async def apply(self, action: Action) -> None:
@@ -96,18 +117,25 @@ class Runner:
             self.starts += 1
         except WorkflowAlreadyStartedError:
             pass
-        self._started[key] = None
-        while len(self._started) > MAX_REMEMBERED_STARTS:
-            self._started.popitem(last=False)
+        self._started.add(key)
         log.info("workflow %s running for generation %d", action.workflow_id, start.generation)
 
     async def _signal(self, action: Signal) -> None:
+        told = (
+            (action.workflow_id, action.arg.generation)
+            if isinstance(action.arg, SpecUpdate)
+            else None
+        )
+        if told is not None and told in self._told_specs:
+            return
         handle = self._temporal.get_workflow_handle(action.workflow_id)
         try:
             if action.arg is None:
                 await handle.signal(action.name)
             else:
                 await handle.signal(action.name, action.arg)
+            if told is not None:
+                self._told_specs.add(told)
             log.info("signalled %s to %s", action.name, action.workflow_id)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:

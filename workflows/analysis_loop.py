@@ -26,8 +26,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.rollout_status import AnalysisStatus, MeasurementStatus, MetricAnalysisStatus
     from workflows.analysis import AnalysisState, Verdict
     from workflows.analysis_spec import Analysis
+    from workflows.durations import iso_time
     from workflows.effects import Effects
-    from workflows.run import ActionFailed, Inbox, Run, iso_time
+    from workflows.run import ActionFailed, Inbox, Run
     from workflows.transitions import Transitions
 
 if TYPE_CHECKING:

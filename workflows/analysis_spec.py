@@ -91,6 +91,16 @@ class Metric(Model):
         "experiment's minimum is analysis.minSampleSize.",
     )
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Metric:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min: {self.min} is above max {self.max}, so every value fails")
+        if self.failure_limit is not None and self.failure_threshold is not None:
+            raise ValueError(
+                "failureThreshold: give failureLimit or the deprecated failureThreshold, not both"
+            )
+        return self
+
     @property
     def effective_failure_limit(self) -> int:
         """Failures tolerated: failureLimit, else failureThreshold - 1, else none."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -47,3 +48,8 @@ def format_duration(seconds: float) -> str:
         if count:
             out.append(f"{count}{unit}")
     return "".join(out)
+
+
+def iso_time(moment: datetime) -> str:
+    """A moment as Kubernetes writes times in status (RFC 3339, whole seconds, UTC)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,7 +8,8 @@ Every hold publishes its reason before it waits, and every wait an abort can end
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
@@ -44,15 +45,59 @@ class Holds:
         raise AssertionError("stopped with neither an abort nor a rollback verdict")
 
     async def checkpoint(self) -> None:
-        """Between actions: honour analysis verdicts, an abort and a user's pause."""
+        """Between actions: honour analysis verdicts, an abort, an edit and a user's pause."""
         await self.react_to_analysis()
         self._inbox.raise_if_aborted()
+        await self.tell_edits()
         if self.user_paused:
             before = self._run.status.phase or "Progressing"
             await self._transitions.transition("Paused", "PausedByUser", "rollout paused by user")
             await workflow.wait_condition(lambda: not self.user_paused or self._inbox.aborted)
             self._inbox.raise_if_aborted()
             await self._transitions.transition(before, "Resumed", "rollout resumed by user")
+
+    async def tell_edits(self) -> None:
+        """Takes a waiting edit (see `Run.take_edit`) and tells with an Event how it went."""
+        if self._run.spec_changed:
+            self._run.take_edit()
+        await self._transitions.tell_edit()
+
+    async def pause_until(
+        self,
+        end: Callable[[], datetime | None],
+        *,
+        summary: str,
+        interrupted: Callable[[], bool] = lambda: False,
+        after_edit: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """An open pause (`Inbox.open_pause`) until a promotion, an abort, `interrupted()` or
+        `end()` (None: no end). An edit that arrives meanwhile is taken and told at once, and
+        the pause goes on towards `end()` as it now is. `after_edit` applies what an edit
+        changes in the pause; it must be idempotent, as it also runs once at the start (an
+        edit may have been taken just before the pause). Returns whether a person promoted."""
+        run, inbox = self._run, self._inbox
+        follow = True
+        while True:
+            if run.spec_changed:
+                run.take_edit()
+            if follow or run.untold_edit is not None:
+                follow = False
+                await self._transitions.tell_edit()
+                if after_edit is not None:
+                    await after_edit()
+                continue  # another edit may have come during those writes
+            until = end()
+            if run.untold_edit is not None:
+                continue  # reading the end took an edit
+            seconds = None if until is None else max(0.0, (until - workflow.now()).total_seconds())
+            promoted = await inbox.wait_for_promotion(
+                interrupted=lambda: interrupted() or run.spec_changed,
+                seconds=seconds,
+                summary=summary,
+            )
+            if promoted or interrupted() or not run.spec_changed:
+                return promoted
+            inbox.open_pause()
 
     async def react_to_analysis(self) -> None:
         """Acts on the latest analysis verdict: roll back, or pause until resumed."""
@@ -129,6 +174,8 @@ class Holds:
                 timeout_summary="recheck",
             )
         self._inbox.raise_if_aborted()
+        self._run.raise_if_restructured()  # a fixed Service or route name, before any pod
+        await self.tell_edits()
 
     async def hold_until_resumed(self, reason: str, message: str) -> None:
         """Paused with a reason until resumed (`kulta resume`), the spec changes, or an abort."""
@@ -145,6 +192,7 @@ class Holds:
             timeout_summary="wait for resume",
         )
         self._inbox.raise_if_aborted()
+        await self.tell_edits()
         self._run.decide("resume", "resumed: kulta owns the route's weights again")
 
     async def valid_spec(self) -> RolloutSpec:
@@ -175,4 +223,7 @@ class Holds:
         await workflow.wait_condition(lambda: self._inbox.retry, timeout_summary="wait for retry")
         await self._transitions.settle()
         start = self._run.start
-        workflow.continue_as_new(start.model_copy(update={"attempt": start.attempt + 1}))
+        # A new attempt starts from the latest spec with a status of its own.
+        workflow.continue_as_new(
+            start.model_copy(update={"attempt": start.attempt + 1, "status": None, "pending": None})
+        )

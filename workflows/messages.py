@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from activities.rollout_status import RolloutStatus
+
 SIGNAL_PROMOTE = "promote"
 SIGNAL_ABORT = "abort"
 SIGNAL_PAUSE = "pause"
@@ -30,6 +32,11 @@ class Message(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class SpecUpdate(Message):
+    generation: int
+    spec: dict[str, Any]
+
+
 class RolloutStart(Message):
     namespace: str
     name: str
@@ -43,11 +50,11 @@ class RolloutStart(Message):
     experiment_started: str | None = None
     experiment_measurements: int = 0
     transitions: int = 0
-
-
-class SpecUpdate(Message):
-    generation: int
-    spec: dict[str, Any]
+    # An edit the previous run deferred (it changes the frame of a revision with pods): the
+    # continued run follows `spec` and is told this one again.
+    pending: SpecUpdate | None = None
+    # A run that continues the previous one goes on from the status that one left.
+    status: RolloutStatus | None = None
 
 
 class PromoteRequest(Message):

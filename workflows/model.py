@@ -139,6 +139,11 @@ class BlueGreenStrategy(Model):
     @model_validator(mode="after")
     def _two_services(self) -> BlueGreenStrategy:
         _distinct("previewService", self.preview_service, "activeService", self.active_service)
+        if self.auto_promotion_seconds is not None and not self.auto_promotion_enabled:
+            raise ValueError(
+                "autoPromotionSeconds: set while autoPromotionEnabled is false, so it would "
+                "never apply (enable auto-promotion or remove the delay)"
+            )
         return self
 
 

@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutStart,
         SpecUpdate,
     )
-    from workflows.run import ActionFailed, Inbox, RollbackRequired, Run
+    from workflows.run import ActionFailed, Inbox, RollbackRequired, Run, SpecRestructured
     from workflows.stable import establish_stable
     from workflows.strategies import Parts, Strategy, strategy_for
     from workflows.transitions import Transitions
@@ -183,15 +183,24 @@ class RolloutWorkflow:
         strategy: Strategy | None = None
         try:
             spec = await parts.holds.valid_spec()
-            parts.transitions.strategy_chosen(spec.strategy.kind)
-            strategy = strategy_for(spec.strategy.kind, parts)
-            stable = run.status.stable_revision
-            if stable is None or stable == run.revision:
-                await establish_stable(parts, strategy.stable_layout(), first=stable is None)
-                outcome = RolloutOutcome(result="completed", phase="Completed")
-            else:
-                outcome = await strategy.run()
+            if start.pending is not None:  # deferred by the run this one continues
+                run.offer_spec(start.pending)
+            while True:
+                parts.transitions.strategy_chosen(spec.strategy.kind)
+                strategy = strategy_for(spec.strategy.kind, parts)
+                try:
+                    outcome = await _make_stable(parts, strategy)
+                    break
+                except SpecRestructured:  # nothing was touched: start over with the edit
+                    run.restructured = False
+                    spec = run.current_spec
+                    run.decide("replan", "the edited Services, route or strategy apply")
             await parts.transitions.settle()
+            if run.deferred and outcome.result == "completed":
+                # The edit that had to wait for a stable revision: a new run sets it up.
+                workflow.continue_as_new(
+                    run.start.model_copy(update={"transitions": run.seq, "status": run.status})
+                )
             return outcome
         except RollbackRequired as failure:
             return await self._failed(strategy, failure)
@@ -245,3 +254,14 @@ class RolloutWorkflow:
                 f"revision {run.revision} superseded; traffic returned to stable",
                 decision=("rollback", "superseded by a newer revision"),
             )
+
+
+async def _make_stable(parts: Parts, strategy: Strategy) -> RolloutOutcome:
+    """The revision made stable: directly when there is no stable one yet (or it is this one),
+    else through the strategy."""
+    run = parts.run
+    stable = run.status.stable_revision
+    if stable is None or stable == run.revision:
+        await establish_stable(parts, strategy.stable_layout(), first=stable is None)
+        return RolloutOutcome(result="completed", phase="Completed")
+    return await strategy.run()

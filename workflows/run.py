@@ -22,6 +22,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.naming import replicaset_name
     from activities.rollout_status import Decision, RolloutStatus
     from workflows import options
+    from workflows.conditions import with_condition
+    from workflows.durations import iso_time
+    from workflows.edits import frame_changes
     from workflows.messages import AbortRequest, PromoteRequest, RolloutStart, SpecUpdate
     from workflows.model import InvalidSpec, RolloutSpec, TrafficRouting, parse_spec
 
@@ -33,6 +36,11 @@ class RollbackRequired(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class SpecRestructured(Exception):
+    """An edit changed the run's frame (`workflows/edits.py`) before its revision had pods:
+    the run starts over with the edited spec (nothing depended on the old one)."""
 
 
 class Interrupted(Exception):
@@ -65,10 +73,6 @@ class ActionFailed(RollbackRequired):
         self.detail = detail
 
 
-def iso_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Run:
     """The run's input, its parsed spec and its status (changed only through `update`)."""
 
@@ -76,12 +80,19 @@ class Run:
         self.start = start
         self.spec: RolloutSpec | None = None
         self.spec_changed = False  # a newer generation arrived and is not parsed yet
-        self.status = RolloutStatus(
+        self.restructured = False  # an edit changed the frame before any pod: start over
+        self.deferred = False  # the latest edit changes the frame: due once this one is stable
+        self.applied: SpecUpdate | None = None  # the generation the run follows, as given
+        # This revision changed something that superseding must undo (and its frame is fixed);
+        # a continued experiment's pods and route rule exist from the start.
+        self.touched = start.experiment_started is not None
+        # How the last edit was taken (reason, message, Event type), until an Event tells it.
+        self.untold_edit: tuple[str, str, str] | None = None
+        self.status = start.status or RolloutStatus(
             workflow_id=workflow.info().workflow_id, observed_generation=start.generation
         )
         self.seq = start.transitions  # transition counter: ids must not repeat in an attempt
         self.reconciling = False  # the revision was already stable: nothing new to publish
-        self.touched = False  # this revision changed something that superseding must undo
         self.done = False  # this revision is stable: nothing to undo any more
         self.rolled_back = False  # its rollback was reported (Failed): what fails next is clean-up
         # The route weights kulta last wrote (None: accept what the route shows).
@@ -116,20 +127,95 @@ class Run:
         """Parses the latest spec; raises InvalidSpec naming the fields."""
         self.spec_changed = False
         self.spec = parse_spec(self.start.spec)
-        self.update(observed_generation=self.start.generation)
+        self._follow(self.spec)
         return self.spec
+
+    def _follow(self, spec: RolloutSpec) -> None:
+        self.spec = spec
+        self.applied = SpecUpdate(generation=self.start.generation, spec=self.start.spec)
+        self.update(observed_generation=self.start.generation)
 
     @property
     def current_spec(self) -> RolloutSpec:
-        """The latest valid spec: a valid edit mid-rollout applies from the next step on, an
-        invalid one is noted and ignored."""
+        """The spec the run follows, with a waiting edit taken first (see `take_edit`)."""
         if self.spec_changed:
-            try:
-                self.parse()
-            except InvalidSpec as err:
-                self.decide("ignore-spec", f"ignored invalid spec update: {err}")
+            self.take_edit()
         assert self.spec is not None, "the spec was never parsed"
         return self.spec
+
+    def take_edit(self) -> None:
+        """Takes the newest generation mid-run: it applies from the next step, unless it is
+        invalid (ignored) or changes the frame of a revision that has pods (deferred until the
+        revision is stable, or retried). `status.observedGeneration` names the generation the
+        run follows, so a deferred edit is still due; the condition `SpecApplied` and an Event
+        say which way it went."""
+        self.spec_changed = False
+        generation = self.start.generation
+        if self.spec is None:
+            self.parse()
+            return
+        following = f"the rollout goes on with generation {self.status.observed_generation}"
+        try:
+            edited = parse_spec(self.start.spec)
+        except InvalidSpec as err:
+            self._tell_edit(
+                "InvalidEdit", f"generation {generation} is invalid ({err}); {following}"
+            )
+            return
+        frame = frame_changes(self.spec, edited)
+        self.deferred = bool(frame) and (self.touched or self.done)
+        if self.deferred:
+            self._tell_edit(
+                "EditDeferred",
+                f"generation {generation} changes {', '.join(frame)}, which cannot change while "
+                f"revision {self.revision} is rolling out; it applies once the revision is "
+                f"stable, or at a retry after a rollback; {following}",
+            )
+            return
+        self.restructured = self.restructured or bool(frame)
+        self._follow(edited)
+        applies = "the rollout starts over with it" if frame else "it applies from the next step"
+        self._tell_edit("EditApplied", f"generation {generation} is taken: {applies}")
+
+    def _tell_edit(self, reason: str, message: str) -> None:
+        applied = reason == "EditApplied"
+        self.update(
+            conditions=with_condition(
+                self.status.conditions,
+                "SpecApplied",
+                "True" if applied else "False",
+                reason,
+                message,
+                self.start.generation,
+            )
+        )
+        self.decide("edit", message)
+        self.untold_edit = (reason, message, "Normal" if applied else "Warning")
+
+    def continued(self, **fields: Any) -> RolloutStart:
+        """The input of this revision's next run (continue-as-new) that goes on where this one
+        is: the spec it follows, with a deferred edit to be told again."""
+        start = self.start.model_copy(
+            update={"transitions": self.seq, "status": self.status, **fields}
+        )
+        if self.deferred and self.applied is not None:
+            latest = SpecUpdate(generation=self.start.generation, spec=self.start.spec)
+            start = start.model_copy(
+                update={
+                    "generation": self.applied.generation,
+                    "spec": self.applied.spec,
+                    "pending": latest,
+                }
+            )
+        return start
+
+    def raise_if_restructured(self) -> None:
+        """Before the revision's first pod (and before a stable revision's traffic is set up):
+        an edit of the frame taken meanwhile starts the run over with it."""
+        if self.spec_changed:
+            self.take_edit()
+        if self.restructured:
+            raise SpecRestructured()
 
     @property
     def revision(self) -> str:
@@ -224,7 +310,7 @@ class Inbox:
         self,
         *,
         interrupted: Callable[[], bool] = lambda: False,
-        seconds: int | None = None,
+        seconds: float | None = None,
         summary: str = "wait for promotion",
     ) -> bool:
         """Waits in an open pause for a promotion, an abort or `interrupted()`, at most

@@ -32,6 +32,7 @@ async def establish_stable(parts: Parts, layout: StableLayout, *, first: bool) -
         # never a second revision beside it that would skip the strategy.
         await workload.ensure_targets(layout.services, layout.routing, split=layout.split)
     await workload.scale_own_and_wait(spec, spec.replicas)
+    run.raise_if_restructured()  # an edit of the Services or route: set up the edited ones
     if not first and layout.services:
         await workload.ensure_targets(layout.services, layout.routing, split=layout.split)
     for service, pinned in layout.pins.items():

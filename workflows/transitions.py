@@ -15,12 +15,14 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import EventSpec, PublishStatusInput
     from activities.naming import SA_PHASE, SA_STRATEGY
-    from activities.rollout_status import Condition, Phase
+    from activities.rollout_status import Phase
     from workflows.announcements import cdevent_kind
     from workflows.announcing import Announcer
+    from workflows.conditions import conditions_after, with_condition
+    from workflows.durations import iso_time
     from workflows.effects import Effects
     from workflows.model import DEFAULT_DEADLINE_SECONDS
-    from workflows.run import ActionFailed, Run, iso_time
+    from workflows.run import ActionFailed, Run
 
 KEY_STRATEGY = SearchAttributeKey.for_keyword(SA_STRATEGY)
 KEY_PHASE = SearchAttributeKey.for_keyword(SA_PHASE)
@@ -110,6 +112,14 @@ class Transitions:
         """A Warning Event (and occurrence) about the spec; phase and conditions stay."""
         await self._publish_event(reason, message, "Warning", f"warning: {reason}")
 
+    async def tell_edit(self) -> None:
+        """The Event of the last edit taken mid-run (`Run.take_edit`), once; its condition and
+        decision are already in status."""
+        untold, self._run.untold_edit = self._run.untold_edit, None
+        if untold is not None:
+            reason, message, event_type = untold
+            await self._publish_event(reason, message, event_type, f"edit: {reason}")
+
     async def _degraded(self, status: str, reason: str, message: str, event_type: str) -> None:
         run = self._run
         run.update(
@@ -194,61 +204,3 @@ class Transitions:
     async def settle(self) -> None:
         """Waits for CDEvent sends still retrying (before the run closes or continues)."""
         await self._announcer.settle()
-
-
-# phase -> the Progressing condition's status.
-_PROGRESSING = {"Paused": "Unknown", "Completed": "False", "Failed": "False"}
-
-
-def conditions_after(
-    current: list[Condition],
-    phase: str,
-    reason: str,
-    message: str,
-    generation: int,
-    extra: tuple[str, str] | None,
-    *,
-    stable_revision: str | None = None,
-) -> list[Condition]:
-    """The conditions after a transition to `phase`, each with its own reason: Progressing
-    carries the transition's; Paused says why it is paused or that it is not; Available says
-    whether a stable revision serves (it does through a canary and after a rollback); Valid is
-    the spec's. Other conditions (Degraded) are kept. A condition's time moves only when its
-    status changes."""
-    paused = phase == "Paused"
-    wanted: dict[str, tuple[str, str, str]] = {
-        "Progressing": (_PROGRESSING.get(phase, "True"), reason, message),
-        "Paused": ("True", reason, message) if paused else ("False", "NotPaused", "not paused"),
-        "Available": (
-            ("True", "StableRevisionServing", f"revision {stable_revision} serves")
-            if stable_revision is not None and reason != "RollbackIncomplete"
-            else ("False", "NoStableRevision", "no revision is known to serve yet")
-        ),
-        "Valid": ("True", "SpecValid", "the spec is valid"),
-    }
-    if extra is not None:
-        wanted[extra[0]] = (extra[1], reason, message)
-    out = list(current)
-    for ctype, (status, why, text) in wanted.items():
-        out = with_condition(out, ctype, status, why, text, generation)
-    return out
-
-
-def with_condition(
-    current: list[Condition], ctype: str, status: str, reason: str, message: str, generation: int
-) -> list[Condition]:
-    """`current` with one condition set; its time moves only when its status changes."""
-    old = next((c for c in current if c.type == ctype), None)
-    condition = Condition(
-        type=ctype,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=(
-            iso_time(workflow.now())
-            if old is None or old.status != status
-            else old.last_transition_time
-        ),
-        observed_generation=generation,
-    )
-    return [condition if c.type == ctype else c for c in current] + ([] if old else [condition])

@@ -84,20 +84,26 @@ class RollingStep:
     old: int
 
 
-def rolling_plan(replicas: int, max_surge: int, max_unavailable: int) -> list[RollingStep]:
-    """The replica targets of a rolling update from `replicas` old pods to `replicas` new ones.
+def rolling_plan(
+    replicas: int, max_surge: int, max_unavailable: int, *, start: RollingStep | None = None
+) -> list[RollingStep]:
+    """The replica targets of a rolling update to `replicas` new pods, from `start` (by default
+    `replicas` old pods and no new ones).
 
     Bounds at every step: at most `replicas + max_surge` pods exist, and at least
     `replicas - max_unavailable` are available (new pods count once they are available, which
-    the workflow waits for before it scales the old side down).
+    the workflow waits for before it scales the old side down). The next step depends only on
+    the pods there are, so an edit mid-update re-plans from where they are, and re-planning
+    without an edit gives the rest of the same plan.
     """
     if max_surge == 0 and max_unavailable == 0:
         raise ValueError("maxSurge and maxUnavailable cannot both be 0")
     unavailable = min(max_unavailable, replicas)
-    new, old = 0, replicas
+    new, old = (0, replicas) if start is None else (start.new, start.old)
     steps: list[RollingStep] = []
-    while new < replicas or old > 0:
-        new = max(new, min(replicas, replicas + max_surge - old))
+    while new != replicas or old > 0:
+        # Grow within the surge; fewer replicas (an edit) shrink the new side at once.
+        new = min(replicas, max(new, replicas + max_surge - old))
         old = min(old, max(0, replicas - unavailable - new))
         steps.append(RollingStep(new=new, old=old))
     return steps

@@ -71,8 +71,11 @@ class Workload:
         )
 
     async def create_own(self) -> None:
-        """This revision's ReplicaSet exists (at zero pods when it is new)."""
+        """This revision's ReplicaSet exists (at zero pods when it is new). From here the run
+        has something to undo, and the frame of its spec is fixed (`workflows/edits.py`)."""
+        self._run.raise_if_restructured()
         await self._effects.ensure_replicaset(self._own(0), self._run.own_replicaset)
+        self._run.touched = True
 
     async def scale_own_and_wait(self, spec: RolloutSpec, replicas: int) -> None:
         """This revision's ReplicaSet at `replicas`, with that many pods available; no progress

@@ -190,6 +190,30 @@ async def test_errors_at_step_two_roll_back_traffic_first(
     assert weight_zero < scaled_down
 
 
+async def test_an_analysis_edited_in_a_pause_judges_from_then_on(
+    sc_with_prometheus: Scenario, traffic: Traffic, images: tuple[str, str]
+) -> None:
+    sc = sc_with_prometheus
+    revision = revision_for(images[1])
+    traffic.error_percent[revision] = 3  # within the first threshold (5%)
+    steps: list[dict[str, Any]] = [{"setWeight": 20, "pause": {}}, {"setWeight": 100}]
+    await canary(sc, steps, images)
+    await sc.wait_paused_at(20, timeout=60)
+
+    def measured(r: dict[str, Any]) -> bool:
+        return bool(_measurements(r))
+
+    await sc.wait_until(measured, "a measurement of the first analysis")
+    strategy = (await sc.rollout())["spec"]["strategy"]
+    strategy["canary"]["analysis"]["metrics"][0]["threshold"] = 1
+    await sc.patch_spec(strategy=strategy)  # the watcher signals it
+    failed = await sc.wait_phase("Failed", timeout=90)
+    assert "above threshold 1%" in failed["status"]["message"], failed["status"]["message"]
+    assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+    decisions = [d["action"] for d in failed["status"]["decisions"]]
+    assert "analysis-edited" in decisions
+
+
 async def test_the_same_template_in_two_namespaces_is_judged_by_its_own_traffic(
     dev_env: WorkflowEnvironment,
     kube: Kube,

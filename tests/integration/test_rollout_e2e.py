@@ -21,6 +21,7 @@ from activities.naming import (
     revision_of,
 )
 from kulta import cli
+from tests.support import builders
 from tests.support.exporter import free_port
 from tests.support.scenario import Scenario
 
@@ -83,6 +84,41 @@ async def test_abort_by_annotation_rolls_back_and_retry_runs_again(stack: Scenar
     await sc.annotate(ANNOTATION_RETRY)
     again = await sc.wait_phase("Paused", "waiting for promotion")
     assert again["status"]["canaryRevision"] == v2 and again["status"]["currentWeight"] == 50
+
+
+async def test_a_deferred_service_edit_applies_once_the_revision_is_stable(stack: Scenario) -> None:
+    sc = stack
+    await sc.create(steps=[{"setWeight": 50, "pause": {}}], replicas=2)
+    await sc.wait_phase("Completed")
+    await sc.kube.apply(sc.namespace, builders.service("app-canary2", "app"))
+    route = builders.httproute("app-route", "app-stable", "app-canary")
+    route["spec"]["rules"][1]["backendRefs"].append(
+        {"name": "app-canary2", "port": 8080, "weight": 0}
+    )
+    await sc.kube.apply(sc.namespace, route)
+    await sc.set_image("example/app:v2")
+    v2 = revision_of((await sc.rollout())["spec"]["template"])
+    await sc.wait_phase("Paused", "waiting for promotion")
+    edited = await sc.patch_spec(strategy={"canary": {"canaryService": "app-canary2"}})
+    generation = edited["metadata"]["generation"]
+
+    def deferred(r: dict[str, Any]) -> bool:
+        conditions = (r.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "SpecApplied" and c["reason"] == "EditDeferred" for c in conditions)
+
+    await sc.wait_until(deferred, "the edit deferred")
+    assert (await sc.weights())["app-canary"] == 50  # the canary goes on where it serves
+    await sc.annotate(ANNOTATION_PROMOTE)
+    await sc.wait_until(
+        lambda r: (
+            (r.get("status") or {}).get("observedGeneration") == generation
+            and r["status"].get("phase") == "Completed"
+        ),
+        "the edit applied to the stable revision",
+    )
+    assert await sc.selector("app-canary2") == {"app": "app", "pod-template-hash": v2}
+    weights = await sc.weights()
+    assert weights["app-stable"] == 100 and weights["app-canary2"] == 0, weights
 
 
 async def kulta(sc: Scenario, *args: str) -> Result:

@@ -135,3 +135,40 @@ def test_rolling_plan_respects_its_bounds_and_finishes(
         new, old = step.new, step.old
     assert (new, old) == (replicas, 0)
     assert len(steps) <= 2 * replicas + 2
+
+
+@given(
+    st.integers(min_value=1, max_value=60),
+    st.integers(min_value=0, max_value=20),
+    st.integers(min_value=0, max_value=20),
+    st.integers(min_value=0, max_value=80),
+    st.integers(min_value=0, max_value=80),
+)
+def test_a_rolling_plan_from_any_state_finishes_within_its_bounds(
+    replicas: int, surge: int, unavailable: int, new: int, old: int
+) -> None:
+    """An edit mid-update (replicas, surge, unavailability) re-plans from where the pods are."""
+    if surge == 0 and unavailable == 0:
+        return
+    steps = rolling_plan(replicas, surge, unavailable, start=RollingStep(new=new, old=old))
+    allowed_missing = min(unavailable, replicas)
+    for step in steps:
+        # The new side never grows beyond the surge; once within the bounds, it stays so.
+        if step.new > new:
+            assert step.new + old <= max(replicas + surge, new + old)
+        if new + old >= replicas - allowed_missing:
+            assert step.new + step.old >= min(replicas - allowed_missing, new + old)
+        new, old = step.new, step.old
+    assert (new, old) == (replicas, 0)
+    assert len(steps) <= 2 * replicas + 4
+
+
+def test_a_rolling_plan_from_its_own_state_is_the_rest_of_the_plan() -> None:
+    """Re-planning without an edit changes nothing: the next step depends only on the pods."""
+    whole = rolling_plan(10, 2, 1)
+    for done, step in enumerate(whole):
+        assert rolling_plan(10, 2, 1, start=step) == whole[done + 1 :]
+
+
+def test_fewer_replicas_mid_update_shrink_the_new_side_too() -> None:
+    assert rolling_plan(4, 1, 1, start=RollingStep(new=6, old=0)) == [RollingStep(new=4, old=0)]

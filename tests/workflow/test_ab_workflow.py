@@ -24,8 +24,10 @@ from workflows.messages import (
     SIGNAL_ABORT,
     SIGNAL_CONCLUDE,
     SIGNAL_PROMOTE,
+    SIGNAL_UPDATE_SPEC,
     AbortRequest,
     PromoteRequest,
+    SpecUpdate,
 )
 
 pytestmark = pytest.mark.cluster
@@ -183,6 +185,18 @@ async def test_no_data_runs_to_max_duration_without_a_winner(lab: Lab) -> None:
     assert await sc.selector("app-stable") == {"app": "app", "pod-template-hash": v1}
 
 
+async def test_edits_mid_experiment_apply_from_the_next_measurement(lab: Lab) -> None:
+    sc = lab.sc
+    _, v2, handle = await start_experiment(lab)  # maxDuration 24h
+    rollout = await sc.patch_spec(replicas=2, strategy={"abTesting": {"maxDuration": "10m"}})
+    generation = rollout["metadata"]["generation"]
+    await handle.signal(SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=rollout["spec"]))
+    await sc.wait_rs_replicas(v2, 2)  # variant B follows the replicas at once
+    await sc.skip(600, handle)
+    concluded = await sc.wait_phase("Concluded", "maxDuration 10m reached")
+    assert concluded["status"]["observedGeneration"] == generation
+
+
 async def test_concluding_by_hand_reports_the_current_leader(lab: Lab) -> None:
     sc = lab.sc
     lab.provider.counts = {
@@ -229,6 +243,28 @@ async def test_long_experiment_continues_as_new_with_bounded_history(lab: Lab) -
     history = await handle.fetch_history()
     assert len(history.events) < 3000  # one run: at most MEASUREMENTS_PER_RUN rounds
     await replay_and_record(sc.client, handle, "ab-continued-as-new", run_id=first_run)
+
+
+async def test_a_deferred_match_edit_outlives_continue_as_new(lab: Lab) -> None:
+    sc = lab.sc
+    _, _, handle = await start_experiment(lab, interval="10s", maxDuration="1h")
+    first_run = (await handle.describe()).run_id
+    other = {"header": {"name": "X-Other", "value": "B"}}
+    rollout = await sc.patch_spec(strategy={"abTesting": {"variantBMatch": other}})
+    generation = rollout["metadata"]["generation"]
+    await handle.signal(SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=rollout["spec"]))
+    await sc.skip(2500, handle)  # 250 measurements: more than one run's share
+    assert (await handle.describe()).run_id != first_run
+    status = (await sc.rollout())["status"]
+    assert status.get("phase") == "Experimenting", status
+    assert status["observedGeneration"] < generation  # the edit is still due
+    applied = next(c for c in status["conditions"] if c["type"] == "SpecApplied")
+    assert applied["reason"] == "EditDeferred" and "variantBMatch" in applied["message"]
+    rules = (await sc.route())["spec"]["rules"]
+    headers = [
+        h["name"] for rule in rules for m in rule.get("matches", []) for h in m.get("headers", [])
+    ]
+    assert "X-Variant" in headers and "X-Other" not in headers  # the experiment's own match
 
 
 async def test_new_revision_mid_experiment_supersedes_it(lab: Lab) -> None:

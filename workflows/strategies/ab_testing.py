@@ -5,7 +5,6 @@ maxDuration with no winner); promotion then applies the result."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -18,10 +17,10 @@ with workflow.unsafe.imports_passed_through():
         Variant,
     )
     from activities.rollout_status import ExperimentStatus
-    from workflows.durations import parse_duration
+    from workflows.durations import iso_time, parse_duration
     from workflows.messages import RolloutOutcome
     from workflows.model import ABTestingStrategy
-    from workflows.run import RollbackRequired, iso_time
+    from workflows.run import RollbackRequired
     from workflows.strategies.ab_rule import variant_rule
     from workflows.strategies.base import Parts, StableLayout
 
@@ -44,7 +43,14 @@ class ABTesting:
         self._run = parts.run
         ab = parts.run.current_spec.strategy.ab_testing
         assert ab is not None
-        self._ab = ab
+        self._initial = ab
+        self._b_replicas = 0  # variant B's pods, following spec.replicas
+
+    @property
+    def _ab(self) -> ABTestingStrategy:
+        """The latest settings: an edit applies from the next measurement (its Services,
+        route and match are its frame, fixed while it runs: `workflows/edits.py`)."""
+        return self._run.current_spec.strategy.ab_testing or self._initial
 
     def stable_layout(self) -> StableLayout:
         a = self._ab
@@ -76,10 +82,10 @@ class ABTesting:
             [ab.variant_a_service, ab.variant_b_service], ab.traffic_routing, split=False
         )
         await workload.create_own()
-        run.touched = True
         try:
             # Every setup step is idempotent, so a continued run simply repeats them.
             await workload.scale_own_and_wait(spec, spec.replicas)
+            self._b_replicas = spec.replicas
             await workload.select(ab.variant_b_service, rev)
             await workload.select(ab.variant_a_service, stable)
             await self._set_rule(present=True)
@@ -96,29 +102,21 @@ class ABTesting:
         return await self._apply_result(winner)
 
     async def _experiment(self, started: str) -> tuple[str | None, str]:
-        """Measures until concluded; returns (winner, why)."""
-        ab, inbox = self._ab, self._parts.inbox
-        analysis = ab.analysis
-        interval = (
-            parse_duration(analysis.interval)
-            if analysis and analysis.interval
-            else DEFAULT_INTERVAL
-        )
-        min_duration = (
-            parse_duration(analysis.min_duration) if analysis and analysis.min_duration else 0
-        )
-        max_duration = parse_duration(ab.max_duration) if ab.max_duration else None
+        """Measures until concluded; returns (winner, why). The durations are read at every
+        measurement, so edited ones apply from the next."""
+        inbox = self._parts.inbox
         start = datetime.fromisoformat(started.replace("Z", "+00:00"))
         for _ in range(MEASUREMENTS_PER_RUN):
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: inbox.conclude_requested or inbox.aborted,
-                    timeout=timedelta(seconds=interval),
-                    timeout_summary=f"measure every {interval}s",
-                )
+            await self._wait_for_measurement()
             inbox.raise_if_aborted()
             measurement = await self._measure(started)
             elapsed = (workflow.now() - start).total_seconds()
+            ab = self._ab
+            analysis = ab.analysis
+            min_duration = (
+                parse_duration(analysis.min_duration) if analysis and analysis.min_duration else 0
+            )
+            max_duration = parse_duration(ab.max_duration) if ab.max_duration else None
             if inbox.conclude_requested:
                 return measurement.winner, "concluded by request"
             if max_duration is not None and elapsed >= max_duration:
@@ -129,14 +127,48 @@ class ABTesting:
         run = self._run
         experiment = run.status.experiment
         workflow.continue_as_new(
-            run.start.model_copy(
-                update={
-                    "experiment_started": started,
-                    "experiment_measurements": experiment.measurements if experiment else 0,
-                    "transitions": run.seq,
-                }
+            run.continued(
+                experiment_started=started,
+                experiment_measurements=experiment.measurements if experiment else 0,
             )
         )
+
+    def _interval(self) -> int:
+        analysis = self._ab.analysis
+        return (
+            parse_duration(analysis.interval)
+            if analysis and analysis.interval
+            else DEFAULT_INTERVAL
+        )
+
+    async def _wait_for_measurement(self) -> None:
+        """One interval from now, or a conclude or an abort. An edit that arrives meanwhile is
+        told at once (and variant B follows an edited replica count); the wait goes on to the
+        end of the interval as edited."""
+        run, inbox = self._run, self._parts.inbox
+        since = workflow.now()
+        while True:
+            interval = self._interval()
+            left = max(0.0, interval - (workflow.now() - since).total_seconds())
+            due = False
+            try:
+                await workflow.wait_condition(
+                    lambda: inbox.conclude_requested or inbox.aborted or run.spec_changed,
+                    timeout=timedelta(seconds=left),
+                    timeout_summary=f"measure every {interval}s",
+                )
+            except TimeoutError:
+                due = True
+            await self._parts.holds.tell_edits()
+            await self._follow_replicas()
+            if due or inbox.conclude_requested or inbox.aborted:
+                return
+
+    async def _follow_replicas(self) -> None:
+        spec = self._run.current_spec
+        if spec.replicas != self._b_replicas:
+            await self._parts.workload.scale_own_and_wait(spec, spec.replicas)
+            self._b_replicas = spec.replicas
 
     async def _measure(self, started: str) -> ExperimentMeasurement:
         run, ab = self._run, self._ab

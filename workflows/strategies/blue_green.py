@@ -5,13 +5,14 @@ kept for `scaleDownDelaySeconds`, the window in which an abort switches back ins
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.analysis_spec import Analysis
     from workflows.messages import RolloutOutcome
+    from workflows.model import BlueGreenStrategy
     from workflows.run import RollbackRequired
     from workflows.strategies.base import Parts, StableLayout, routed
 
@@ -24,8 +25,20 @@ class BlueGreen:
         self._run = parts.run
         bg = parts.run.current_spec.strategy.blue_green
         assert bg is not None
-        self._bg = bg
+        self._initial = bg
         self._cut_over = False  # the active Service selects this revision
+        self._preview_replicas = 0  # the preview's pods, following previewReplicaCount
+
+    @property
+    def _bg(self) -> BlueGreenStrategy:
+        """The latest settings: an edit applies from the next step (its Services and route are
+        its frame, fixed while it runs: `workflows/edits.py`)."""
+        return self._run.current_spec.strategy.blue_green or self._initial
+
+    def _preview_count(self) -> int:
+        spec = self._run.current_spec
+        count = self._bg.preview_replica_count
+        return spec.replicas if count is None else count
 
     def stable_layout(self) -> StableLayout:
         b = self._bg
@@ -41,11 +54,7 @@ class BlueGreen:
     async def run(self) -> RolloutOutcome:
         parts, run, bg = self._parts, self._run, self._bg
         workload = parts.workload
-        spec = run.current_spec
         stable, rev = run.stable_revision, run.revision
-        preview_count = (
-            spec.replicas if bg.preview_replica_count is None else bg.preview_replica_count
-        )
         run.update(
             canary_revision=rev, step_count=2, current_step_index=PREVIEW_STEP, current_weight=0
         )
@@ -54,17 +63,18 @@ class BlueGreen:
         )
         await workload.ensure_targets([bg.active_service, bg.preview_service], bg.traffic_routing)
         await workload.create_own()
-        run.touched = True
         try:
-            await workload.scale_own_and_wait(spec, preview_count)
+            await self._follow_preview_count()
             await workload.select(bg.preview_service, rev)
             await workload.select(bg.active_service, stable)
-            await self._analyse(bg.before_promotion, bg.preview_service, "pre-promotion")
+            await self._analyse(self._bg.before_promotion, bg.preview_service, "pre-promotion")
             await self._await_promotion()
             await parts.holds.checkpoint()
-            await self._cut_over_to_new(spec.replicas)
+            await self._cut_over_to_new()
             # While the old revision still runs at full scale: a failure switches back.
-            await self._analyse(bg.post_promotion_analysis, bg.active_service, "post-promotion")
+            await self._analyse(
+                self._bg.post_promotion_analysis, bg.active_service, "post-promotion"
+            )
             await self._abort_window()
         except RollbackRequired as rollback:
             await self.undo()
@@ -93,33 +103,58 @@ class BlueGreen:
             variables["stable_service"] = self._bg.active_service
         return variables
 
+    async def _follow_preview_count(self) -> None:
+        count = self._preview_count()
+        if count != self._preview_replicas:
+            await self._parts.workload.scale_own_and_wait(self._run.current_spec, count)
+            self._preview_replicas = count
+
     async def _await_promotion(self) -> None:
-        """Phase Preview until promoted: by a person, or automatically after a delay."""
+        """Phase Preview until promoted: by a person, or automatically after a delay. An edit
+        meanwhile applies at once: the preview's size, and whether and when it promotes."""
         parts, bg = self._parts, self._bg
-        inbox, transitions = parts.inbox, parts.transitions
+        inbox = parts.inbox
         inbox.open_pause()
-        if bg.auto_promotion_enabled:
-            seconds = bg.auto_promotion_seconds or 0
-            await transitions.transition(
-                "Preview", "PreviewReady", f"preview ready; promoting automatically in {seconds}s"
-            )
-            if seconds:
-                promoted = await inbox.wait_for_promotion(
-                    seconds=seconds, summary=f"auto-promotion in {seconds}s"
-                )
-            else:
-                promoted = inbox.close_pause()
+        ready = workflow.now()
+        await self._tell_preview(ready)
+        if bg.auto_promotion_enabled and not bg.auto_promotion_seconds:
+            promoted = inbox.close_pause()
         else:
-            await transitions.transition(
-                "Preview", "PreviewReady", "preview ready; waiting for promotion"
+
+            async def after_edit() -> None:
+                await self._follow_preview_count()
+                await self._tell_preview(ready)
+
+            promoted = await parts.holds.pause_until(
+                lambda: self._promotion_due(ready),
+                summary=f"auto-promotion in {bg.auto_promotion_seconds}s"
+                if bg.auto_promotion_enabled
+                else "wait for promotion",
+                after_edit=after_edit,
             )
-            promoted = await inbox.wait_for_promotion()
         self._run.decide("promote", "promoted" if promoted else "promoted automatically")
 
-    async def _cut_over_to_new(self, replicas: int) -> None:
+    def _promotion_due(self, ready: datetime) -> datetime | None:
+        bg = self._bg
+        if not bg.auto_promotion_enabled:
+            return None
+        return ready + timedelta(seconds=bg.auto_promotion_seconds or 0)
+
+    async def _tell_preview(self, ready: datetime) -> None:
+        """Phase Preview, saying how it ends (again only when an edit changed that)."""
+        due = self._promotion_due(ready)
+        if due is None:
+            message = "preview ready; waiting for promotion"
+        else:
+            left = max(0, int((due - workflow.now()).total_seconds()))
+            message = f"preview ready; promoting automatically in {left}s"
+        if self._run.status.phase != "Preview" or self._run.status.message != message:
+            await self._parts.transitions.transition("Preview", "PreviewReady", message)
+
+    async def _cut_over_to_new(self) -> None:
         """Full capacity first, then the active Service (and route) switch in one step."""
         run, bg, workload = self._run, self._bg, self._parts.workload
-        await workload.scale_own_and_wait(run.current_spec, replicas)
+        await workload.scale_own_and_wait(run.current_spec, run.current_spec.replicas)
         await workload.select(bg.active_service, run.revision)
         self._cut_over = True
         if run.route(bg.traffic_routing) is not None:

@@ -16,10 +16,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.naming import replicaset_name
-    from workflows.durations import parse_duration
+    from workflows.durations import iso_time, parse_duration
     from workflows.messages import RolloutOutcome
     from workflows.model import CanaryStrategy
-    from workflows.run import RollbackRequired, iso_time
+    from workflows.run import RollbackRequired
     from workflows.steps import Analyze, Pause, SetWeight, Step
     from workflows.strategies.base import Parts, StableLayout, routed
     from workflows.weights import (
@@ -106,7 +106,6 @@ class Canary:
             [canary.stable_service, canary.canary_service], canary.traffic_routing
         )
         await workload.create_own()
-        run.touched = True
         await workload.select(canary.canary_service, run.revision)
         if run.route(canary.traffic_routing) is None:
             # Without a route, traffic follows pod counts: the stable Service must span both.
@@ -157,12 +156,16 @@ class Canary:
                 return
 
     async def _between_steps(self) -> None:
-        """A valid edit applies from the next step on (the steps, the background analysis, the
-        replicas); then the checkpoint."""
+        """A valid edit applies from the next step on (the steps, the replicas); then the
+        checkpoint."""
+        await self._follow_edits()
+        await self._parts.holds.checkpoint()
+
+    async def _follow_edits(self) -> None:
+        """The latest spec; an edited background analysis replaces the running one at once."""
         self._spec = self._run.current_spec
         self._canary = self._spec.strategy.canary or self._canary
         self._follow_analysis_edits()
-        await self._parts.holds.checkpoint()
 
     def _follow_analysis_edits(self) -> None:
         analysis, loop = self._canary.analysis, self._parts.analysis
@@ -254,7 +257,12 @@ class Canary:
                 f"{told}waiting for promotion",
                 announce_as="StepAdvanced" if advanced else None,
             )
-            promoted = await parts.inbox.wait_for_promotion(interrupted=verdict_pending)
+            promoted = await parts.holds.pause_until(
+                lambda: None,
+                interrupted=verdict_pending,
+                summary="wait for promotion",
+                after_edit=self._follow_edits,
+            )
         else:
             end = now + timedelta(seconds=step.seconds)
             run.update(pause_start_time=iso_time(now), pause_end_time=iso_time(end))
@@ -264,10 +272,11 @@ class Canary:
                 f"{told}pausing for {step.seconds}s",
                 event_on_phase_change_only=True,
             )
-            promoted = await parts.inbox.wait_for_promotion(
+            promoted = await parts.holds.pause_until(
+                lambda: end,
                 interrupted=verdict_pending,
-                seconds=step.seconds,
                 summary=f"pause {step.seconds}s",
+                after_edit=self._follow_edits,
             )
         await parts.holds.react_to_analysis()
         if not promoted:

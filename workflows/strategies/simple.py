@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import RolloutSpec, SimpleStrategy
     from workflows.run import RollbackRequired
     from workflows.strategies.base import Parts, StableLayout
-    from workflows.weights import resolve_int_or_percent, rolling_plan
+    from workflows.weights import RollingStep, resolve_int_or_percent, rolling_plan
 
 
 class Simple:
@@ -25,17 +25,12 @@ class Simple:
 
     async def run(self) -> RolloutOutcome:
         parts, run, workload = self._parts, self._run, self._parts.workload
-        spec = run.current_spec
-        simple = spec.strategy.simple
-        assert simple is not None
-        n = spec.replicas
-        surge = resolve_int_or_percent(_surge(spec, simple), n, round_up=True)
-        unavailable = resolve_int_or_percent(_unavailable(spec, simple), n, round_up=False)
-        # Percentages can round both bounds to zero; like a Deployment, then allow one missing pod.
-        plan = rolling_plan(n, surge, max(unavailable, 0 if surge else 1))
         stable = run.stable_revision
         old = replicaset_name(run.name, stable)
+        pods = RollingStep(new=0, old=run.current_spec.replicas)
+        plan = self._plan(pods)
         run.update(canary_revision=run.revision, step_count=len(plan), current_step_index=0)
+        surge, unavailable = _bounds(run.current_spec)
         await parts.transitions.transition(
             "Progressing",
             "RolloutStarted",
@@ -43,20 +38,32 @@ class Simple:
             f"(maxSurge {surge}, maxUnavailable {unavailable})",
         )
         await workload.create_own()
-        run.touched = True
+        done = 0
         try:
-            for index, step in enumerate(plan):
+            while True:
                 await parts.holds.checkpoint()
-                await workload.scale_own_and_wait(spec, step.new)
-                await workload.scale(old, step.old)
-                run.update(current_step_index=index, updated_replicas=step.new)
-                progress = f"{step.new}/{n} pods on {run.revision}, {step.old} on {stable}"
+                # Re-planned from where the pods are: an edit of the replicas or the bounds
+                # applies from this step (without one, this is the rest of the same plan).
+                spec, plan = run.current_spec, self._plan(pods)
+                if not plan:
+                    break
+                pods = plan[0]
+                await workload.scale_own_and_wait(spec, pods.new)
+                await workload.scale(old, pods.old)
+                run.update(
+                    current_step_index=done, step_count=done + len(plan), updated_replicas=pods.new
+                )
+                progress = (
+                    f"{pods.new}/{spec.replicas} pods on {run.revision}, {pods.old} on {stable}"
+                )
                 await parts.transitions.transition(
                     "Progressing", "StepAdvanced", progress, decision=("rolling-step", progress)
                 )
-            if simple.analysis is not None and simple.analysis.metrics:
+                done += 1
+            analysis = self._simple().analysis
+            if analysis is not None and analysis.metrics:
                 await parts.analysis.inline(
-                    simple.analysis,
+                    analysis,
                     {
                         "namespace": run.namespace,
                         "rollout": run.name,
@@ -69,9 +76,24 @@ class Simple:
         except RollbackRequired as rollback:
             await self.undo()
             return await parts.failed_after_rollback(rollback)
-        await parts.transitions.completed(len(plan), "rolled out")
+        await parts.transitions.completed(done, "rolled out")
         await workload.scale_down_others()
         return RolloutOutcome(result="completed", phase="Completed")
+
+    def _simple(self) -> SimpleStrategy:
+        simple = self._run.current_spec.strategy.simple
+        assert simple is not None  # the strategy kind is the run's frame
+        return simple
+
+    def _plan(self, pods: RollingStep) -> list[RollingStep]:
+        surge, unavailable = _bounds(self._run.current_spec)
+        # Percentages can round both bounds to zero; like a Deployment, then allow one missing pod.
+        return rolling_plan(
+            self._run.current_spec.replicas,
+            surge,
+            max(unavailable, 0 if surge else 1),
+            start=pods,
+        )
 
     async def undo(self) -> bool:
         """Capacity first: the previous revision back at full scale and available, then this
@@ -100,3 +122,14 @@ def _unavailable(spec: RolloutSpec, simple: SimpleStrategy) -> int | str:
     if "max_unavailable" in simple.model_fields_set or spec.max_unavailable is None:
         return simple.max_unavailable
     return spec.max_unavailable
+
+
+def _bounds(spec: RolloutSpec) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) as pod counts for `spec.replicas`."""
+    simple = spec.strategy.simple
+    assert simple is not None
+    n = spec.replicas
+    return (
+        resolve_int_or_percent(_surge(spec, simple), n, round_up=True),
+        resolve_int_or_percent(_unavailable(spec, simple), n, round_up=False),
+    )
