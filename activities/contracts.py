@@ -47,6 +47,7 @@ class EnsureReplicaSetInput(Contract):
     match_labels: dict[str, str]
     replicas: int
     min_ready_seconds: int = 0
+    generation: int = 0  # the Rollout generation the run follows (ANNOTATION_GENERATION)
 
 
 class ScaleInput(Contract):

@@ -94,6 +94,9 @@ ANNOTATION_ABORT = "kulta.io/abort"
 ANNOTATION_RETRY = "kulta.io/retry"
 ANNOTATION_CONCLUDE = "kulta.io/conclude-experiment"
 ANNOTATION_RESUME = "kulta.io/resume"  # resumes a pause kulta itself chose (analysis)
+# On each ReplicaSet: the Rollout generation that last ran it, so old revisions are ordered by
+# use (a revert makes an old one the newest), not by creation's one-second timestamps.
+ANNOTATION_GENERATION = "rollouts.kulta.io/generation"
 LABEL_MANAGED = "rollouts.kulta.io/managed"
 LABEL_ROLLOUT = "rollouts.kulta.io/rollout"
 

@@ -22,6 +22,7 @@ from activities.contracts import (
 )
 from activities.errors import AlreadyExists, BadInput, Gone, NotFound, Transient
 from activities.naming import (
+    ANNOTATION_GENERATION,
     LABEL_MANAGED,
     LABEL_ROLLOUT,
     LABEL_TEMPLATE_HASH,
@@ -33,10 +34,16 @@ from activities.naming import (
 HEARTBEAT_SECONDS = 5.0
 
 
-def _age(rs: dict[str, Any]) -> tuple[str, str]:
-    """Sorts ReplicaSets by creation (RFC 3339 strings sort as times), then name."""
+def _generation(rs: dict[str, Any]) -> int:
+    value = (rs["metadata"].get("annotations") or {}).get(ANNOTATION_GENERATION, "0")
+    return int(value) if value.isdigit() else 0
+
+
+def _age(rs: dict[str, Any]) -> tuple[int, str, str]:
+    """Sorts ReplicaSets by the generation that last ran them, then by creation (RFC 3339
+    strings sort as times), then name."""
     meta = rs["metadata"]
-    return (meta.get("creationTimestamp", ""), meta["name"])
+    return (_generation(rs), meta.get("creationTimestamp", ""), meta["name"])
 
 
 def _state(rs: dict[str, Any]) -> ReplicaSetState:
@@ -63,6 +70,7 @@ def build_replicaset(inp: EnsureReplicaSetInput) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "namespace": inp.rollout.namespace,
+            "annotations": {ANNOTATION_GENERATION: str(inp.generation)},
             "labels": {
                 **labels,
                 LABEL_MANAGED: "true",
@@ -114,8 +122,13 @@ class ReplicaSetActivities:
             raise BadInput(
                 f"ReplicaSet {ns}/{name} exists but is not owned by Rollout {inp.rollout.name}"
             )
+        change: dict[str, Any] = {}
         if int(current["spec"].get("replicas", 0)) != inp.replicas:
-            current = await self._kube.patch(path, {"spec": {"replicas": inp.replicas}})
+            change["spec"] = {"replicas": inp.replicas}
+        if _generation(current) < inp.generation:  # run again (a revert): newest in use
+            change["metadata"] = {"annotations": {ANNOTATION_GENERATION: str(inp.generation)}}
+        if change:
+            current = await self._kube.patch(path, change)
         return _state(current)
 
     @activity.defn(name="scale_replicaset")
@@ -152,7 +165,7 @@ class ReplicaSetActivities:
             await self._kube.patch(REPLICASETS.path(ns, name), {"spec": {"replicas": 0}})
             scaled.append(name)
         if inp.history_limit is not None:
-            # Newest first (names break ties of one-second timestamps): the first `limit` stay.
+            # Most recently run first: the first `limit` stay.
             old.sort(key=_age, reverse=True)
             for rs in old[inp.history_limit :]:
                 with contextlib.suppress(NotFound):

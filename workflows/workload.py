@@ -68,6 +68,7 @@ class Workload:
             match_labels=run.spec.selector.match_labels or {},
             replicas=replicas,
             min_ready_seconds=run.spec.min_ready_seconds,
+            generation=run.status.observed_generation or run.start.generation,
         )
 
     async def create_own(self) -> None:

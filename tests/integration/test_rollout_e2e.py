@@ -302,29 +302,33 @@ async def test_cli_status_exit_codes_list_and_history(stack: Scenario) -> None:
 
 
 async def test_old_revisions_beyond_the_history_limit_are_deleted(stack: Scenario) -> None:
+    """The most recently run revisions are kept, whatever their creation order: a revert makes
+    an old revision the newest (creation times, with one-second resolution, would also tie)."""
     sc = stack
     await sc.create(steps=[{"setWeight": 100}], replicas=1, scale_down_delay=0)
-    await sc.patch_spec(revisionHistoryLimit=1)
+    await sc.patch_spec(revisionHistoryLimit=2)
     await sc.wait_phase("Completed")
-    revisions = [await sc.revision()]
-    for n in range(2, 5):
-        # Revisions are ordered by creationTimestamp, which has one-second resolution.
-        await asyncio.sleep(1.1)
-        await sc.set_image(f"example/app:v{n}")
-        revisions.append(await sc.revision())
+    revisions = {"v1": await sc.revision()}
+
+    async def roll_to(image: str) -> None:
+        await sc.set_image(f"example/app:{image}")
+        revisions[image] = await sc.revision()
         await sc.wait_until(
-            lambda r, rev=revisions[-1]: (r.get("status") or {}).get("stableRevision") == rev,
-            f"v{n} stable",
+            lambda r: (r.get("status") or {}).get("stableRevision") == revisions[image],
+            f"{image} stable",
         )
-    # The stable revision and the newest old one remain; the two before it are gone.
+
+    for image in ("v2", "v3", "v1", "v4"):  # v1 again: a revert to the first revision
+        await roll_to(image)
     selector = f"{LABEL_ROLLOUT}={sc.name}"
 
     async def names() -> set[str]:
         found = await sc.kube.list("ReplicaSet", sc.namespace, selector)
         return {rs["metadata"]["name"] for rs in found}
 
+    kept = {f"{sc.name}-{revisions[image]}" for image in ("v4", "v1", "v3")}
     for _ in range(50):
-        if len(await names()) == 2:
+        if await names() == kept:
             break
         await asyncio.sleep(0.2)
-    assert await names() == {f"{sc.name}-{revisions[3]}", f"{sc.name}-{revisions[2]}"}
+    assert await names() == kept  # v2, the least recently run, is gone
