@@ -89,6 +89,14 @@ SEARCH_ATTRIBUTES = (SA_ROLLOUT, SA_NAMESPACE, SA_STRATEGY, SA_PHASE)
 
 LABEL_TEMPLATE_HASH = "pod-template-hash"
 # Steering by annotation: the watcher turns each into a signal and removes it once delivered.
+# The same steering as the signals, as validated updates: the caller learns at once whether the
+# workflow accepted it, and why not (`kulta promote` and friends use these when Temporal is
+# reachable; annotations, through the watcher, use the signals).
+UPDATE_PROMOTE = "steer-promote"
+UPDATE_ABORT = "steer-abort"
+UPDATE_RETRY = "steer-retry"
+UPDATE_CONCLUDE = "steer-conclude"
+
 ANNOTATION_PROMOTE = "kulta.io/promote"
 ANNOTATION_ABORT = "kulta.io/abort"
 ANNOTATION_RETRY = "kulta.io/retry"

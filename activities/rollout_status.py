@@ -21,15 +21,6 @@ Phase = Literal[
     "Completed",
     "Failed",
 ]
-TERMINAL_PHASES: frozenset[str] = frozenset({"Completed", "Failed"})
-# Which steering makes sense in which phase: the workflow's update validators and the CLI's
-# checks read the same sets (a timed pause, which keeps Progressing, is promotable too).
-RUNNING_PHASES: frozenset[str] = frozenset(
-    {"Initializing", "Progressing", "Paused", "Preview", "Experimenting", "Concluded"}
-)
-PROMOTABLE_PHASES: frozenset[str] = frozenset({"Paused", "Preview", "Concluded"})
-RETRYABLE_PHASES: frozenset[str] = frozenset({"Failed"})
-CONCLUDABLE_PHASES: frozenset[str] = frozenset({"Experimenting"})
 
 
 class StatusModel(BaseModel):

@@ -13,12 +13,12 @@ import asyncio
 import os
 from typing import Any
 
-from activities.naming import ANNOTATION_PROMOTE
+from activities.naming import ANNOTATION_PROMOTE, UPDATE_PROMOTE
 from bench.report import Row, median_ms, p95_ms
 from bench.stack import Stack, first_route_change
 from kulta import steering
 from tests.support import builders
-from workflows.messages import UPDATE_PROMOTE, PromoteRequest
+from workflows.messages import PromoteRequest
 
 TARGET_MS = 300.0
 
@@ -44,7 +44,7 @@ async def run(stack: Stack, runs: int = 19) -> list[Row]:
         ANNOTATION_PROMOTE,
         "true",
         UPDATE_PROMOTE,
-        PromoteRequest(),
+        PromoteRequest,
         steering.when_paused(),
     )
     for n, (weight, following) in enumerate(zip(weights, [*weights[1:], 100], strict=True)):

@@ -10,7 +10,6 @@ one line, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from activities.errors import Gone, NotFound
 from activities.naming import (
@@ -32,9 +30,13 @@ from activities.naming import (
     ROLLOUT_API_VERSION,
     ROLLOUTS,
     SEED_ROLLOUT_API_VERSION,
+    UPDATE_ABORT,
+    UPDATE_CONCLUDE,
+    UPDATE_PROMOTE,
+    UPDATE_RETRY,
 )
-from activities.rollout_status import CONCLUDABLE_PHASES, RETRYABLE_PHASES
-from kulta import __version__, live
+from activities.phases import CONCLUDABLE_PHASES, RETRYABLE_PHASES
+from kulta import __version__
 from kulta.cli_common import (
     Kubeconfig,
     Namespace,
@@ -48,17 +50,9 @@ from kulta.cli_common import (
     rollout_path,
     run_async,
 )
-from kulta.rendering import render, render_history, render_list, status_of
 from kulta.steering import RUNNING, Steering, annotate, deliver, when_paused
-from workflows.messages import (
-    UPDATE_ABORT,
-    UPDATE_CONCLUDE,
-    UPDATE_PROMOTE,
-    UPDATE_RETRY,
-    AbortRequest,
-    PromoteRequest,
-)
-from workflows.model import KIND, InvalidSpec, parse_spec, seed_fields
+
+# A command imports what it needs when it runs (see kulta/cli_common.py).
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=__doc__.split("\n")[0])
 
@@ -107,6 +101,8 @@ def get(
             fail("--watch shows text; use -o json|yaml without --watch")
         _run_watch(kubeconfig, namespace, name)
         return
+    from kulta.rendering import render
+
     rollout, replicasets = run_async(_get_with_replicasets(kubeconfig, namespace, name))
     emit(rollout, output, render(rollout, replicasets) if output == "text" else "")
 
@@ -161,6 +157,11 @@ async def watch_rollout(
 ) -> None:
     """Shows a frame whenever the Rollout or its ReplicaSets change; with `tick`, also each
     second (a pause's countdown), redrawn from what is already known, without API requests."""
+    import asyncio
+
+    from kulta import live
+    from kulta.rendering import render
+
     last = ""
     async with kube_client(kubeconfig) as kube:
         await read_rollout(kube, namespace, name)  # a clear error for a wrong name, before watching
@@ -213,10 +214,22 @@ def promote(
         annotation=ANNOTATION_PROMOTE,
         value="full" if full else "true",
         update=UPDATE_PROMOTE,
-        arg=PromoteRequest(full=full),
+        arg=lambda: _promote_request(full),
         when=(RUNNING, "nothing to promote") if full else when_paused(),
     )
     typer.echo(run_async(deliver(kubeconfig, namespace, name, action, timeout)))
+
+
+def _promote_request(full: bool) -> Any:
+    from workflows.messages import PromoteRequest
+
+    return PromoteRequest(full=full)
+
+
+def _abort_request(reason: str) -> Any:
+    from workflows.messages import AbortRequest
+
+    return AbortRequest(reason=reason)
 
 
 _steer(
@@ -225,7 +238,7 @@ _steer(
         ANNOTATION_ABORT,
         "true",
         UPDATE_ABORT,
-        AbortRequest(reason="aborted with kulta abort"),
+        lambda: _abort_request("aborted with kulta abort"),
         (RUNNING, "nothing to abort"),
     ),
     "Roll back: traffic to stable, then the canary scales down.",
@@ -295,6 +308,8 @@ def list_rollouts(
     output: Output = "text",
 ) -> None:
     """One line per rollout: strategy, phase, step, weight and revisions."""
+    from kulta.rendering import render_list
+
     path = ROLLOUTS.path(None if all_namespaces else namespace)
     items = run_async(_list(kubeconfig, path)).get("items", [])
     emit(items, output, render_list(items) if output == "text" else "")
@@ -313,6 +328,8 @@ def history(
     output: Output = "text",
 ) -> None:
     """The rollout's decisions as a timeline (the last 20, as kept in status)."""
+    from kulta.rendering import render_history, status_of
+
     rollout = run_async(get_rollout(kubeconfig, namespace, name))
     decisions = status_of(rollout).decisions
     raw = [d.model_dump(mode="json", by_alias=True, exclude_none=True) for d in decisions]
@@ -349,6 +366,10 @@ async def _settled(
     kubeconfig: str | None, namespace: str, name: str, timeout: float
 ) -> tuple[str | None, str]:
     """(phase, message) once settled; (None, last phase) on timeout. Watches, never polls."""
+    import asyncio
+
+    from kulta.rendering import status_of
+
     last = "unknown"
     shown = ("", "")
 
@@ -397,6 +418,10 @@ def lint(
     files: Annotated[list[Path], typer.Argument(help="manifests (YAML, several documents each)")],
 ) -> None:
     """Validate Rollout manifests offline, with the rules the CRD and the workflow apply."""
+    import yaml
+
+    from workflows.model import KIND
+
     problems = 0
     for file in files:
         try:
@@ -423,6 +448,8 @@ def lint(
 
 def lint_rollout(doc: dict[str, Any]) -> list[str]:
     """Every problem of one Rollout document, each naming its field path."""
+    from workflows.model import InvalidSpec, parse_spec
+
     found = []
     if doc.get("apiVersion") not in (ROLLOUT_API_VERSION, SEED_ROLLOUT_API_VERSION):
         found.append(f"apiVersion: expected {ROLLOUT_API_VERSION}, got {doc.get('apiVersion')!r}")
@@ -437,6 +464,8 @@ def lint_rollout(doc: dict[str, Any]) -> list[str]:
 
 def lint_warnings(doc: dict[str, Any]) -> list[str]:
     """What is accepted for the original kulta's manifests but has a newer spelling."""
+    from workflows.model import seed_fields
+
     found = seed_fields(doc.get("spec") or {})
     if doc.get("apiVersion") == SEED_ROLLOUT_API_VERSION:
         found.insert(

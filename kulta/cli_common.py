@@ -1,19 +1,21 @@
 """What every `kulta` command shares: its options, one-line failures, the Kubernetes client
-and reading a Rollout, output in text, json or yaml."""
+and reading a Rollout, output in text, json or yaml.
+
+The CLI imports what a command needs when it runs (the Kubernetes client, YAML, pydantic,
+Temporal's SDK): `kulta version` and `--help` load none of it."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
-from activities.adapters.kube import KubeClient, load_credentials
 from activities.errors import KultaError, NotFound
 from activities.naming import ROLLOUTS
+
+if TYPE_CHECKING:
+    from activities.adapters.kube import KubeClient
 
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="the Rollout's namespace")]
 
@@ -30,6 +32,8 @@ def fail(message: str) -> None:
 
 
 def kube_client(kubeconfig: str | None) -> KubeClient:
+    from activities.adapters.kube import KubeClient, load_credentials
+
     try:
         credentials = load_credentials(kubeconfig or os.environ.get("KUBECONFIG"))
     except Exception as err:  # the kubernetes package raises several kinds; all mean the same
@@ -58,8 +62,12 @@ async def read_rollout(kube: KubeClient, namespace: str, name: str) -> dict[str,
 
 def emit(obj: Any, output: str, text: str) -> None:
     if output == "json":
+        import json
+
         typer.echo(json.dumps(obj, indent=2, sort_keys=True))
     elif output == "yaml":
+        import yaml
+
         typer.echo(yaml.safe_dump(obj, sort_keys=True).rstrip())
     elif output == "text":
         typer.echo(text)
@@ -68,6 +76,8 @@ def emit(obj: Any, output: str, text: str) -> None:
 
 
 def run_async(coro: Any) -> Any:
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except KultaError as err:

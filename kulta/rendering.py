@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities.naming import LABEL_TEMPLATE_HASH
+from activities.phases import TIMED_PAUSE
 from activities.rollout_status import (
     AnalysisStatus,
     Decision,
@@ -18,10 +19,6 @@ from activities.rollout_status import (
     RolloutStatus,
 )
 from kulta.settings import load as load_settings
-
-# A rollout stays Progressing through a timed pause (it ends by itself; Paused means someone
-# must act), yet `kulta promote` may end one: the CLI tells the two apart.
-TIMED_PAUSE = "Progressing (in a timed pause)"
 
 
 def status_of(rollout: dict[str, Any]) -> RolloutStatus:

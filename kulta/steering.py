@@ -7,31 +7,33 @@ phase sets the workflow's validators use."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from activities.adapters.kube import KubeClient
 from activities.errors import Gone, NotFound
 from activities.naming import ROLLOUTS
-from activities.rollout_status import PROMOTABLE_PHASES, RUNNING_PHASES
+from activities.phases import PROMOTABLE_PHASES, RUNNING_PHASES, TIMED_PAUSE
 from kulta.cli_common import fail, get_rollout, kube_client, read_rollout, rollout_path
-from kulta.rendering import TIMED_PAUSE, situation, status_of
-from kulta.settings import load as load_settings
-from kulta.temporal import connect
+
+if TYPE_CHECKING:  # imported where used: a command loads Temporal's SDK only to steer by it
+    from temporalio.client import Client
+
+    from activities.adapters.kube import KubeClient
 
 RUNNING = RUNNING_PHASES | {TIMED_PAUSE}
+
 
 PROMOTABLE = PROMOTABLE_PHASES | {TIMED_PAUSE}
 
 
 def refuse_unless_in(when: tuple[frozenset[str], str], rollout: dict[str, Any]) -> None:
     """`when` = (phases in which an action makes sense, what to say otherwise)."""
+    from kulta.rendering import situation, status_of
+
     phases, refusal = when
     phase = situation(status_of(rollout), datetime.now(UTC))
     if phase not in phases:
@@ -108,7 +110,7 @@ class Steering:
     annotation: str
     value: str
     update: str
-    arg: Any
+    arg: Callable[[], Any] | None  # builds the update's argument (the messages load lazily)
     when: tuple[frozenset[str], str]
 
 
@@ -117,6 +119,13 @@ async def deliver(
 ) -> str:
     """The update when Temporal is reachable (the workflow says accepted, or refused and why);
     otherwise the annotation, acknowledged by the watcher once it has delivered the signal."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from kulta.rendering import status_of
+    from kulta.settings import load as load_settings
+
     rollout = await get_rollout(kubeconfig, namespace, name)
     refuse_unless_in(action.when, rollout)
     workflow_id = status_of(rollout).workflow_id
@@ -125,7 +134,7 @@ async def deliver(
         await annotate(kubeconfig, namespace, name, action.annotation, action.value, timeout)
         return f"{action.verb} delivered (annotation {action.annotation}): {namespace}/{name}"
     handle = client.get_workflow_handle(workflow_id)
-    args = [] if action.arg is None else [action.arg]
+    args = [] if action.arg is None else [action.arg()]
     try:
         reply = await handle.execute_update(
             action.update, *args, result_type=str, rpc_timeout=timedelta(seconds=timeout)
@@ -155,6 +164,9 @@ async def deliver(
 
 async def _temporal_client() -> Client | None:
     """A client when Temporal answers within a few seconds; None (and why, on stderr) if not."""
+    from kulta.settings import load as load_settings
+    from kulta.temporal import connect
+
     settings = load_settings()
     try:
         return await asyncio.wait_for(connect(settings), 5)

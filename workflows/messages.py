@@ -19,13 +19,6 @@ SIGNAL_RETRY = "retry"
 SIGNAL_UPDATE_SPEC = "update-spec"
 SIGNAL_CONCLUDE = "conclude"
 QUERY_STATUS = "status"
-# The same steering as the signals, as validated updates: the caller learns at once whether the
-# workflow accepted it, and why not (`kulta promote` and friends use these when Temporal is
-# reachable; annotations, through the watcher, use the signals).
-UPDATE_PROMOTE = "steer-promote"
-UPDATE_ABORT = "steer-abort"
-UPDATE_RETRY = "steer-retry"
-UPDATE_CONCLUDE = "steer-conclude"
 
 
 class Message(BaseModel):

@@ -24,13 +24,15 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ClaimInput
-    from activities.naming import WORKFLOW_NAME
-    from activities.rollout_status import (
-        CONCLUDABLE_PHASES,
-        RETRYABLE_PHASES,
-        TERMINAL_PHASES,
-        RolloutStatus,
+    from activities.naming import (
+        UPDATE_ABORT,
+        UPDATE_CONCLUDE,
+        UPDATE_PROMOTE,
+        UPDATE_RETRY,
+        WORKFLOW_NAME,
     )
+    from activities.phases import CONCLUDABLE_PHASES, RETRYABLE_PHASES, TERMINAL_PHASES
+    from activities.rollout_status import RolloutStatus
     from workflows.analysis_loop import AnalysisLoop
     from workflows.effects import Effects
     from workflows.holds import Holds
@@ -43,10 +45,6 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_RESUME,
         SIGNAL_RETRY,
         SIGNAL_UPDATE_SPEC,
-        UPDATE_ABORT,
-        UPDATE_CONCLUDE,
-        UPDATE_PROMOTE,
-        UPDATE_RETRY,
         AbortRequest,
         PromoteRequest,
         RolloutOutcome,

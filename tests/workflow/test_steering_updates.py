@@ -7,16 +7,10 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from activities.naming import UPDATE_ABORT, UPDATE_CONCLUDE, UPDATE_PROMOTE, UPDATE_RETRY
 from tests.support.scenario import Scenario
 from tests.workflow.test_canary_workflow import stable_v1
-from workflows.messages import (
-    UPDATE_ABORT,
-    UPDATE_CONCLUDE,
-    UPDATE_PROMOTE,
-    UPDATE_RETRY,
-    AbortRequest,
-    PromoteRequest,
-)
+from workflows.messages import AbortRequest, PromoteRequest
 
 pytestmark = pytest.mark.cluster
 
