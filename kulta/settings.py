@@ -47,6 +47,7 @@ ENVIRONMENT = {
     "KULTA_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
     "KULTA_WATCH_STALE_SECONDS": "watch_stale_seconds",
     "KULTA_MAX_CACHED_WORKFLOWS": "max_cached_workflows",
+    "KULTA_WORKFLOW_SANDBOX": "workflow_sandbox",
 }
 
 
@@ -114,6 +115,9 @@ class Settings(BaseModel):
     # Rollouts whose workflow state the worker keeps in memory between tasks; one that is not
     # cached replays its history on its next task (CPU instead of memory).
     max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    # Run workflow code in the Temporal SDK's sandbox, which checks determinism at run time
+    # (the test suite always does; off by default for its CPU cost, see kulta/worker.py).
+    workflow_sandbox: bool = False
 
     @model_validator(mode="after")
     def _sink_when_enabled(self) -> Settings:

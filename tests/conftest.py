@@ -6,6 +6,7 @@ per session. Each test gets its own Kubernetes namespace, task queue and workflo
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,6 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.adapters.kube import KubeClient, load_credentials
 from tests.support.kube import Kube, cluster_up, install_rbac, path_of, service_account_credentials
 from tests.support.temporal import start_dev_server, start_time_skipping
+
+# Worker processes the tests start run workflows in the SDK's sandbox too (kulta/worker.py).
+os.environ["KULTA_WORKFLOW_SANDBOX"] = "true"
 
 
 @pytest.fixture(scope="session")

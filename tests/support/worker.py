@@ -39,6 +39,7 @@ async def running_worker(
         min_window_seconds=min_window_seconds,  # the test Prometheus scrapes every second
         cdevents=sink,
         occurrences=occurrences,
+        sandboxed=True,  # the suite checks determinism at run time (kulta/worker.py)
     )
     try:
         async with worker:
