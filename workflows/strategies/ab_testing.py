@@ -144,13 +144,17 @@ class ABTesting:
     async def _wait_for_measurement(self) -> None:
         """One interval from now, or a conclude or an abort. An edit that arrives meanwhile is
         told at once (and variant B follows an edited replica count); the wait goes on to the
-        end of the interval as edited."""
+        end of the interval as edited. Both are idempotent, so they run before each wait too:
+        an edit may have been taken just before it."""
         run, inbox = self._run, self._parts.inbox
         since = workflow.now()
         while True:
+            await self._parts.holds.tell_edits()
+            await self._follow_replicas()
+            if run.spec_changed:
+                continue  # another edit came during those writes
             interval = self._interval()
             left = max(0.0, interval - (workflow.now() - since).total_seconds())
-            due = False
             try:
                 await workflow.wait_condition(
                     lambda: inbox.conclude_requested or inbox.aborted or run.spec_changed,
@@ -158,10 +162,8 @@ class ABTesting:
                     timeout_summary=f"measure every {interval}s",
                 )
             except TimeoutError:
-                due = True
-            await self._parts.holds.tell_edits()
-            await self._follow_replicas()
-            if due or inbox.conclude_requested or inbox.aborted:
+                return
+            if inbox.conclude_requested or inbox.aborted:
                 return
 
     async def _follow_replicas(self) -> None:
