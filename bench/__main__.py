@@ -1,7 +1,8 @@
 """`make bench`: every benchmark on the local stack, a table of medians and p95s, and JSON.
 
     .venv/bin/python -m bench [--only promote,rollback,abort,steps,scale,experiment]
-                              [--rollouts 1000] [--experiment-days 7] [--json bench-results.json]
+                              [--rollouts 1000] [--workers 1] [--experiment-days 7]
+                              [--json bench-results.json]
 
 Each scenario starts what it needs (the control plane must be buildable; scripts/cluster up is
 run for it). Figures are measured in this run, on this machine; nothing here is asserted in the
@@ -50,7 +51,7 @@ async def main(args: argparse.Namespace) -> list[Row]:
         rows += await rollback_latency.run(runs=args.rollback_runs)
     if "scale" in only:
         print(f"scale ({args.rollouts} rollouts) ...", flush=True)
-        rows += await scale.run(args.rollouts)
+        rows += await scale.run(args.rollouts, args.workers)
     if "experiment" in only:
         print(f"long experiment ({args.experiment_days:g} days) ...", flush=True)
         rows += await long_experiment.run(args.experiment_days)
@@ -71,6 +72,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated subset of {', '.join(SCENARIOS)}")
     parser.add_argument("--rollouts", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (scale)")
     parser.add_argument("--rollback-runs", type=int, default=7)
     parser.add_argument("--experiment-days", type=float, default=7)
     parser.add_argument("--json", default="bench-results.json")

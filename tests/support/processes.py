@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import proc_stats
 from tests.support.exporter import free_port
 from tests.support.kube import Kube, service_account_credentials, write_token_kubeconfig
 
@@ -32,14 +33,10 @@ class KultaProcess:
         return self.log_path.read_text(errors="replace")
 
     def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return proc_stats.peak_rss_mb(self.proc.pid)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_stats.cpu_seconds(self.proc.pid)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as when a node dies."""

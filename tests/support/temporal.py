@@ -58,9 +58,10 @@ async def start_time_skipping() -> WorkflowEnvironment:
 class DevServerProcess:
     """The Temporal dev server as a child process on a fixed port and a database file, so a
     test can SIGKILL it and start it again on the same state (WorkflowEnvironment's own
-    server can only be shut down, and then its state is gone)."""
+    server can only be shut down, and then its state is gone). Without a database file it
+    keeps its state in memory (a benchmark that reads its CPU time)."""
 
-    def __init__(self, database: Path, log: Path) -> None:
+    def __init__(self, database: Path | None, log: Path) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self._args = [
@@ -76,8 +77,7 @@ class DevServerProcess:
             str(free_port()),
             "--metrics-port",
             str(free_port()),
-            "--db-filename",
-            str(database),
+            *(["--db-filename", str(database)] if database is not None else []),
             "--log-level",
             "error",
             *[f"--search-attribute={name}=Keyword" for name in SEARCH_ATTRIBUTES],
@@ -101,6 +101,11 @@ class DevServerProcess:
     def _launch(self) -> None:
         with self._log_path.open("ab") as log:
             self._proc = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
 
     def kill(self) -> None:
         assert self._proc is not None
