@@ -179,9 +179,15 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
             client = await Client.connect(server.address, data_converter=pydantic_data_converter)
             peaks.note(current[0])
             watcher_mb = watcher.peak_rss_mb()
-            runs = collections.Counter(
-                [w.id async for w in client.list_workflows(f"{SA_NAMESPACE} = '{namespace}'")]
-            )
+            # Visibility is eventually consistent (its records are written by the server's own
+            # task queue, which a restart delays): wait for every run to be listed, or a minute.
+            for _ in range(60):
+                runs = collections.Counter(
+                    [w.id async for w in client.list_workflows(f"{SA_NAMESPACE} = '{namespace}'")]
+                )
+                if len(runs) >= 2 * ROLLOUTS:
+                    break
+                await asyncio.sleep(1)
             failed_in_temporal = [
                 w.id
                 async for w in client.list_workflows(
