@@ -60,7 +60,9 @@ pytestmark = [
 ROLLOUTS = int(os.environ.get("KULTA_LOAD_ROLLOUTS", "200"))
 KILL_EVERY_SECONDS = 30
 DEADLINE_SECONDS = 900  # every rollout ends within this (invariant 8)
-STEPS: list[dict[str, Any]] = [{"setWeight": 50, "pause": {"duration": "2s"}}, {"setWeight": 100}]
+# A pause long enough that the first worker kill and the Temporal restart land mid-rollout
+# (with 2 s, the 200 canaries finished before the first kill once the engine got cheaper).
+STEPS: list[dict[str, Any]] = [{"setWeight": 50, "pause": {"duration": "30s"}}, {"setWeight": 100}]
 
 
 class Peaks:
@@ -76,8 +78,10 @@ class Peaks:
 async def _kill_forever(
     workers: WorkerProcesses, current: list[KultaProcess], peaks: Peaks, kills: list[float]
 ) -> None:
+    first = True
     while True:
-        await asyncio.sleep(KILL_EVERY_SECONDS)
+        await asyncio.sleep(KILL_EVERY_SECONDS / 3 if first else KILL_EVERY_SECONDS)
+        first = False
         peaks.note(current[0])
         current[0].kill()
         kills.append(time.monotonic())

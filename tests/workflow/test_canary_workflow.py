@@ -238,8 +238,14 @@ async def test_invalid_spec_is_reported_and_nothing_moves(scenario: Scenario) ->
     valid = {c["type"]: c for c in failed["status"]["conditions"]}["Valid"]
     assert valid["status"] == "False" and valid["reason"] == "InvalidSpec"
     assert await scenario.kube.list("ReplicaSet", scenario.namespace) == []
-    events = await scenario.kube.list("Event", scenario.namespace)
-    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+    # The Event is created right after the status write the watch saw: wait for it.
+    for _ in range(100):
+        events = await scenario.kube.list("Event", scenario.namespace)
+        if any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("no InvalidSpec Warning Event")
 
 
 async def test_a_second_invalid_spec_is_reported_once_and_a_fixed_one_rolls_out(
