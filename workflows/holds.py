@@ -58,8 +58,7 @@ class Holds:
 
     async def tell_edits(self) -> None:
         """Takes a waiting edit (see `Run.take_edit`) and tells with an Event how it went."""
-        if self._run.spec_changed:
-            self._run.take_edit()
+        self._run.take_edit()
         await self._transitions.tell_edit()
 
     async def pause_until(
@@ -78,8 +77,7 @@ class Holds:
         run, inbox = self._run, self._inbox
         follow = True
         while True:
-            if run.spec_changed:
-                run.take_edit()
+            run.take_edit()
             if follow or run.untold_edit is not None:
                 follow = False
                 await self._transitions.tell_edit()

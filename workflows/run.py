@@ -138,8 +138,7 @@ class Run:
     @property
     def current_spec(self) -> RolloutSpec:
         """The spec the run follows, with a waiting edit taken first (see `take_edit`)."""
-        if self.spec_changed:
-            self.take_edit()
+        self.take_edit()
         assert self.spec is not None, "the spec was never parsed"
         return self.spec
 
@@ -148,7 +147,9 @@ class Run:
         invalid (ignored) or changes the frame of a revision that has pods (deferred until the
         revision is stable, or retried). `status.observedGeneration` names the generation the
         run follows, so a deferred edit is still due; the condition `SpecApplied` and an Event
-        say which way it went."""
+        say which way it went. Without a newer generation waiting, nothing happens."""
+        if not self.spec_changed:
+            return
         self.spec_changed = False
         generation = self.start.generation
         if self.spec is None:
@@ -212,8 +213,7 @@ class Run:
     def raise_if_restructured(self) -> None:
         """Before the revision's first pod (and before a stable revision's traffic is set up):
         an edit of the frame taken meanwhile starts the run over with it."""
-        if self.spec_changed:
-            self.take_edit()
+        self.take_edit()
         if self.restructured:
             raise SpecRestructured()
 
