@@ -16,6 +16,7 @@ import json
 import os
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.support.fleet import (
     bounded,
     create_canary,
     in_phase,
+    observed,
     set_image,
     stable_on_its_latest_revision,
     until_all,
@@ -97,6 +99,11 @@ FAULTS = [
 ]
 TEMPORAL_DOWN_SECONDS = 5
 STILL_SECONDS = 60  # a rollout unchanged for this long must say why in status
+# Every creation and template change is taken up (a status for its generation) within this,
+# although 200 arrive at once, with the worker killed every 30 s and the Temporal server
+# restarted, on two cores shared with everything else (measured: 101 and 111 s). A change that
+# is lost never gets a status: `until_all(stable_on_its_latest_revision)` times out then.
+ACK_SECONDS = 180
 
 
 async def _restart_temporal_once(server: DevServerProcess, restarts: list[float]) -> None:
@@ -107,24 +114,41 @@ async def _restart_temporal_once(server: DevServerProcess, restarts: list[float]
     restarts.append(time.monotonic())
 
 
-async def _silent_rollouts(kube: Kube, namespace: str, problems: list[str]) -> None:
-    """Samples every 10 s: a Rollout that is not Completed and has not changed for
-    STILL_SECONDS must show its phase's reason and a message."""
+@dataclass
+class Stillness:
+    """What the sampler found: rollouts that stood still without saying why, and the longest
+    wait for a change (a creation or a new template) to be acknowledged in status."""
+
+    silent: list[str] = field(default_factory=list)
+    slowest_ack_s: float = 0.0
+
+
+async def _sample_stillness(kube: Kube, namespace: str, found: Stillness) -> None:
+    """Samples every 10 s. A Rollout whose status is not yet written for its latest generation
+    waits to be taken up (its age goes to `slowest_ack_s`); one that is taken up, not
+    Completed and unchanged for STILL_SECONDS must show its phase's reason and a message."""
     since: dict[str, tuple[str, float]] = {}
+    waiting: dict[tuple[str, int], float] = {}
     while True:
         await asyncio.sleep(10)
         now = time.monotonic()
         for r in (await kube.client.get(path_of("Rollout", namespace)))["items"]:
             name, version = r["metadata"]["name"], r["metadata"]["resourceVersion"]
+            if not observed(r):
+                first = waiting.setdefault((name, r["metadata"]["generation"]), now)
+                found.slowest_ack_s = max(found.slowest_ack_s, now - first)
+                continue
             if since.get(name, ("", 0.0))[0] != version:
                 since[name] = (version, now)
                 continue
-            status = r.get("status") or {}
+            status = r["status"]
             if status.get("phase") == "Completed" or now - since[name][1] < STILL_SECONDS:
                 continue
             reasons = [c.get("reason") for c in status.get("conditions") or []]
             if not status.get("message") or not all(reasons):
-                problems.append(f"{name}: {status.get('phase')} for {STILL_SECONDS}s, no reason")
+                found.silent.append(
+                    f"{name}: {status.get('phase')} for {STILL_SECONDS}s, no reason"
+                )
 
 
 async def test_200_rollouts_with_the_worker_killed_every_30s(
@@ -136,6 +160,9 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
     await proxy.__aenter__()
     task_queue = f"load-{uuid.uuid4().hex[:6]}"
     env = await worker_environment(kube, server.address, task_queue, tmp_path)
+    # As deployed: the workflow tests and the recorded replays are where the sandbox checks
+    # determinism; here it would only slow the 200 first revisions (117 s against 35 s).
+    env["KULTA_WORKFLOW_SANDBOX"] = "false"
     worker_token = await service_account_credentials(kube.client, "kulta-worker")
     env["KUBECONFIG"] = str(
         write_token_kubeconfig(
@@ -159,8 +186,8 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
     names = [f"r{n:03d}" for n in range(ROLLOUTS)]
     recorder = WriteRecorder(kube, namespace, kinds=RECORDED_KINDS)
     killer: asyncio.Task[None] | None = None
-    silent: list[str] = []
-    sampler = asyncio.create_task(_silent_rollouts(kube, namespace, silent))
+    stillness = Stillness()
+    sampler = asyncio.create_task(_sample_stillness(kube, namespace, stillness))
     try:
         await until_ready(port)
         async with recorder.running():
@@ -179,7 +206,9 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
             )
             wall = time.monotonic() - started
             killer.cancel()
-            await asyncio.gather(killer, restarter, return_exceptions=True)
+            for ended in await asyncio.gather(killer, restarter, return_exceptions=True):
+                if isinstance(ended, Exception):  # a fault task that broke: nothing was tested
+                    raise ended
             client = await Client.connect(server.address, data_converter=pydantic_data_converter)
             peaks.note(current[0])
             watcher_mb = watcher.peak_rss_mb()
@@ -212,7 +241,8 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
     assert broken == [], broken[:20]
     assert len(runs) == 2 * ROLLOUTS and set(runs.values()) == {1}, runs.most_common(3)
     assert failed_in_temporal == [], failed_in_temporal[:10]
-    assert silent == [], silent[:10]
+    assert stillness.silent == [], stillness.silent[:10]
+    assert stillness.slowest_ack_s < ACK_SECONDS, stillness.slowest_ack_s
     assert kills, "the canaries finished before the first kill: nothing was tested"
     assert restarts, "Temporal was never restarted: nothing was tested"
     injected = sum(f.hits for f in FAULTS)
@@ -229,6 +259,7 @@ async def test_200_rollouts_with_the_worker_killed_every_30s(
         "peak RSS worker (MB)": round(peaks.worker_mb),
         "peak RSS watcher (MB)": round(watcher_mb),
         "writes recorded": len(history),
+        "slowest acknowledgement (s)": round(stillness.slowest_ack_s),
     }
     (ROOT / "load-results.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))

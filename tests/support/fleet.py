@@ -57,11 +57,20 @@ def in_phase(phase: str, message: str = "") -> Callable[[JsonObject], bool]:
     return check
 
 
+def observed(r: JsonObject) -> bool:
+    """The status is written for the Rollout's latest generation: kulta has taken the change up.
+    (Right after an edit, the status left by the previous revision's run still reads Completed.)"""
+    status = r.get("status") or {}
+    return bool(status.get("observedGeneration") == r["metadata"].get("generation"))
+
+
 def stable_on_its_latest_revision(r: JsonObject) -> bool:
-    """Completed, and the stable revision is the one the current workflow rolled out."""
+    """Completed on the latest generation, and the stable revision is the one the current
+    workflow rolled out."""
     status = r.get("status") or {}
     return (
-        status.get("phase") == "Completed"
+        observed(r)
+        and status.get("phase") == "Completed"
         and status.get("currentWeight") == 100
         and status.get("stableRevision")
         == status.get("workflowId", "").split("/")[-1].split(".")[0]
