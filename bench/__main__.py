@@ -1,7 +1,8 @@
 """`make bench`: every benchmark on the local stack, a table of medians and p95s, and JSON.
 
-    .venv/bin/python -m bench [--only promote,rollback,abort,steps,scale,experiment]
+    .venv/bin/python -m bench [--only promote,rollback,abort,steps,scale,experiment,peer]
                               [--rollouts 1000] [--workers 1] [--experiment-days 7]
+                              [--peer-rollouts 300]
                               [--json bench-results.json]
 
 Each scenario starts what it needs (the control plane must be buildable; scripts/cluster up is
@@ -21,6 +22,7 @@ from pathlib import Path
 from bench import (
     abort_latency,
     long_experiment,
+    peer,
     promote_latency,
     rollback_latency,
     scale,
@@ -29,7 +31,7 @@ from bench import (
 from bench.report import Row, as_json, render
 from bench.stack import local_stack
 
-SCENARIOS = ("promote", "rollback", "abort", "steps", "scale", "experiment")
+SCENARIOS = ("promote", "rollback", "abort", "steps", "scale", "experiment", "peer")
 
 
 async def main(args: argparse.Namespace) -> list[Row]:
@@ -55,6 +57,11 @@ async def main(args: argparse.Namespace) -> list[Row]:
     if "experiment" in only:
         print(f"long experiment ({args.experiment_days:g} days) ...", flush=True)
         rows += await long_experiment.run(args.experiment_days)
+    if "peer" in only:
+        print(
+            f"kulta and Argo Rollouts side by side ({args.peer_rollouts} rollouts) ...", flush=True
+        )
+        rows += await peer.run(args.peer_rollouts)
     return rows
 
 
@@ -75,6 +82,9 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=1, help="worker processes (scale)")
     parser.add_argument("--rollback-runs", type=int, default=7)
     parser.add_argument("--experiment-days", type=float, default=7)
+    parser.add_argument(
+        "--peer-rollouts", type=int, default=300, help="rollouts per system (peer scale)"
+    )
     parser.add_argument("--json", default="bench-results.json")
     args = parser.parse_args()
     rows = asyncio.run(main(args))

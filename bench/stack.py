@@ -109,10 +109,18 @@ async def first_route_change(
     stack: Stack, route: str, predicate: Callable[[dict[str, Any]], bool]
 ) -> float:
     """The monotonic time a watch sees `route` modified so that `predicate` holds."""
+    return await route_change(stack.kube.client, stack.namespace, route, predicate)
+
+
+async def route_change(
+    client: KubeClient, namespace: str, route: str, predicate: Callable[[dict[str, Any]], bool]
+) -> float:
+    """The monotonic time a watch sees `route` modified so that `predicate` holds."""
     loop = asyncio.get_running_loop()
-    listing = await stack.kube.client.get(path_of("HTTPRoute", stack.namespace))
-    async for event in stack.kube.client.watch(
-        path_of("HTTPRoute", stack.namespace),
+    path = path_of("HTTPRoute", namespace)
+    listing = await client.get(path)
+    async for event in client.watch(
+        path,
         resource_version=listing["metadata"]["resourceVersion"],
         params={"fieldSelector": f"metadata.name={route}"},
     ):

@@ -34,3 +34,14 @@ def pids_running(executable: str) -> list[int]:
         if Path(argv0).name == executable:
             found.append(int(entry.name))
     return found
+
+
+def children(pid: int) -> list[int]:
+    """The process's direct children (from every thread's children list)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:  # the process ended
+        pass
+    return found

@@ -1,0 +1,548 @@
+"""Side by side: kulta and Argo Rollouts (with its Gateway API plugin) on one local control plane.
+
+The same canaries for both, one system at a time, on a control plane of the benchmark's own with
+an audit log (`bench/peer_cluster.py`); each controller process has its own client certificate,
+so API requests are counted per system from the log. Three parts:
+
+- promote: one canary with manual pauses, promoted by each system's command (`kulta promote`,
+  `kubectl argo rollouts promote`), timed from the command's start to a watch seeing the
+  HTTPRoute's canary weight move;
+- steps: a 2-step and a 10-step canary (10 replicas, 1 s pauses); the requests from the image
+  change to completion, the difference over the 8 extra steps being one step;
+- scale: N canaries (1 replica, two Services, an HTTPRoute, setWeight 50 + a manual pause):
+  created 32 at a time until all are stable, all paused after an image change, all complete after
+  all are promoted by API (kulta: the promote annotation; Argo: the status patch its command
+  sends). Per phase: wall time, CPU of every process, requests per rollout; peak RSS.
+
+Argo needs `scripts/argo-build` (or KULTA_ARGO_CONTROLLER) and a Gateway API plugin binary
+(KULTA_ARGO_PLUGIN, or one built by `PLUGIN_SRC=... scripts/argo-build`); without them the
+scenario says so and measures nothing. kulta's Temporal dev server is a process of its own,
+reported apart: Argo needs no such server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from activities.adapters.kube import KubeClient, load_credentials
+from activities.errors import AlreadyExists, NotFound
+from activities.naming import ANNOTATION_PROMOTE
+from bench import argo, audit
+from bench.peer_cluster import IDENTITY_PREFIX, PeerCluster
+from bench.report import Row
+from bench.stack import route_change
+from tests.support import builders, proc_stats
+from tests.support.exporter import free_port
+from tests.support.fleet import bounded, in_phase, stable_on_its_latest_revision
+from tests.support.kube import KULTA_NAMESPACE, path_of
+from tests.support.processes import KultaProcess
+from tests.support.temporal import DevServerProcess
+
+ARGO_VERSION = "v1.10.2"
+CONCURRENCY = 32
+STEPS_MANY, STEPS_FEW = 10, 2
+PROMOTE_RUNS = 5
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class System(Protocol):
+    name: str
+    users: list[str]  # audit usernames of its processes
+
+    async def start(self, namespace: str) -> None: ...
+    def stop(self) -> None: ...
+    def rollout(self, name: str, steps: list[dict[str, Any]], replicas: int) -> dict[str, Any]: ...
+    def rollouts_path(self, namespace: str) -> str: ...
+    def stable(self) -> Predicate: ...
+    def paused(self) -> Predicate: ...
+    def paused_at(self, pause: int, weight: int) -> Predicate: ...
+    def completed(self, before: dict[str, dict[str, Any]]) -> Predicate: ...
+    async def promote(self, name: str) -> None: ...
+    def promote_command(self, name: str) -> list[str]: ...
+    def cpu(self) -> dict[str, float]: ...
+    def rss(self) -> dict[str, float]: ...
+
+
+@dataclass
+class Kulta:
+    """kulta's worker and watcher as their processes, and a Temporal dev server of its own."""
+
+    cluster: PeerCluster
+    kube: KubeClient
+    work: Path
+    name: str = "kulta"
+    users: list[str] = field(
+        default_factory=lambda: [
+            f"{IDENTITY_PREFIX}kulta-worker",
+            f"{IDENTITY_PREFIX}kulta-watcher",
+        ]
+    )
+    processes: dict[str, KultaProcess] = field(default_factory=dict)
+    temporal: DevServerProcess | None = None
+    namespace: str = ""
+
+    async def start(self, namespace: str) -> None:
+        self.namespace = namespace
+        with contextlib.suppress(AlreadyExists):  # the watcher's Lease lives there
+            await self.kube.create(path_of("Namespace", None), _namespace(KULTA_NAMESPACE))
+        self.temporal = DevServerProcess(None, self.work / "temporal.log")
+        await self.temporal.start()
+        base = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": self.temporal.address,
+            "KULTA_TASK_QUEUE": f"peer-{uuid.uuid4().hex[:6]}",
+            "KULTA_WATCH_NAMESPACE": namespace,
+            "KULTA_OCCURRENCE_DIR": str(self.work / "occurrences"),
+        }
+        base.pop("KULTA_WORKFLOW_SANDBOX", None)  # as deployed
+        for process in ("kulta-worker", "kulta-watcher"):
+            env = {
+                **base,
+                "KUBECONFIG": str(self.cluster.identity(process)),
+                "KULTA_HTTP_PORT": str(free_port()),
+            }
+            self.processes[process] = KultaProcess(process, env, self.work / f"{process}.log")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+        if self.temporal is not None:
+            self.temporal.stop()
+
+    def rollout(self, name: str, steps: list[dict[str, Any]], replicas: int) -> dict[str, Any]:
+        return builders.rollout(name, replicas=replicas, steps=steps, scale_down_delay=0)
+
+    def rollouts_path(self, namespace: str) -> str:
+        return path_of("Rollout", namespace)
+
+    def stable(self) -> Predicate:
+        return in_phase("Completed")
+
+    def paused(self) -> Predicate:
+        return in_phase("Paused", "waiting for promotion")
+
+    def paused_at(self, pause: int, weight: int) -> Predicate:
+        waiting = self.paused()
+        return lambda r: waiting(r) and (r.get("status") or {}).get("currentWeight") == weight
+
+    def completed(self, before: dict[str, dict[str, Any]]) -> Predicate:
+        return stable_on_its_latest_revision
+
+    async def promote(self, name: str) -> None:
+        annotation = {"metadata": {"annotations": {ANNOTATION_PROMOTE: "true"}}}
+        await self.kube.patch(f"{self.rollouts_path(self.namespace)}/{name}", annotation)
+
+    def promote_command(self, name: str) -> list[str]:
+        kulta = str(Path(sys.executable).parent / "kulta")
+        return [
+            kulta,
+            "promote",
+            name,
+            "-n",
+            self.namespace,
+            "--kubeconfig",
+            str(self.cluster.admin_kubeconfig),
+        ]
+
+    def command_env(self) -> dict[str, str]:
+        assert self.temporal is not None
+        return {**os.environ, "TEMPORAL_ADDRESS": self.temporal.address}
+
+    def cpu(self) -> dict[str, float]:
+        out = {name: p.cpu_seconds() for name, p in self.processes.items()}
+        if self.temporal is not None:
+            out["Temporal dev server"] = proc_stats.cpu_seconds(self.temporal.pid)
+        return out
+
+    def rss(self) -> dict[str, float]:
+        out = {name: p.peak_rss_mb() for name, p in self.processes.items()}
+        if self.temporal is not None:
+            out["Temporal dev server"] = proc_stats.peak_rss_mb(self.temporal.pid)
+        return out
+
+
+@dataclass
+class Argo:
+    cluster: PeerCluster
+    kube: KubeClient
+    controller: argo.ArgoController
+    cli: Path | None
+    name: str = "Argo Rollouts"
+    users: list[str] = field(default_factory=lambda: [f"{IDENTITY_PREFIX}argo-controller"])
+    namespace: str = ""
+
+    async def start(self, namespace: str) -> None:
+        self.namespace = namespace
+        await self.controller.configure(self.kube)
+        await self.controller.start(namespace)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def rollout(self, name: str, steps: list[dict[str, Any]], replicas: int) -> dict[str, Any]:
+        return argo.rollout(name, steps, replicas)
+
+    def rollouts_path(self, namespace: str) -> str:
+        return argo.rollouts_path(namespace)
+
+    def stable(self) -> Predicate:
+        return argo.stable
+
+    def paused(self) -> Predicate:
+        return argo.paused
+
+    def paused_at(self, pause: int, weight: int) -> Predicate:
+        index = 2 * pause + 1  # a weight and a pause are two steps in Argo
+        return lambda r: argo.paused(r) and (r.get("status") or {}).get("currentStepIndex") == index
+
+    def completed(self, before: dict[str, dict[str, Any]]) -> Predicate:
+        stable_rs = {n: (r.get("status") or {}).get("stableRS", "") for n, r in before.items()}
+        return argo.completed_after(stable_rs)
+
+    async def promote(self, name: str) -> None:
+        await argo.promote(self.kube, self.namespace, name)
+
+    def promote_command(self, name: str) -> list[str]:
+        assert self.cli is not None
+        return [
+            str(self.cli),
+            "promote",
+            name,
+            "-n",
+            self.namespace,
+            "--kubeconfig",
+            str(self.cluster.admin_kubeconfig),
+        ]
+
+    def command_env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def cpu(self) -> dict[str, float]:
+        return {"controller + plugin": self.controller.cpu_seconds()}
+
+    def rss(self) -> dict[str, float]:
+        controller, plugin = self.controller.peak_rss_mb()
+        return {"controller": controller, "plugin": plugin}
+
+
+@dataclass
+class Figures:
+    """One system's measurements."""
+
+    promote_ms: float | None = None
+    writes_per_step: float = 0.0
+    reads_per_step: float = 0.0
+    phases: list[tuple[str, float, dict[str, float], float, float]] = field(default_factory=list)
+    rss: dict[str, float] = field(default_factory=dict)
+    apiserver_cpu: float = 0.0
+
+
+def argo_binaries() -> tuple[Path, Path, Path, Path | None] | str:
+    """(controller, plugin, CRD folder, kubectl plugin or None), or why Argo cannot run."""
+    cache = Path(os.environ.get("KULTA_CACHE_DIR", Path.home() / ".cache" / "kulta"))
+    built = cache / f"argo-rollouts-{ARGO_VERSION}"
+    controller = Path(
+        os.environ.get("KULTA_ARGO_CONTROLLER", built / "bin" / "rollouts-controller")
+    )
+    plugin = Path(os.environ.get("KULTA_ARGO_PLUGIN", built / "bin" / "gatewayapi-plugin"))
+    crds = Path(os.environ.get("KULTA_ARGO_CRDS", built / "crds"))
+    cli = built / "bin" / "kubectl-argo-rollouts"
+    if not controller.is_file() or not any(crds.glob("*.yaml")):
+        return f"no Argo Rollouts in {built}: run scripts/argo-build"
+    if not plugin.is_file():
+        return (
+            f"no Gateway API plugin at {plugin}: set KULTA_ARGO_PLUGIN, or build one with "
+            "PLUGIN_SRC=<checkout> scripts/argo-build (README, Performance)"
+        )
+    return controller, plugin, crds, cli if cli.is_file() else None
+
+
+async def run(rollouts: int) -> list[Row]:
+    found = argo_binaries()
+    if isinstance(found, str):
+        print(f"  side by side skipped: {found}", flush=True)
+        return [Row("peer", "kulta and Argo Rollouts side by side", f"skipped: {found}")]
+    controller, plugin, crds, cli = found
+    work = Path(tempfile.mkdtemp(prefix="kulta-peer-"))
+    with PeerCluster(work) as cluster:
+        cluster.kubectl("apply", "--server-side", "-f", str(crds))
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        kube = KubeClient(
+            load_credentials(str(cluster.admin_kubeconfig)), max_connections=CONCURRENCY
+        )
+        try:
+            systems: list[Kulta | Argo] = [
+                Kulta(cluster, kube, work / "kulta"),
+                Argo(
+                    cluster,
+                    kube,
+                    argo.ArgoController(
+                        controller, plugin, cluster.identity("argo-controller"), work / "argo"
+                    ),
+                    cli,
+                ),
+            ]
+            results = {}
+            for system in systems:
+                (work / system.name.split()[0].lower()).mkdir(exist_ok=True)
+                results[system.name] = await _measure(system, kube, cluster, rollouts)
+        finally:
+            await kube.aclose()
+    return _rows(rollouts, results)
+
+
+async def _measure(system: Kulta | Argo, kube: KubeClient, cluster: PeerCluster, n: int) -> Figures:
+    namespace = f"peer-{system.name.split()[0].lower()}-{uuid.uuid4().hex[:4]}"
+    await kube.create(path_of("Namespace", None), _namespace(namespace))
+    await system.start(namespace)
+    figures = Figures()
+    try:
+        print(f"  {system.name}: promote", flush=True)
+        if not isinstance(system, Argo) or system.cli is not None:
+            figures.promote_ms = await _promote(system, kube, namespace)
+        print(f"  {system.name}: steps", flush=True)
+        await _steps(system, kube, cluster, namespace, figures)
+        print(f"  {system.name}: scale ({n})", flush=True)
+        await _scale(system, kube, cluster, namespace, n, figures)
+        figures.rss = system.rss()
+    finally:
+        system.stop()
+        await kube.delete(path_of("Namespace", None, namespace))
+        await _gone(kube, path_of("Namespace", None, namespace))
+    return figures
+
+
+async def _app(
+    system: Kulta | Argo,
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    steps: list[dict[str, Any]],
+    replicas: int,
+) -> None:
+    """Two Services, an HTTPRoute and the system's Rollout."""
+    for body in (
+        builders.service(f"{name}-stable", name),
+        builders.service(f"{name}-canary", name),
+        builders.httproute(f"{name}-route", f"{name}-stable", f"{name}-canary"),
+    ):
+        await kube.create(path_of(body["kind"], namespace), body)
+    await kube.create(system.rollouts_path(namespace), system.rollout(name, steps, replicas))
+
+
+async def _until(
+    kube: KubeClient,
+    system: Kulta | Argo,
+    namespace: str,
+    name: str,
+    predicate: Predicate,
+    timeout: float = 300,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    path = f"{system.rollouts_path(namespace)}/{name}"
+    while time.monotonic() < deadline:
+        rollout = await kube.get(path)
+        if predicate(rollout):
+            return rollout
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{system.name}: {name} did not get there in {timeout:.0f}s")
+
+
+async def _set_image(kube: KubeClient, system: Kulta | Argo, namespace: str, name: str) -> None:
+    patch = {"spec": {"template": builders.pod_template(name, "example/app:v2")}}
+    await kube.patch(f"{system.rollouts_path(namespace)}/{name}", patch)
+
+
+async def _promote(system: Kulta | Argo, kube: KubeClient, namespace: str) -> float:
+    """Median ms from the promote command's start to the route's canary weight moving."""
+    weights = [10 * (i + 1) for i in range(PROMOTE_RUNS)]
+    steps = [{"setWeight": w, "pause": {}} for w in weights] + [{"setWeight": 100}]
+    await _app(system, kube, namespace, "promote", steps, 1)
+    await _until(kube, system, namespace, "promote", system.stable())
+    await _set_image(kube, system, namespace, "promote")
+    loop = asyncio.get_running_loop()
+    taken = []
+    for pause, (weight, following) in enumerate(zip(weights, [*weights[1:], 100], strict=True)):
+        await _until(kube, system, namespace, "promote", system.paused_at(pause, weight))
+
+        def moved(route: dict[str, Any], weight: int = following) -> bool:
+            return builders.route_weight(route, "promote-canary") == weight or (
+                weight == 100 and builders.route_weight(route, "promote-canary") == 0
+            )
+
+        changed = asyncio.create_task(route_change(kube, namespace, "promote-route", moved))
+        await asyncio.sleep(0.3)  # the watch is open
+        start = loop.time()
+        command = await asyncio.create_subprocess_exec(
+            *system.promote_command("promote"),
+            env=system.command_env(),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await command.communicate()
+        if command.returncode != 0:
+            changed.cancel()
+            raise RuntimeError(f"{system.name} promote failed: {err.decode()[-500:]}")
+        taken.append(await asyncio.wait_for(changed, 60) - start)
+    return statistics.median(taken) * 1000
+
+
+async def _steps(
+    system: Kulta | Argo, kube: KubeClient, cluster: PeerCluster, namespace: str, figures: Figures
+) -> None:
+    """Requests per canary step: the 10-step canary's minus the 2-step one's, over 8."""
+    tallies = []
+    for count in (STEPS_FEW, STEPS_MANY):
+        name = f"steps-{count}"
+        weights = [round(100 * (i + 1) / (count + 1)) for i in range(count)]
+        steps: list[dict[str, Any]] = [
+            {"setWeight": w, "pause": {"duration": "1s"}} for w in weights
+        ]
+        steps.append({"setWeight": 100})
+        await _app(system, kube, namespace, name, steps, 10)
+        before = await _until(kube, system, namespace, name, system.stable())
+        start = time.time()
+        await _set_image(kube, system, namespace, name)
+        await _until(kube, system, namespace, name, system.completed({name: before}))
+        await asyncio.sleep(3)  # the last writes (scale-down, status) land
+        tallies.append(audit.count(audit.read(cluster.audit_log), system.users, start, time.time()))
+    extra = STEPS_MANY - STEPS_FEW
+    figures.writes_per_step = (tallies[1].writes - tallies[0].writes) / extra
+    figures.reads_per_step = (tallies[1].reads - tallies[0].reads) / extra
+
+
+async def _scale(
+    system: Kulta | Argo,
+    kube: KubeClient,
+    cluster: PeerCluster,
+    namespace: str,
+    n: int,
+    figures: Figures,
+) -> None:
+    names = [f"s{i:04d}" for i in range(n)]
+    steps: list[dict[str, Any]] = [{"setWeight": 50, "pause": {}}, {"setWeight": 100}]
+    apiservers = proc_stats.pids_running("kube-apiserver")
+    ours = [p for p in apiservers if str(cluster.state) in _cmdline(p)] or apiservers
+
+    def apiserver_cpu() -> float:
+        return sum(proc_stats.cpu_seconds(p) for p in ours)
+
+    async def phase(label: str, act: Callable[[str], Awaitable[None]], done: Predicate) -> None:
+        cpu, api_cpu, start, wall = system.cpu(), apiserver_cpu(), time.monotonic(), time.time()
+        await bounded(names, act, CONCURRENCY)
+        await until_all_at(kube, system.rollouts_path(namespace), n, done)
+        took = time.monotonic() - start
+        spent = {k: v - cpu.get(k, 0.0) for k, v in system.cpu().items()}
+        tally = audit.count(audit.read(cluster.audit_log), system.users, wall, time.time())
+        figures.phases.append((label, took, spent, tally.writes / n, tally.reads / n))
+        figures.apiserver_cpu += apiserver_cpu() - api_cpu
+        print(f"    {label}: {took:.1f}s", flush=True)
+
+    await phase(
+        "all stable after creation",
+        lambda name: _app(system, kube, namespace, name, steps, 1),
+        system.stable(),
+    )
+    listing = await kube.get(system.rollouts_path(namespace))
+    before = {r["metadata"]["name"]: r for r in listing["items"]}
+    await phase(
+        "all paused after the image change",
+        lambda name: _set_image(kube, system, namespace, name),
+        system.paused(),
+    )
+    await phase("all complete after promotion", system.promote, system.completed(before))
+
+
+async def until_all_at(kube: KubeClient, path: str, count: int, predicate: Predicate) -> None:
+    """`tests.support.fleet.until_all` for any kind of Rollout (kulta's or Argo's)."""
+    while True:
+        listing = await kube.get(path)
+        if sum(1 for r in listing["items"] if predicate(r)) >= count:
+            return
+        await asyncio.sleep(0.5)
+
+
+async def _gone(kube: KubeClient, path: str, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            await kube.get(path)
+        except NotFound:
+            return
+        await asyncio.sleep(1)
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _rows(n: int, results: dict[str, Figures]) -> list[Row]:
+    k, a = results["kulta"], results["Argo Rollouts"]
+    rows = []
+
+    def side(figure: str, kulta: str, argo_value: str, ratio: float | None = None) -> None:
+        value = f"kulta {kulta} | Argo {argo_value}"
+        if ratio is not None:
+            value += f" | x{ratio:.1f}"
+        rows.append(Row("peer", figure, value))
+
+    if k.promote_ms is not None and a.promote_ms is not None:
+        side(
+            "promote command → route weight, median",
+            f"{k.promote_ms:.0f} ms",
+            f"{a.promote_ms:.0f} ms",
+            k.promote_ms / a.promote_ms,
+        )
+    side("API writes per canary step", f"{k.writes_per_step:.1f}", f"{a.writes_per_step:.1f}")
+    side("API reads per canary step", f"{k.reads_per_step:.1f}", f"{a.reads_per_step:.1f}")
+    for (label, kt, kcpu, kw, kr), (_, at, acpu, aw, ar) in zip(k.phases, a.phases, strict=True):
+        side(f"{n} rollouts: {label}", f"{kt:.1f} s", f"{at:.1f} s", kt / at)
+        kulta_cpu = kcpu.get("kulta-worker", 0) + kcpu.get("kulta-watcher", 0)
+        temporal = kcpu.get("Temporal dev server", 0)
+        argo_cpu = sum(acpu.values())
+        side(
+            "  CPU per rollout (kulta: worker + watcher)",
+            f"{kulta_cpu / n * 1000:.0f} ms",
+            f"{argo_cpu / n * 1000:.0f} ms",
+            kulta_cpu / max(argo_cpu, 1e-9),
+        )
+        side(
+            "  CPU per rollout with kulta's Temporal server",
+            f"{(kulta_cpu + temporal) / n * 1000:.0f} ms",
+            f"{argo_cpu / n * 1000:.0f} ms",
+            (kulta_cpu + temporal) / max(argo_cpu, 1e-9),
+        )
+        side("  API writes / reads per rollout", f"{kw:.1f} / {kr:.1f}", f"{aw:.1f} / {ar:.1f}")
+    kulta_rss = k.rss.get("kulta-worker", 0) + k.rss.get("kulta-watcher", 0)
+    argo_rss = sum(a.rss.values())
+    side(
+        "peak RSS, controller processes",
+        f"{kulta_rss:.0f} MB",
+        f"{argo_rss:.0f} MB",
+        kulta_rss / max(argo_rss, 1e-9),
+    )
+    side("peak RSS, Temporal dev server", f"{k.rss.get('Temporal dev server', 0):.0f} MB", "—")
+    side(
+        "kube-apiserver CPU over the scale phases",
+        f"{k.apiserver_cpu:.0f} s",
+        f"{a.apiserver_cpu:.0f} s",
+    )
+    return rows
