@@ -106,6 +106,10 @@ class ReplicaSetActivities:
 
         Idempotent: the replica count is absolute, and creating an existing one reads it instead.
         """
+        return _state(await self._ensure(inp))
+
+    async def _ensure(self, inp: EnsureReplicaSetInput) -> dict[str, Any]:
+        """`ensure_replicaset`, returning the ReplicaSet as the API server last answered."""
         ns = inp.rollout.namespace
         name = replicaset_name(inp.rollout.name, inp.revision)
         path = REPLICASETS.path(ns, name)
@@ -114,7 +118,7 @@ class ReplicaSetActivities:
         except NotFound:
             body = build_replicaset(inp)
             try:
-                return _state(await self._kube.create(REPLICASETS.path(ns), body))
+                return await self._kube.create(REPLICASETS.path(ns), body)
             except AlreadyExists:
                 current = await self._kube.get(path)
         owners = current["metadata"].get("ownerReferences") or []
@@ -129,7 +133,7 @@ class ReplicaSetActivities:
             change["metadata"] = {"annotations": {ANNOTATION_GENERATION: str(inp.generation)}}
         if change:
             current = await self._kube.patch(path, change)
-        return _state(current)
+        return current
 
     @activity.defn(name="scale_replicaset")
     async def scale_replicaset(self, inp: ScaleInput) -> ReplicaSetState:
@@ -177,19 +181,22 @@ class ReplicaSetActivities:
         """`ensure_replicaset`, then `wait_replicaset_available` for all its replicas: one
         activity per canary step instead of two (each activity costs the workflow's history
         six events). Idempotent, as both parts are."""
-        state = await self.ensure_replicaset(inp.replicaset)
+        replicaset = await self._ensure(inp.replicaset)
+        state = _state(replicaset)
         want = inp.replicaset.replicas
         if want == 0 or state.available >= want:
             return ScaleAndWaitResult(
                 state=state, wait=WaitAvailableResult(met=True, available=state.available)
             )
-        wait = await self.wait_available(
+        wait = await self._wait(
             WaitAvailableInput(
                 namespace=inp.replicaset.rollout.namespace,
                 name=state.name,
                 want=want,
                 progress_deadline_seconds=inp.progress_deadline_seconds,
-            )
+            ),
+            # The write's answer is as fresh as a read: the watch starts from it (a read less).
+            replicaset,
         )
         return ScaleAndWaitResult(state=state, wait=wait)
 
@@ -200,12 +207,20 @@ class ReplicaSetActivities:
         Gives up with `met=False` once no new pod became available for the progress deadline.
         Heartbeats while it waits, so a dead worker is noticed and another one resumes the wait.
         """
+        return await self._wait(inp, None)
+
+    async def _wait(
+        self, inp: WaitAvailableInput, known: dict[str, Any] | None
+    ) -> WaitAvailableResult:
+        """`wait_available`; `known` is the ReplicaSet as just returned by a write, used in
+        place of the first read."""
         path = REPLICASETS.path(inp.namespace)
         name_path = REPLICASETS.path(inp.namespace, inp.name)
         best = -1
         last_progress = time.monotonic()
         while True:
-            rs = await self._kube.get(name_path)
+            rs = known if known is not None else await self._kube.get(name_path)
+            known = None  # after a watch ends, read again
             state = _state(rs)
             if state.available >= inp.want:
                 return WaitAvailableResult(met=True, available=state.available)

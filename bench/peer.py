@@ -23,217 +23,39 @@ reported apart: Argo needs no such server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from activities.adapters.kube import KubeClient, load_credentials
-from activities.errors import AlreadyExists, NotFound
-from activities.naming import ANNOTATION_PROMOTE
+from activities.errors import NotFound
 from bench import argo, audit
-from bench.peer_cluster import IDENTITY_PREFIX, PeerCluster
+from bench.peer_cluster import PeerCluster
+from bench.peer_systems import Argo, Kulta, Predicate, System, argo_binaries, namespace_object
 from bench.report import Row
 from bench.stack import route_change
 from tests.support import builders, proc_stats
-from tests.support.exporter import free_port
-from tests.support.fleet import bounded, in_phase, stable_on_its_latest_revision
-from tests.support.kube import KULTA_NAMESPACE, path_of
-from tests.support.processes import KultaProcess
-from tests.support.temporal import DevServerProcess
+from tests.support.fleet import bounded
+from tests.support.kube import path_of
 
-ARGO_VERSION = "v1.10.2"
 CONCURRENCY = 32
 STEPS_MANY, STEPS_FEW = 10, 2
 PROMOTE_RUNS = 5
-Predicate = Callable[[dict[str, Any]], bool]
 
 
-class System(Protocol):
-    name: str
-    users: list[str]  # audit usernames of its processes
-
-    async def start(self, namespace: str) -> None: ...
-    def stop(self) -> None: ...
-    def rollout(self, name: str, steps: list[dict[str, Any]], replicas: int) -> dict[str, Any]: ...
-    def rollouts_path(self, namespace: str) -> str: ...
-    def stable(self) -> Predicate: ...
-    def paused(self) -> Predicate: ...
-    def paused_at(self, pause: int, weight: int) -> Predicate: ...
-    def completed(self, before: dict[str, dict[str, Any]]) -> Predicate: ...
-    async def promote(self, name: str) -> None: ...
-    def promote_command(self, name: str) -> list[str]: ...
-    def cpu(self) -> dict[str, float]: ...
-    def rss(self) -> dict[str, float]: ...
-
-
-@dataclass
-class Kulta:
-    """kulta's worker and watcher as their processes, and a Temporal dev server of its own."""
-
-    cluster: PeerCluster
-    kube: KubeClient
-    work: Path
-    name: str = "kulta"
-    users: list[str] = field(
-        default_factory=lambda: [
-            f"{IDENTITY_PREFIX}kulta-worker",
-            f"{IDENTITY_PREFIX}kulta-watcher",
-        ]
-    )
-    processes: dict[str, KultaProcess] = field(default_factory=dict)
-    temporal: DevServerProcess | None = None
-    namespace: str = ""
-
-    async def start(self, namespace: str) -> None:
-        self.namespace = namespace
-        with contextlib.suppress(AlreadyExists):  # the watcher's Lease lives there
-            await self.kube.create(path_of("Namespace", None), _namespace(KULTA_NAMESPACE))
-        self.temporal = DevServerProcess(None, self.work / "temporal.log")
-        await self.temporal.start()
-        base = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": self.temporal.address,
-            "KULTA_TASK_QUEUE": f"peer-{uuid.uuid4().hex[:6]}",
-            "KULTA_WATCH_NAMESPACE": namespace,
-            "KULTA_OCCURRENCE_DIR": str(self.work / "occurrences"),
-        }
-        base.pop("KULTA_WORKFLOW_SANDBOX", None)  # as deployed
-        for process in ("kulta-worker", "kulta-watcher"):
-            env = {
-                **base,
-                "KUBECONFIG": str(self.cluster.identity(process)),
-                "KULTA_HTTP_PORT": str(free_port()),
-            }
-            self.processes[process] = KultaProcess(process, env, self.work / f"{process}.log")
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            process.stop()
-        if self.temporal is not None:
-            self.temporal.stop()
-
-    def rollout(self, name: str, steps: list[dict[str, Any]], replicas: int) -> dict[str, Any]:
-        return builders.rollout(name, replicas=replicas, steps=steps, scale_down_delay=0)
-
-    def rollouts_path(self, namespace: str) -> str:
-        return path_of("Rollout", namespace)
-
-    def stable(self) -> Predicate:
-        return in_phase("Completed")
-
-    def paused(self) -> Predicate:
-        return in_phase("Paused", "waiting for promotion")
-
-    def paused_at(self, pause: int, weight: int) -> Predicate:
-        waiting = self.paused()
-        return lambda r: waiting(r) and (r.get("status") or {}).get("currentWeight") == weight
-
-    def completed(self, before: dict[str, dict[str, Any]]) -> Predicate:
-        return stable_on_its_latest_revision
-
-    async def promote(self, name: str) -> None:
-        annotation = {"metadata": {"annotations": {ANNOTATION_PROMOTE: "true"}}}
-        await self.kube.patch(f"{self.rollouts_path(self.namespace)}/{name}", annotation)
-
-    def promote_command(self, name: str) -> list[str]:
-        kulta = str(Path(sys.executable).parent / "kulta")
-        return [
-            kulta,
-            "promote",
-            name,
-            "-n",
-            self.namespace,
-            "--kubeconfig",
-            str(self.cluster.admin_kubeconfig),
-        ]
-
-    def command_env(self) -> dict[str, str]:
-        assert self.temporal is not None
-        return {**os.environ, "TEMPORAL_ADDRESS": self.temporal.address}
-
-    def cpu(self) -> dict[str, float]:
-        out = {name: p.cpu_seconds() for name, p in self.processes.items()}
-        if self.temporal is not None:
-            out["Temporal dev server"] = proc_stats.cpu_seconds(self.temporal.pid)
-        return out
-
-    def rss(self) -> dict[str, float]:
-        out = {name: p.peak_rss_mb() for name, p in self.processes.items()}
-        if self.temporal is not None:
-            out["Temporal dev server"] = proc_stats.peak_rss_mb(self.temporal.pid)
-        return out
-
-
-@dataclass
-class Argo:
-    cluster: PeerCluster
-    kube: KubeClient
-    controller: argo.ArgoController
-    cli: Path | None
-    name: str = "Argo Rollouts"
-    users: list[str] = field(default_factory=lambda: [f"{IDENTITY_PREFIX}argo-controller"])
-    namespace: str = ""
-
-    async def start(self, namespace: str) -> None:
-        self.namespace = namespace
-        await self.controller.configure(self.kube)
-        await self.controller.start(namespace)
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-    def rollout(self, name: str, steps: list[dict[str, Any]], replicas: int) -> dict[str, Any]:
-        return argo.rollout(name, steps, replicas)
-
-    def rollouts_path(self, namespace: str) -> str:
-        return argo.rollouts_path(namespace)
-
-    def stable(self) -> Predicate:
-        return argo.stable
-
-    def paused(self) -> Predicate:
-        return argo.paused
-
-    def paused_at(self, pause: int, weight: int) -> Predicate:
-        index = 2 * pause + 1  # a weight and a pause are two steps in Argo
-        return lambda r: argo.paused(r) and (r.get("status") or {}).get("currentStepIndex") == index
-
-    def completed(self, before: dict[str, dict[str, Any]]) -> Predicate:
-        stable_rs = {n: (r.get("status") or {}).get("stableRS", "") for n, r in before.items()}
-        return argo.completed_after(stable_rs)
-
-    async def promote(self, name: str) -> None:
-        await argo.promote(self.kube, self.namespace, name)
-
-    def promote_command(self, name: str) -> list[str]:
-        assert self.cli is not None
-        return [
-            str(self.cli),
-            "promote",
-            name,
-            "-n",
-            self.namespace,
-            "--kubeconfig",
-            str(self.cluster.admin_kubeconfig),
-        ]
-
-    def command_env(self) -> dict[str, str]:
-        return dict(os.environ)
-
-    def cpu(self) -> dict[str, float]:
-        return {"controller + plugin": self.controller.cpu_seconds()}
-
-    def rss(self) -> dict[str, float]:
-        controller, plugin = self.controller.peak_rss_mb()
-        return {"controller": controller, "plugin": plugin}
+@dataclass(frozen=True)
+class Phase:
+    label: str
+    took: float  # from the first write of the phase until all are there
+    after_writes: float  # of which after the benchmark's last write (the system's own time)
+    cpu: dict[str, float]
+    writes_per_rollout: float
+    reads_per_rollout: float
 
 
 @dataclass
@@ -243,29 +65,9 @@ class Figures:
     promote_ms: float | None = None
     writes_per_step: float = 0.0
     reads_per_step: float = 0.0
-    phases: list[tuple[str, float, dict[str, float], float, float]] = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=list)
     rss: dict[str, float] = field(default_factory=dict)
     apiserver_cpu: float = 0.0
-
-
-def argo_binaries() -> tuple[Path, Path, Path, Path | None] | str:
-    """(controller, plugin, CRD folder, kubectl plugin or None), or why Argo cannot run."""
-    cache = Path(os.environ.get("KULTA_CACHE_DIR", Path.home() / ".cache" / "kulta"))
-    built = cache / f"argo-rollouts-{ARGO_VERSION}"
-    controller = Path(
-        os.environ.get("KULTA_ARGO_CONTROLLER", built / "bin" / "rollouts-controller")
-    )
-    plugin = Path(os.environ.get("KULTA_ARGO_PLUGIN", built / "bin" / "gatewayapi-plugin"))
-    crds = Path(os.environ.get("KULTA_ARGO_CRDS", built / "crds"))
-    cli = built / "bin" / "kubectl-argo-rollouts"
-    if not controller.is_file() or not any(crds.glob("*.yaml")):
-        return f"no Argo Rollouts in {built}: run scripts/argo-build"
-    if not plugin.is_file():
-        return (
-            f"no Gateway API plugin at {plugin}: set KULTA_ARGO_PLUGIN, or build one with "
-            "PLUGIN_SRC=<checkout> scripts/argo-build (README, Performance)"
-        )
-    return controller, plugin, crds, cli if cli.is_file() else None
 
 
 async def run(rollouts: int) -> list[Row]:
@@ -282,7 +84,7 @@ async def run(rollouts: int) -> list[Row]:
             load_credentials(str(cluster.admin_kubeconfig)), max_connections=CONCURRENCY
         )
         try:
-            systems: list[Kulta | Argo] = [
+            systems: list[System] = [
                 Kulta(cluster, kube, work / "kulta"),
                 Argo(
                     cluster,
@@ -302,9 +104,9 @@ async def run(rollouts: int) -> list[Row]:
     return _rows(rollouts, results)
 
 
-async def _measure(system: Kulta | Argo, kube: KubeClient, cluster: PeerCluster, n: int) -> Figures:
+async def _measure(system: System, kube: KubeClient, cluster: PeerCluster, n: int) -> Figures:
     namespace = f"peer-{system.name.split()[0].lower()}-{uuid.uuid4().hex[:4]}"
-    await kube.create(path_of("Namespace", None), _namespace(namespace))
+    await kube.create(path_of("Namespace", None), namespace_object(namespace))
     await system.start(namespace)
     figures = Figures()
     try:
@@ -324,7 +126,7 @@ async def _measure(system: Kulta | Argo, kube: KubeClient, cluster: PeerCluster,
 
 
 async def _app(
-    system: Kulta | Argo,
+    system: System,
     kube: KubeClient,
     namespace: str,
     name: str,
@@ -343,7 +145,7 @@ async def _app(
 
 async def _until(
     kube: KubeClient,
-    system: Kulta | Argo,
+    system: System,
     namespace: str,
     name: str,
     predicate: Predicate,
@@ -359,12 +161,12 @@ async def _until(
     raise TimeoutError(f"{system.name}: {name} did not get there in {timeout:.0f}s")
 
 
-async def _set_image(kube: KubeClient, system: Kulta | Argo, namespace: str, name: str) -> None:
+async def _set_image(kube: KubeClient, system: System, namespace: str, name: str) -> None:
     patch = {"spec": {"template": builders.pod_template(name, "example/app:v2")}}
     await kube.patch(f"{system.rollouts_path(namespace)}/{name}", patch)
 
 
-async def _promote(system: Kulta | Argo, kube: KubeClient, namespace: str) -> float:
+async def _promote(system: System, kube: KubeClient, namespace: str) -> float:
     """Median ms from the promote command's start to the route's canary weight moving."""
     weights = [10 * (i + 1) for i in range(PROMOTE_RUNS)]
     steps = [{"setWeight": w, "pause": {}} for w in weights] + [{"setWeight": 100}]
@@ -399,7 +201,7 @@ async def _promote(system: Kulta | Argo, kube: KubeClient, namespace: str) -> fl
 
 
 async def _steps(
-    system: Kulta | Argo, kube: KubeClient, cluster: PeerCluster, namespace: str, figures: Figures
+    system: System, kube: KubeClient, cluster: PeerCluster, namespace: str, figures: Figures
 ) -> None:
     """Requests per canary step: the 10-step canary's minus the 2-step one's, over 8."""
     tallies = []
@@ -423,7 +225,7 @@ async def _steps(
 
 
 async def _scale(
-    system: Kulta | Argo,
+    system: System,
     kube: KubeClient,
     cluster: PeerCluster,
     namespace: str,
@@ -441,13 +243,16 @@ async def _scale(
     async def phase(label: str, act: Callable[[str], Awaitable[None]], done: Predicate) -> None:
         cpu, api_cpu, start, wall = system.cpu(), apiserver_cpu(), time.monotonic(), time.time()
         await bounded(names, act, CONCURRENCY)
+        written = time.monotonic()
         await until_all_at(kube, system.rollouts_path(namespace), n, done)
-        took = time.monotonic() - start
+        end = time.monotonic()
         spent = {k: v - cpu.get(k, 0.0) for k, v in system.cpu().items()}
         tally = audit.count(audit.read(cluster.audit_log), system.users, wall, time.time())
-        figures.phases.append((label, took, spent, tally.writes / n, tally.reads / n))
+        figures.phases.append(
+            Phase(label, end - start, end - written, spent, tally.writes / n, tally.reads / n)
+        )
         figures.apiserver_cpu += apiserver_cpu() - api_cpu
-        print(f"    {label}: {took:.1f}s", flush=True)
+        print(f"    {label}: {end - start:.1f}s ({end - written:.1f}s after the last write)")
 
     await phase(
         "all stable after creation",
@@ -483,10 +288,6 @@ async def _gone(kube: KubeClient, path: str, timeout: float = 900) -> None:
         await asyncio.sleep(1)
 
 
-def _namespace(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -513,11 +314,17 @@ def _rows(n: int, results: dict[str, Figures]) -> list[Row]:
         )
     side("API writes per canary step", f"{k.writes_per_step:.1f}", f"{a.writes_per_step:.1f}")
     side("API reads per canary step", f"{k.reads_per_step:.1f}", f"{a.reads_per_step:.1f}")
-    for (label, kt, kcpu, kw, kr), (_, at, acpu, aw, ar) in zip(k.phases, a.phases, strict=True):
-        side(f"{n} rollouts: {label}", f"{kt:.1f} s", f"{at:.1f} s", kt / at)
-        kulta_cpu = kcpu.get("kulta-worker", 0) + kcpu.get("kulta-watcher", 0)
-        temporal = kcpu.get("Temporal dev server", 0)
-        argo_cpu = sum(acpu.values())
+    for kp, ap in zip(k.phases, a.phases, strict=True):
+        side(f"{n} rollouts: {kp.label}", f"{kp.took:.1f} s", f"{ap.took:.1f} s", kp.took / ap.took)
+        side(
+            "  of which after the benchmark's last write",
+            f"{kp.after_writes:.1f} s",
+            f"{ap.after_writes:.1f} s",
+            kp.after_writes / max(ap.after_writes, 1e-9),
+        )
+        kulta_cpu = kp.cpu.get("kulta-worker", 0) + kp.cpu.get("kulta-watcher", 0)
+        temporal = kp.cpu.get("Temporal dev server", 0)
+        argo_cpu = sum(ap.cpu.values())
         side(
             "  CPU per rollout (kulta: worker + watcher)",
             f"{kulta_cpu / n * 1000:.0f} ms",
@@ -530,7 +337,11 @@ def _rows(n: int, results: dict[str, Figures]) -> list[Row]:
             f"{argo_cpu / n * 1000:.0f} ms",
             (kulta_cpu + temporal) / max(argo_cpu, 1e-9),
         )
-        side("  API writes / reads per rollout", f"{kw:.1f} / {kr:.1f}", f"{aw:.1f} / {ar:.1f}")
+        side(
+            "  API writes / reads per rollout",
+            f"{kp.writes_per_rollout:.1f} / {kp.reads_per_rollout:.1f}",
+            f"{ap.writes_per_rollout:.1f} / {ap.reads_per_rollout:.1f}",
+        )
     kulta_rss = k.rss.get("kulta-worker", 0) + k.rss.get("kulta-watcher", 0)
     argo_rss = sum(a.rss.values())
     side(

@@ -84,7 +84,7 @@ async def run(stack: Stack) -> list[Row]:
     whole = f"{many.writes} writes, {many.events} history events"
     return [
         Row("step cost", "API writes per canary step", f"{writes:.1f}", "<= 3", writes <= 3),
-        Row("step cost", "API reads per canary step", f"{reads:.1f}"),
+        Row("step cost", "API reads per canary step", f"{reads:.1f}", "<= 3", reads <= 3),
         Row("step cost", "history events per canary step", f"{events:.1f}", "~20", events <= 22),
         Row("step cost", f"a whole canary of {STEPS} steps, start and promotion included", whole),
         Row("step cost", "activities in that canary, per step (the profile)", profile),
