@@ -98,6 +98,15 @@ class AnalysisStatus(StatusModel):
 class RolloutStatus(StatusModel):
     phase: Phase | None = None
     message: str | None = None
+    selector: str | None = Field(
+        default=None,
+        description="spec.selector as a string (app=shop,...): the scale subresource's selector",
+    )
+    hpa_replicas: int | None = Field(
+        default=None,
+        description="the size the Rollout runs at (during a canary, its stable revision's): "
+        "what the scale subresource reports to an HPA as its current replicas",
+    )
     strategy: str | None = None
     current_step_index: int | None = None
     step_count: int | None = None

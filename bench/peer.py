@@ -4,9 +4,10 @@ The same canaries for both, one system at a time, on a control plane of the benc
 an audit log (`bench/peer_cluster.py`); each controller process has its own client certificate,
 so API requests are counted per system from the log. Three parts:
 
-- promote: one canary with manual pauses, promoted by each system's command (`kulta promote`,
-  `kubectl argo rollouts promote`), timed from the command's start to a watch seeing the
-  HTTPRoute's canary weight move;
+- promote: one canary with manual pauses, promoted in turn by each system's command (`kulta
+  promote`, `kubectl argo rollouts promote`) and by its API request sent in-process (kulta: the
+  promote annotation; Argo: the status patch its command sends), timed from the start to a
+  watch seeing the HTTPRoute's canary weight move; and each command's start-up alone;
 - steps: a 2-step and a 10-step canary (10 replicas, 1 s pauses); the requests from the image
   change to completion, the difference over the 8 extra steps being one step;
 - scale: N canaries (1 replica, two Services, an HTTPRoute, setWeight 50 + a manual pause):
@@ -62,7 +63,9 @@ class Phase:
 class Figures:
     """One system's measurements."""
 
-    promote_ms: float | None = None
+    promote_ms: float | None = None  # the promote command
+    promote_api_ms: float | None = None  # its API request, in-process
+    startup_ms: float | None = None  # the command's version subcommand, start to exit
     writes_per_step: float = 0.0
     reads_per_step: float = 0.0
     phases: list[Phase] = field(default_factory=list)
@@ -112,7 +115,7 @@ async def _measure(system: System, kube: KubeClient, cluster: PeerCluster, n: in
     try:
         print(f"  {system.name}: promote", flush=True)
         if not isinstance(system, Argo) or system.cli is not None:
-            figures.promote_ms = await _promote(system, kube, namespace)
+            await _promote(system, kube, namespace, figures)
         print(f"  {system.name}: steps", flush=True)
         await _steps(system, kube, cluster, namespace, figures)
         print(f"  {system.name}: scale ({n})", flush=True)
@@ -166,15 +169,17 @@ async def _set_image(kube: KubeClient, system: System, namespace: str, name: str
     await kube.patch(f"{system.rollouts_path(namespace)}/{name}", patch)
 
 
-async def _promote(system: System, kube: KubeClient, namespace: str) -> float:
-    """Median ms from the promote command's start to the route's canary weight moving."""
-    weights = [10 * (i + 1) for i in range(PROMOTE_RUNS)]
+async def _promote(system: System, kube: KubeClient, namespace: str, figures: Figures) -> None:
+    """Median ms from a promotion to the route's canary weight moving, by the system's command
+    and by its API request sent in-process, alternating on one canary; and the command's own
+    start-up (its version subcommand)."""
+    weights = [5 * (i + 1) for i in range(2 * PROMOTE_RUNS)]
     steps = [{"setWeight": w, "pause": {}} for w in weights] + [{"setWeight": 100}]
     await _app(system, kube, namespace, "promote", steps, 1)
     await _until(kube, system, namespace, "promote", system.stable())
     await _set_image(kube, system, namespace, "promote")
     loop = asyncio.get_running_loop()
-    taken = []
+    taken: dict[str, list[float]] = {"command": [], "api": []}
     for pause, (weight, following) in enumerate(zip(weights, [*weights[1:], 100], strict=True)):
         await _until(kube, system, namespace, "promote", system.paused_at(pause, weight))
 
@@ -186,18 +191,33 @@ async def _promote(system: System, kube: KubeClient, namespace: str) -> float:
         changed = asyncio.create_task(route_change(kube, namespace, "promote-route", moved))
         await asyncio.sleep(0.3)  # the watch is open
         start = loop.time()
-        command = await asyncio.create_subprocess_exec(
-            *system.promote_command("promote"),
-            env=system.command_env(),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await command.communicate()
-        if command.returncode != 0:
+        how = "command" if pause % 2 == 0 else "api"
+        try:
+            if how == "command":
+                await _command(system.promote_command("promote"), system.command_env())
+            else:
+                await system.promote("promote")
+        except Exception:
             changed.cancel()
-            raise RuntimeError(f"{system.name} promote failed: {err.decode()[-500:]}")
-        taken.append(await asyncio.wait_for(changed, 60) - start)
-    return statistics.median(taken) * 1000
+            raise
+        taken[how].append(await asyncio.wait_for(changed, 60) - start)
+    figures.promote_ms = statistics.median(taken["command"]) * 1000
+    figures.promote_api_ms = statistics.median(taken["api"]) * 1000
+    startup = []
+    for _ in range(PROMOTE_RUNS):
+        start = loop.time()
+        await _command(system.version_command(), system.command_env())
+        startup.append(loop.time() - start)
+    figures.startup_ms = statistics.median(startup) * 1000
+
+
+async def _command(argv: list[str], env: dict[str, str]) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:2])} failed: {err.decode()[-500:]}")
 
 
 async def _steps(
@@ -305,7 +325,21 @@ def _rows(n: int, results: dict[str, Figures]) -> list[Row]:
             value += f" | x{ratio:.1f}"
         rows.append(Row("peer", figure, value))
 
-    if k.promote_ms is not None and a.promote_ms is not None:
+    if a.promote_ms is not None:
+        assert k.promote_ms and k.promote_api_ms and a.promote_api_ms and k.startup_ms
+        assert a.startup_ms
+        side(
+            "promotion by API in-process → route weight, median (kulta: the annotation)",
+            f"{k.promote_api_ms:.0f} ms",
+            f"{a.promote_api_ms:.0f} ms",
+            k.promote_api_ms / a.promote_api_ms,
+        )
+        side(
+            "the command's start-up (`kulta version`, `kubectl argo rollouts version`)",
+            f"{k.startup_ms:.0f} ms",
+            f"{a.startup_ms:.0f} ms",
+            k.startup_ms / a.startup_ms,
+        )
         side(
             "promote command → route weight, median",
             f"{k.promote_ms:.0f} ms",

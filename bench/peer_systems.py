@@ -43,6 +43,7 @@ class System(Protocol):
     async def promote(self, name: str) -> None: ...
     def promote_command(self, name: str) -> list[str]: ...
     def command_env(self) -> dict[str, str]: ...
+    def version_command(self) -> list[str]: ...
     def cpu(self) -> dict[str, float]: ...
     def rss(self) -> dict[str, float]: ...
 
@@ -128,6 +129,9 @@ class Kulta:
             str(self.cluster.admin_kubeconfig),
         ]
 
+    def version_command(self) -> list[str]:
+        return [str(Path(sys.executable).parent / "kulta"), "version"]
+
     def command_env(self) -> dict[str, str]:
         assert self.temporal is not None
         return {**os.environ, "TEMPORAL_ADDRESS": self.temporal.address}
@@ -197,6 +201,10 @@ class Argo:
             "--kubeconfig",
             str(self.cluster.admin_kubeconfig),
         ]
+
+    def version_command(self) -> list[str]:
+        assert self.cli is not None
+        return [str(self.cli), "version", "--short"]
 
     def command_env(self) -> dict[str, str]:
         return dict(os.environ)

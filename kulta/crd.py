@@ -209,7 +209,18 @@ def _version(name: str, spec: Schema, status: Schema, *, storage: bool) -> Schem
         "name": name,
         "served": True,
         "storage": storage,
-        "subresources": {"status": {}},
+        # `scale`: `kubectl scale`, an HPA or KEDA set spec.replicas; they find the pods by the
+        # selector string kulta publishes in status.
+        "subresources": {
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                # Not .status.replicas (the revision being rolled out, a canary's share): an
+                # HPA that took that as current would shrink the Rollout mid-canary.
+                "statusReplicasPath": ".status.hpaReplicas",
+                "labelSelectorPath": ".status.selector",
+            },
+        },
         "additionalPrinterColumns": [
             {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
             {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},

@@ -133,7 +133,11 @@ class Run:
     def _follow(self, spec: RolloutSpec) -> None:
         self.spec = spec
         self.applied = SpecUpdate(generation=self.start.generation, spec=self.start.spec)
-        self.update(observed_generation=self.start.generation)
+        self.update(
+            observed_generation=self.start.generation,
+            selector=spec.selector.as_string(),
+            hpa_replicas=spec.replicas,
+        )
 
     @property
     def current_spec(self) -> RolloutSpec:

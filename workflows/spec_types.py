@@ -79,6 +79,22 @@ class LabelSelector(Model):
     match_labels: dict[str, str] | None = None
     match_expressions: list[LabelSelectorRequirement] | None = None
 
+    def as_string(self) -> str:
+        """The selector as the API server writes one (`app=shop,track in (a,b),!legacy`): what
+        a scale subresource's `labelSelectorPath` must point at."""
+        parts = [f"{key}={value}" for key, value in sorted((self.match_labels or {}).items())]
+        for expression in self.match_expressions or []:
+            values = ",".join(sorted(expression.values or []))
+            parts.append(
+                {
+                    "In": f"{expression.key} in ({values})",
+                    "NotIn": f"{expression.key} notin ({values})",
+                    "Exists": expression.key,
+                    "DoesNotExist": f"!{expression.key}",
+                }[expression.operator]
+            )
+        return ",".join(parts)
+
     @model_validator(mode="after")
     def _valid_labels(self) -> LabelSelector:
         for key, value in (self.match_labels or {}).items():

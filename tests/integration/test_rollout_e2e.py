@@ -23,6 +23,7 @@ from activities.naming import (
 from kulta import cli
 from tests.support import builders
 from tests.support.exporter import free_port
+from tests.support.kube import kubectl
 from tests.support.scenario import Scenario
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
@@ -332,3 +333,49 @@ async def test_old_revisions_beyond_the_history_limit_are_deleted(stack: Scenari
             break
         await asyncio.sleep(0.2)
     assert await names() == kept  # v2, the least recently run, is gone
+
+
+async def test_kubectl_scale_mid_canary_resizes_both_revisions_at_the_current_weight(
+    stack: Scenario,
+) -> None:
+    """The scale subresource (what `kubectl scale`, an HPA and KEDA use): a new replica count
+    during a manual pause applies at once, stable at full size and the canary at the weight's
+    share, with the weights unchanged; the selector for the scaler's pod query is in status."""
+    sc = stack
+    await sc.create(steps=STEPS, scale_down_delay=1, replicas=2)
+    v1 = (await sc.wait_phase("Completed"))["status"]["stableRevision"]
+    await sc.set_image("example/app:v2")
+    v2 = revision_of((await sc.rollout())["spec"]["template"])
+    await sc.wait_phase("Paused", "waiting for promotion")
+    assert (await sc.replicaset(v2))["spec"]["replicas"] == 1
+
+    scaled = kubectl(
+        sc.kube.kubeconfig, "-n", sc.namespace, "scale", "rollouts.kulta.io/app", "--replicas=4"
+    )
+    assert scaled.returncode == 0, scaled.stderr
+    await sc.wait_rs_replicas(v1, 4)
+    await sc.wait_rs_replicas(v2, 2)  # ceil(4 * 50%)
+    paused = await sc.wait_until(
+        lambda r: any(d["action"] == "scaled" for d in r["status"]["decisions"]), "the rescale"
+    )
+    assert paused["status"]["phase"] == "Paused"
+    assert await sc.weights() == {"app-stable": 50, "app-canary": 50, "mirror-sink": 0}
+    scale = json.loads(
+        kubectl(
+            sc.kube.kubeconfig,
+            "-n",
+            sc.namespace,
+            "get",
+            "rollouts.kulta.io/app",
+            "--subresource=scale",
+            "-o",
+            "json",
+        ).stdout
+    )
+    # An HPA reads the Rollout's size as current, not the canary's share of it.
+    assert scale["spec"]["replicas"] == 4 and scale["status"]["replicas"] == 4
+    assert scale["status"]["selector"] == "app=app"
+
+    await sc.annotate(ANNOTATION_PROMOTE)
+    await sc.wait_phase("Completed", f"revision {v2} is stable")
+    assert (await sc.replicaset(v2))["status"]["availableReplicas"] == 4

@@ -77,6 +77,7 @@ class Canary:
         # A weight was set but not yet told (status, CDEvent): the pause after it tells it.
         self._step_untold = False
         self._stable_replicas = spec.replicas  # the stable revision's size, kept at full
+        self._sized_for: int | None = None  # the spec.replicas the pod counts were last set for
 
     def stable_layout(self) -> StableLayout:
         c = self._canary
@@ -186,9 +187,41 @@ class Canary:
     async def _set_weight(self, weight: int, index: int, *, tell: bool) -> None:
         """Enough canary pods available, then the weight; `tell=False` leaves the transition
         (status, CDEvent) to the pause that follows."""
-        run, spec, canary, workload = self._run, self._spec, self._canary, self._parts.workload
+        run = self._run
         run.update(current_step_index=index)
-        lower = weight < (run.status.current_weight or 0)
+        await self._size_and_route(weight, lower=weight < (run.status.current_weight or 0))
+        run.update(current_weight=weight)
+        if weight > 0:
+            run.traffic_since = workflow.now()  # warmup and evidence count from here
+        decision = ("set-weight", f"canary weight set to {weight}%")
+        if not tell:
+            run.decide(*decision)
+            self._step_untold = True
+            return
+        await self._parts.transitions.transition(
+            "Progressing",
+            "StepAdvanced",
+            f"step {index + 1}/{len(self._canary.steps)}: canary weight {weight}%",
+            decision=decision,
+            event_on_phase_change_only=True,
+        )
+
+    async def _follow_edits_in_pause(self) -> None:
+        """`_follow_edits`, and a replicas edit applies at once at the current weight, without
+        waiting for the next step: a pause may last hours, and `kubectl scale` or an HPA (the
+        scale subresource) expects its change now."""
+        await self._follow_edits()
+        resized = self._sized_for is not None and self._spec.replicas != self._sized_for
+        if resized and workflow.patched("replicas-follow-in-pause"):
+            weight = self._run.status.current_weight or 0
+            await self._size_and_route(weight, lower=False, route=False)
+            self._run.decide("scaled", f"replicas {self._spec.replicas} at weight {weight}%")
+            await self._parts.transitions.publish_quietly()
+
+    async def _size_and_route(self, weight: int, *, lower: bool, route: bool = True) -> None:
+        """Both revisions sized for `weight` of `spec.replicas`, and (with `route`) the route
+        at `weight`: whichever side grows is up before traffic moves to it."""
+        run, spec, canary, workload = self._run, self._spec, self._canary, self._parts.workload
         stable = replicaset_name(run.name, run.stable_revision)
         if run.route(canary.traffic_routing) is None:
             # Traffic follows pod counts: whichever side grows is up before the other shrinks.
@@ -213,22 +246,10 @@ class Canary:
                 await workload.scale_own(need)
             else:
                 await workload.scale_own_and_wait(spec, need)
-                await workload.write_weights(canary.traffic_routing, canary_split(canary, weight))
-        run.update(current_weight=weight)
-        if weight > 0:
-            run.traffic_since = workflow.now()  # warmup and evidence count from here
-        decision = ("set-weight", f"canary weight set to {weight}%")
-        if not tell:
-            run.decide(*decision)
-            self._step_untold = True
-            return
-        await self._parts.transitions.transition(
-            "Progressing",
-            "StepAdvanced",
-            f"step {index + 1}/{len(canary.steps)}: canary weight {weight}%",
-            decision=decision,
-            event_on_phase_change_only=True,
-        )
+                if route:
+                    weights = canary_split(canary, weight)
+                    await workload.write_weights(canary.traffic_routing, weights)
+        self._sized_for = spec.replicas
 
     async def _pause(self, step: Pause) -> None:
         """Waits for the timer or a promotion. Its start is told together with the weight set
@@ -261,7 +282,7 @@ class Canary:
                 lambda: None,
                 interrupted=verdict_pending,
                 summary="wait for promotion",
-                after_edit=self._follow_edits,
+                after_edit=self._follow_edits_in_pause,
             )
         else:
             end = now + timedelta(seconds=step.seconds)
@@ -276,7 +297,7 @@ class Canary:
                 lambda: end,
                 interrupted=verdict_pending,
                 summary=f"pause {step.seconds}s",
-                after_edit=self._follow_edits,
+                after_edit=self._follow_edits_in_pause,
             )
         await parts.holds.react_to_analysis()
         if not promoted:
