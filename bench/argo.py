@@ -216,22 +216,8 @@ class ArgoController:
             self.proc.wait(10)
         # The controller stops its plugin on SIGTERM, but a worker still reconciling may start
         # it again; every plugin process it started goes too.
-        for pid in [*plugins, *_running_from(self.work / "plugin-bin")]:
+        folder = f"{self.work / 'plugin-bin'}/"
+        for pid in [*plugins, *proc_stats.pids_where(lambda argv0: argv0.startswith(folder))]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         self.proc = None
-
-
-def _running_from(folder: Path) -> list[int]:
-    """Processes whose executable lies in `folder`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
-        except OSError:
-            continue
-        if argv0.startswith(f"{folder}/"):
-            found.append(int(entry.name))
-    return found

@@ -26,6 +26,12 @@ from tests.support.temporal import DevServerProcess
 
 ARGO_VERSION = "v1.10.2"
 Predicate = Callable[[dict[str, Any]], bool]
+_KULTA = Path(sys.executable).parent / "kulta"
+
+
+def _promote_argv(command: Path, name: str, namespace: str, kubeconfig: Path) -> list[str]:
+    """`kulta promote` and `kubectl-argo-rollouts promote` take the same arguments."""
+    return [str(command), "promote", name, "-n", namespace, "--kubeconfig", str(kubeconfig)]
 
 
 class System(Protocol):
@@ -118,19 +124,10 @@ class Kulta:
         await self.kube.patch(f"{self.rollouts_path(self.namespace)}/{name}", annotation)
 
     def promote_command(self, name: str) -> list[str]:
-        kulta = str(Path(sys.executable).parent / "kulta")
-        return [
-            kulta,
-            "promote",
-            name,
-            "-n",
-            self.namespace,
-            "--kubeconfig",
-            str(self.cluster.admin_kubeconfig),
-        ]
+        return _promote_argv(_KULTA, name, self.namespace, self.cluster.admin_kubeconfig)
 
     def version_command(self) -> list[str]:
-        return [str(Path(sys.executable).parent / "kulta"), "version"]
+        return [str(_KULTA), "version"]
 
     def command_env(self) -> dict[str, str]:
         assert self.temporal is not None
@@ -192,15 +189,7 @@ class Argo:
 
     def promote_command(self, name: str) -> list[str]:
         assert self.cli is not None
-        return [
-            str(self.cli),
-            "promote",
-            name,
-            "-n",
-            self.namespace,
-            "--kubeconfig",
-            str(self.cluster.admin_kubeconfig),
-        ]
+        return _promote_argv(self.cli, name, self.namespace, self.cluster.admin_kubeconfig)
 
     def version_command(self) -> list[str]:
         assert self.cli is not None

@@ -4,6 +4,7 @@ kulta's processes, the Temporal server and the API server alike."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -23,6 +24,11 @@ def peak_rss_mb(pid: int) -> float:
 
 def pids_running(executable: str) -> list[int]:
     """Processes whose executable's file name is `executable` (e.g. kube-apiserver)."""
+    return pids_where(lambda argv0: Path(argv0).name == executable)
+
+
+def pids_where(wanted: Callable[[str], bool]) -> list[int]:
+    """Processes whose argv[0] satisfies `wanted`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -31,7 +37,7 @@ def pids_running(executable: str) -> list[int]:
             argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if Path(argv0).name == executable:
+        if wanted(argv0):
             found.append(int(entry.name))
     return found
 
