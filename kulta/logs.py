@@ -49,14 +49,17 @@ def rollout_fields(record: logging.LogRecord) -> dict[str, str]:
     return fields
 
 
-def configure(log_format: Literal["text", "json"]) -> None:
+def configure(
+    log_format: Literal["text", "json"],
+    level: Literal["debug", "info", "warning", "error"] = "info",
+) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(level.upper())
     # httpx logs every request at INFO: thousands of lines a minute, and the probes' every 5 s.
     # kulta's own lines say what was done; the request counts are in kulta_kube_requests_total.
     for chatty in ("httpx", "httpcore"):

@@ -38,7 +38,7 @@ def settings_or_exit(
     prog: str, args: argparse.Namespace, **overrides: object
 ) -> settings_module.Settings:
     """Settings from the environment and flags; a bad value exits 2 naming the variable.
-    Logging is configured from them (KULTA_LOG_FORMAT)."""
+    Logging is configured from them (KULTA_LOG_FORMAT, KULTA_LOG_LEVEL)."""
     try:
         loaded = settings_module.load(
             None,
@@ -51,7 +51,7 @@ def settings_or_exit(
     except settings_module.ConfigError as err:
         print(f"{prog}: {err}", file=sys.stderr)
         sys.exit(2)
-    logs.configure(loaded.log_format)
+    logs.configure(loaded.log_format, loaded.log_level)
     return loaded
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from activities.naming import TASK_QUEUE
 
@@ -38,6 +38,7 @@ ENVIRONMENT = {
     "KULTA_OCCURRENCE_DIR": "occurrence_dir",
     "KULTA_CLUSTER_NAME": "cluster_name",
     "KULTA_LOG_FORMAT": "log_format",
+    "KULTA_LOG_LEVEL": "log_level",
     "KULTA_LEADER_ELECTION": "leader_election",
     "POD_NAME": "pod_name",
     "POD_NAMESPACE": "pod_namespace",
@@ -99,6 +100,13 @@ class Settings(BaseModel):
     occurrence_dir: str = "/tmp/kulta"
     cluster_name: str = Field(default="default", min_length=1, max_length=253)
     log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     # Only the watcher elects a leader (one replica acts); workers share a task queue instead.
     leader_election: bool = False
     pod_name: str | None = Field(default=None, min_length=1, max_length=253)

@@ -1,12 +1,16 @@
-"""JSON log lines carry the rollout; the rollouts gauge follows what the watcher sees."""
+"""JSON log lines carry the rollout, their level is configurable; the rollouts gauge follows
+what the watcher sees."""
 
 from __future__ import annotations
 
 import json
 import logging
 
+import pytest
+
 from activities import telemetry
-from kulta.logs import JsonFormatter
+from kulta.logs import JsonFormatter, configure
+from kulta.settings import ConfigError, load
 from watcher.census import Census
 
 
@@ -42,3 +46,17 @@ def test_census_counts_and_forgets() -> None:
     assert gauge("Paused", "canary") == 0 and gauge("Completed", "canary") == 1
     census.replace_all([])  # a relist after deletions the watch missed
     assert gauge("Completed", "canary") == 0 and gauge("Pending", "simple") == 0
+
+
+def test_log_level_comes_from_settings_and_a_bad_one_is_named() -> None:
+    assert load({}).log_level == "info"
+    settings = load({"KULTA_LOG_LEVEL": "DEBUG"})
+    configure(settings.log_format, settings.log_level)
+    assert logging.getLogger().level == logging.DEBUG
+    # The HTTP client stays quiet below warnings even at debug: one line per request.
+    assert logging.getLogger("httpx").level == logging.WARNING
+    configure("text", "warning")
+    assert logging.getLogger().level == logging.WARNING
+    with pytest.raises(ConfigError, match="KULTA_LOG_LEVEL"):
+        load({"KULTA_LOG_LEVEL": "loud"})
+    configure("text", "info")
