@@ -56,7 +56,12 @@ _RULES: dict[str, list[dict[str, str]]] = {
             "rule": "self.stableService != self.canaryService",
             "message": "canaryService: must differ from stableService",
             "fieldPath": ".canaryService",
-        }
+        },
+        {
+            "rule": "has(self.trafficRouting) || !self.steps.exists(s, has(s.setHeaderRoute))",
+            "message": "trafficRouting: setHeaderRoute needs an HTTPRoute to add its rule to",
+            "fieldPath": ".trafficRouting",
+        },
     ],
     "strategy.blueGreen": [
         {
@@ -81,8 +86,9 @@ _RULES: dict[str, list[dict[str, str]]] = {
     ],
     "strategy.canary.steps[]": [
         {
-            "rule": "has(self.setWeight) || has(self.analysis) || has(self.pause)",
-            "message": "a step needs setWeight, analysis, pause, or several",
+            "rule": "has(self.setHeaderRoute) || has(self.setWeight) || has(self.analysis) "
+            "|| has(self.pause)",
+            "message": "a step needs setHeaderRoute, setWeight, analysis, pause, or several",
         }
     ],
     "strategy.abTesting.variantBMatch": [

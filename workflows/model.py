@@ -55,9 +55,21 @@ class Pause(Model):
     )
 
 
+class HeaderMatch(Model):
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=4096)]
+    type: Literal["Exact", "RegularExpression"] = "Exact"
+
+
 class CanaryStep(Model):
     """One step: set a weight, measure inline, pause, or several (in that order)."""
 
+    set_header_route: HeaderMatch | None = Field(
+        default=None,
+        description="From this step on, requests with this header go to the canary whatever "
+        "the weight (a kulta rule copying the route's rule with the header added); it stays "
+        "until the rollout ends or a later step sets another. Needs trafficRouting.",
+    )
     set_weight: Weight | None = None
     analysis: Analysis | None = Field(
         default=None,
@@ -67,8 +79,9 @@ class CanaryStep(Model):
 
     @model_validator(mode="after")
     def _not_empty(self) -> CanaryStep:
-        if self.set_weight is None and self.pause is None and self.analysis is None:
-            raise ValueError("a step needs setWeight, analysis, pause, or several")
+        parts = (self.set_header_route, self.set_weight, self.pause, self.analysis)
+        if all(part is None for part in parts):
+            raise ValueError("a step needs setHeaderRoute, setWeight, analysis, pause, or several")
         if self.analysis is not None and not self.analysis.metrics:
             raise ValueError("analysis: a step's analysis needs at least one metric")
         return self
@@ -108,6 +121,8 @@ class CanaryStrategy(Model):
     @model_validator(mode="after")
     def _two_services(self) -> CanaryStrategy:
         _distinct("canaryService", self.canary_service, "stableService", self.stable_service)
+        if self.traffic_routing is None and any(s.set_header_route for s in self.steps):
+            raise ValueError("trafficRouting: setHeaderRoute needs an HTTPRoute to add its rule to")
         return self
 
 
@@ -145,12 +160,6 @@ class BlueGreenStrategy(Model):
                 "never apply (enable auto-promotion or remove the delay)"
             )
         return self
-
-
-class HeaderMatch(Model):
-    name: Annotated[str, Field(min_length=1, max_length=256)]
-    value: Annotated[str, Field(max_length=4096)]
-    type: Literal["Exact", "RegularExpression"] = "Exact"
 
 
 class CookieMatch(Model):

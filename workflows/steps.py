@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workflows.analysis_spec import Analysis
+from workflows.model import HeaderMatch
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,14 @@ class Pause:
     @property
     def manual(self) -> bool:
         return self.seconds is None
+
+
+@dataclass(frozen=True)
+class SetHeaderRoute:
+    """From here on, requests with `match` go to the canary (kulta's rule on the route)."""
+
+    match: HeaderMatch
+    spec_index: int
 
 
 @dataclass(frozen=True)
@@ -39,4 +48,4 @@ class Analyze:
     spec_index: int
 
 
-Step = SetWeight | Analyze | Pause
+Step = SetHeaderRoute | SetWeight | Analyze | Pause

@@ -197,6 +197,24 @@ def _managed_weights(route: JsonObject, stable: str, canary: str) -> list[dict[s
     return rules
 
 
+def _routes_only_to(route: JsonObject, service: str) -> bool:
+    """A rule of the route sends to `service` alone (kulta's header rule)."""
+    for rule in route.get("spec", {}).get("rules") or []:
+        names = {ref.get("name") for ref in rule.get("backendRefs") or []}
+        if names == {service}:
+            return True
+    return False
+
+
+def _available(state: State, rollout_name: str, service: JsonObject | None) -> int:
+    if service is None:
+        return 0
+    return sum(
+        int(rs.get("status", {}).get("availableReplicas") or 0)
+        for rs in state.selected_replicasets(rollout_name, service)
+    )
+
+
 def _check(state: State, rollout_name: str) -> list[str]:
     rollout = state.get("Rollout", rollout_name)
     if rollout is None:
@@ -207,6 +225,11 @@ def _check(state: State, rollout_name: str) -> list[str]:
         return []
     replicas = int(rollout.get("spec", {}).get("replicas", 1))
     found = []
+    if (
+        _routes_only_to(route, canary_service)
+        and _available(state, rollout_name, state.get("Service", canary_service)) < 1
+    ):
+        found.append("(3) a rule sends requests to the canary alone with no available pods")
     for weights in _managed_weights(route, stable, canary_service):
         values = list(weights.values())
         if not all(isinstance(v, int) and 0 <= v <= 100 for v in values) or sum(values) != 100:
@@ -219,9 +242,7 @@ def _check(state: State, rollout_name: str) -> list[str]:
                 found.append(f"weight {weight} on Service {service_name}, which does not exist")
                 continue
             serving = state.selected_replicasets(rollout_name, service)
-            available = sum(
-                int(rs.get("status", {}).get("availableReplicas") or 0) for rs in serving
-            )
+            available = _available(state, rollout_name, service)  # the object, found above
             desired = sum(int(rs.get("spec", {}).get("replicas") or 0) for rs in serving)
             need = math.ceil(replicas * weight / 100)
             role = "stable" if service_name == stable else "canary"

@@ -131,9 +131,9 @@ class Scenario:
 
     async def weights(self) -> dict[str, int]:
         route = await self.kube.get("HTTPRoute", self.namespace, f"{self.name}-route")
-        return {
-            ref["name"]: ref.get("weight", 1) for ref in route["spec"]["rules"][1]["backendRefs"]
-        }
+        # The user's weighted rule (the second of theirs; kulta's own rules, named, come first).
+        rule = [r for r in route["spec"]["rules"] if not r.get("name", "").startswith("kulta-")][1]
+        return {ref["name"]: ref.get("weight", 1) for ref in rule["backendRefs"]}
 
     async def route(self) -> dict[str, Any]:
         return await self.kube.get("HTTPRoute", self.namespace, f"{self.name}-route")

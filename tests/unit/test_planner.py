@@ -2,15 +2,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.model import CanaryStrategy
-from workflows.steps import Analyze, Pause, SetWeight
+import pytest
+from pydantic import ValidationError
+
+from workflows.model import CanaryStrategy, HeaderMatch
+from workflows.steps import Analyze, Pause, SetHeaderRoute, SetWeight
 from workflows.strategies.canary import plan
 
+ROUTE = {"gatewayAPI": {"httpRoute": "r"}}
 
-def canary(*steps: dict[str, Any]) -> CanaryStrategy:
+
+def canary(*steps: dict[str, Any], **more: Any) -> CanaryStrategy:
     return CanaryStrategy.model_validate(
-        {"stableService": "s", "canaryService": "c", "steps": list(steps)}
+        {"stableService": "s", "canaryService": "c", "steps": list(steps), **more}
     )
+
+
+def test_a_header_route_comes_first_in_its_step_and_the_pause_still_follows_the_weight() -> None:
+    header = {"name": "x-canary", "value": "yes"}
+    steps = plan(
+        canary(
+            {"setHeaderRoute": header, "pause": {}},
+            {"setHeaderRoute": header, "setWeight": 10, "pause": {}},
+            trafficRouting=ROUTE,
+        )
+    )
+    match = HeaderMatch(name="x-canary", value="yes")
+    assert steps == [
+        SetHeaderRoute(match=match, spec_index=0),
+        Pause(seconds=None, spec_index=0),
+        SetHeaderRoute(match=match, spec_index=1),
+        SetWeight(weight=10, spec_index=1, pause=Pause(seconds=None, spec_index=1)),
+    ]
+
+
+def test_a_header_route_needs_a_route() -> None:
+    with pytest.raises(ValidationError, match="trafficRouting: setHeaderRoute needs"):
+        canary({"setHeaderRoute": {"name": "x-canary", "value": "yes"}})
 
 
 def test_a_weight_carries_the_pause_of_its_step() -> None:

@@ -18,10 +18,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.naming import replicaset_name
     from workflows.durations import iso_time, parse_duration
     from workflows.messages import RolloutOutcome
-    from workflows.model import CanaryStrategy
+    from workflows.model import CanaryStrategy, HeaderMatch
     from workflows.run import RollbackRequired
-    from workflows.steps import Analyze, Pause, SetWeight, Step
+    from workflows.steps import Analyze, Pause, SetHeaderRoute, SetWeight, Step
     from workflows.strategies.base import Parts, StableLayout, routed
+    from workflows.strategies.header_route import header_rule, uses_header_routes
     from workflows.weights import (
         canary_replicas_for_weight,
         replica_split_without_routing,
@@ -30,10 +31,12 @@ with workflow.unsafe.imports_passed_through():
 
 
 def plan(strategy: CanaryStrategy) -> list[Step]:
-    """Each spec step becomes its `setWeight`, then `analysis`, then `pause` (those it has); a
-    pause that directly follows a weight travels with it."""
+    """Each spec step becomes its `setHeaderRoute`, `setWeight`, then `analysis`, then `pause`
+    (those it has); a pause that directly follows a weight travels with it."""
     steps: list[Step] = []
     for index, step in enumerate(strategy.steps):
+        if step.set_header_route is not None:
+            steps.append(SetHeaderRoute(match=step.set_header_route, spec_index=index))
         if step.set_weight is not None:
             steps.append(SetWeight(weight=step.set_weight, spec_index=index))
         if step.analysis is not None:
@@ -49,7 +52,7 @@ def plan(strategy: CanaryStrategy) -> list[Step]:
     return steps
 
 
-_ORDER = {SetWeight: 0, Analyze: 1, Pause: 2}
+_ORDER = {SetHeaderRoute: 0, SetWeight: 1, Analyze: 2, Pause: 3}
 
 
 def _position(step: Step, *, end: bool = False) -> tuple[int, int]:
@@ -78,6 +81,7 @@ class Canary:
         self._step_untold = False
         self._stable_replicas = spec.replicas  # the stable revision's size, kept at full
         self._sized_for: int | None = None  # the spec.replicas the pod counts were last set for
+        self._header: HeaderMatch | None = None  # the header route on the HTTPRoute, if any
 
     def stable_layout(self) -> StableLayout:
         c = self._canary
@@ -150,6 +154,9 @@ class Canary:
                         f"step {index + 1}/{len(self._canary.steps)}",
                         self._parts.holds,
                     )
+                case SetHeaderRoute(match=match, spec_index=index):
+                    self._run.update(current_step_index=index)
+                    await self._header_route(match)
                 case Pause():
                     await self._pause(step)
             done = _position(step, end=True)
@@ -206,6 +213,34 @@ class Canary:
             event_on_phase_change_only=True,
         )
 
+    async def _header_route(self, match: HeaderMatch) -> None:
+        """Requests with the header go to the canary from now on: first a canary pod is
+        available (the weight may still be 0), then kulta's rule goes on the route."""
+        run, spec, workload = self._run, self._spec, self._parts.workload
+        need = canary_replicas_for_weight(spec.replicas, run.status.current_weight or 0)
+        await workload.scale_own_and_wait(spec, max(need, 1))
+        self._header = match
+        await self._set_header_rule(match)
+        run.decide("header-route", f"requests with {match.name}: {match.value} go to the canary")
+
+    async def _set_header_rule(self, match: HeaderMatch | None) -> None:
+        run, canary = self._run, self._canary
+        route = run.route(canary.traffic_routing)
+        assert route is not None  # the model requires a route for setHeaderRoute
+        rule = header_rule(route, run.name, canary, match)
+        outcome = await self._parts.effects.set_experiment_rule(rule)
+        if outcome == "missing" and match is not None:
+            raise RollbackRequired(
+                "HTTPRouteNotFound", f"HTTPRoute {route[0]}/{route[1]} does not exist"
+            )
+
+    async def _remove_header_route(self) -> None:
+        """kulta's header rule off the route (also after an edit removed the step)."""
+        if self._header is None and not uses_header_routes(self._canary):
+            return
+        await self._set_header_rule(None)
+        self._header = None
+
     async def _follow_edits_in_pause(self) -> None:
         """`_follow_edits`, and a replicas edit applies at once at the current weight, without
         waiting for the next step: a pause may last hours, and `kubectl scale` or an HPA (the
@@ -236,6 +271,8 @@ class Canary:
         else:
             # Capacity before traffic both ways: up, then weight; or weight, then down.
             need = canary_replicas_for_weight(spec.replicas, weight)
+            if self._header is not None:
+                need = max(need, 1)  # header-matched requests still reach the canary
             if spec.replicas != self._stable_replicas:
                 # `spec.replicas` changed mid-rollout: stable keeps full capacity at the new size.
                 await workload.scale(stable, spec.replicas)
@@ -326,6 +363,7 @@ class Canary:
         await workload.select(canary.stable_service, run.revision if route else None)
         if route is not None:
             await workload.write_weights(canary.traffic_routing, canary_split(canary, 0))
+            await self._remove_header_route()
         old = run.status.stable_revision
         await self._parts.transitions.completed(len(canary.steps), "promoted to stable")
         if old is not None:
@@ -391,6 +429,8 @@ class Canary:
                 run.decide("rollback-incomplete", f"kept {run.own_replicaset}: {stuck.message}")
                 return False
             return True
+        # Header-matched requests go back first: that rule sends them to the canary at any weight.
+        await self._remove_header_route()
         return await workload.weights_for_rollback(canary.traffic_routing, canary_split(canary, 0))
 
     def _variables(self) -> dict[str, str]:
