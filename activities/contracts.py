@@ -129,6 +129,16 @@ class SetWeightsInput(Contract):
     rollout: str = ""  # for the per-rollout weight metric
 
 
+class MirrorInput(Contract):
+    """`percent` of the split rules' requests mirrored to the canary Service (None: none)."""
+
+    namespace: str
+    route: str
+    stable_service: str
+    canary_service: str
+    percent: int | None = None
+
+
 class SetWeightsResult(Contract):
     outcome: Literal["applied", "unchanged", "drifted", "missing"]
     message: str = ""

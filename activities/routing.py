@@ -129,3 +129,42 @@ def without_named_rule(route: JsonObject, name: str) -> WeightPlan:
     rules = new_route["spec"].get("rules") or []
     new_route["spec"]["rules"] = [r for r in rules if r.get("name") != name]
     return WeightPlan(route=new_route, changed=new_route != route)
+
+
+# --------------------------------------------------------------------------- mirror filters
+
+
+def with_mirror(route: JsonObject, stable: str, canary: str, percent: int | None) -> WeightPlan:
+    """A copy of `route` whose rules that split between `stable` and `canary` mirror `percent`
+    of their requests to `canary` (a RequestMirror filter, on the port of the rule's canary
+    backendRef), or (None) mirror nothing to it. Every other filter stays as it was.
+
+    Raises:
+        RouteMisconfigured: as `managed_rule_indexes`.
+    """
+    new_route = copy.deepcopy(route)
+    rules = new_route["spec"].get("rules") or []
+    for index in managed_rule_indexes(route, [stable, canary]):
+        rule = rules[index]
+        filters = [f for f in rule.get("filters") or [] if not _mirrors_to(f, canary)]
+        if percent is not None:
+            backend: JsonObject = {"name": canary}
+            port = next(
+                (ref.get("port") for ref in rule["backendRefs"] if ref.get("name") == canary), None
+            )
+            if port is not None:
+                backend["port"] = port
+            mirror = {"backendRef": backend, "percent": percent}
+            filters.append({"type": "RequestMirror", "requestMirror": mirror})
+        if filters:
+            rule["filters"] = filters
+        else:
+            rule.pop("filters", None)
+    return WeightPlan(route=new_route, changed=new_route != route)
+
+
+def _mirrors_to(filter_: JsonObject, service: str) -> bool:
+    mirror = filter_.get("requestMirror") or {}
+    return filter_.get("type") == "RequestMirror" and (
+        (mirror.get("backendRef") or {}).get("name") == service
+    )

@@ -13,6 +13,7 @@ from activities.contracts import (
     CheckTargetsInput,
     CheckTargetsResult,
     ExperimentRuleInput,
+    MirrorInput,
     SelectRevisionInput,
     SetWeightsInput,
     SetWeightsResult,
@@ -32,6 +33,7 @@ from activities.routing import (
     drifted,
     managed_rule_indexes,
     observed_weights,
+    with_mirror,
     with_named_rule,
     with_weights,
     without_named_rule,
@@ -192,6 +194,32 @@ class TrafficActivities:
                 for rule in reversed(experiment_rules(route, inp)):
                     plan = with_named_rule(plan.route, rule)
             plan.changed = plan.route != route
+            if not plan.changed:
+                return "unchanged"
+            try:
+                await self._kube.replace(path, plan.route)
+            except Conflict:
+                continue
+            return "applied"
+        raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
+
+    @activity.defn(name="set_mirror_route")
+    async def set_mirror_route(self, inp: MirrorInput) -> str:
+        """Mirrors `percent` of the split rules' requests to the canary (or stops).
+
+        Idempotent: a mirror to the canary is replaced, and a route already in shape is not
+        written. Returns "applied", "unchanged", "missing" (no route) or "misconfigured: ...".
+        """
+        path = _route_path(inp.namespace, inp.route)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                route = await self._kube.get(path)
+            except NotFound:
+                return "missing"
+            try:
+                plan = with_mirror(route, inp.stable_service, inp.canary_service, inp.percent)
+            except RouteMisconfigured as err:
+                return f"misconfigured: {err}"
             if not plan.changed:
                 return "unchanged"
             try:

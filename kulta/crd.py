@@ -58,8 +58,10 @@ _RULES: dict[str, list[dict[str, str]]] = {
             "fieldPath": ".canaryService",
         },
         {
-            "rule": "has(self.trafficRouting) || !self.steps.exists(s, has(s.setHeaderRoute))",
-            "message": "trafficRouting: setHeaderRoute needs an HTTPRoute to add its rule to",
+            "rule": "has(self.trafficRouting) || "
+            "!self.steps.exists(s, has(s.setHeaderRoute) || has(s.setMirrorRoute))",
+            "message": "trafficRouting: setHeaderRoute and setMirrorRoute need an HTTPRoute to "
+            "change",
             "fieldPath": ".trafficRouting",
         },
     ],
@@ -86,9 +88,10 @@ _RULES: dict[str, list[dict[str, str]]] = {
     ],
     "strategy.canary.steps[]": [
         {
-            "rule": "has(self.setHeaderRoute) || has(self.setWeight) || has(self.analysis) "
-            "|| has(self.pause)",
-            "message": "a step needs setHeaderRoute, setWeight, analysis, pause, or several",
+            "rule": "has(self.setHeaderRoute) || has(self.setMirrorRoute) || has(self.setWeight) "
+            "|| has(self.analysis) || has(self.pause)",
+            "message": "a step needs setHeaderRoute, setMirrorRoute, setWeight, analysis, pause, "
+            "or several",
         }
     ],
     "strategy.abTesting.variantBMatch": [

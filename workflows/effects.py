@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         MeasureExperimentInput,
         MeasureMetricInput,
         MetricMeasurement,
+        MirrorInput,
         PublishStatusInput,
         ReplicaSetState,
         ScaleAndWaitInput,
@@ -193,6 +194,10 @@ class Effects:
         return await self._run(
             "measure_experiment", inp, ExperimentMeasurement, "measure both variants"
         )
+
+    async def set_mirror_route(self, inp: MirrorInput) -> str:
+        what = f"mirror {inp.percent}% to" if inp.percent is not None else "stop mirroring to"
+        return await self._run("set_mirror_route", inp, str, f"{what} {inp.canary_service}")
 
     async def set_experiment_rule(self, inp: ExperimentRuleInput) -> str:
         verb = "add" if inp.present else "remove"

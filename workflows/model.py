@@ -61,6 +61,13 @@ class HeaderMatch(Model):
     type: Literal["Exact", "RegularExpression"] = "Exact"
 
 
+class MirrorRoute(Model):
+    percent: Annotated[int, Field(ge=1, le=100)] = Field(
+        description="Share of the requests the route sends to stable that are also sent to the "
+        "canary; its responses are dropped, so no user sees them."
+    )
+
+
 class CanaryStep(Model):
     """One step: set a weight, measure inline, pause, or several (in that order)."""
 
@@ -69,6 +76,12 @@ class CanaryStep(Model):
         description="From this step on, requests with this header go to the canary whatever "
         "the weight (a kulta rule copying the route's rule with the header added); it stays "
         "until the rollout ends or a later step sets another. Needs trafficRouting.",
+    )
+    set_mirror_route: MirrorRoute | None = Field(
+        default=None,
+        description="From this step on, the route mirrors a share of its requests to the canary "
+        "(a Gateway API RequestMirror filter); it stays until the rollout ends or a later step "
+        "sets another share. Needs trafficRouting.",
     )
     set_weight: Weight | None = None
     analysis: Analysis | None = Field(
@@ -79,9 +92,18 @@ class CanaryStep(Model):
 
     @model_validator(mode="after")
     def _not_empty(self) -> CanaryStep:
-        parts = (self.set_header_route, self.set_weight, self.pause, self.analysis)
+        parts = (
+            self.set_header_route,
+            self.set_mirror_route,
+            self.set_weight,
+            self.pause,
+            self.analysis,
+        )
         if all(part is None for part in parts):
-            raise ValueError("a step needs setHeaderRoute, setWeight, analysis, pause, or several")
+            raise ValueError(
+                "a step needs setHeaderRoute, setMirrorRoute, setWeight, analysis, pause, or "
+                "several"
+            )
         if self.analysis is not None and not self.analysis.metrics:
             raise ValueError("analysis: a step's analysis needs at least one metric")
         return self
@@ -121,8 +143,12 @@ class CanaryStrategy(Model):
     @model_validator(mode="after")
     def _two_services(self) -> CanaryStrategy:
         _distinct("canaryService", self.canary_service, "stableService", self.stable_service)
-        if self.traffic_routing is None and any(s.set_header_route for s in self.steps):
-            raise ValueError("trafficRouting: setHeaderRoute needs an HTTPRoute to add its rule to")
+        if self.traffic_routing is None and any(
+            s.set_header_route or s.set_mirror_route for s in self.steps
+        ):
+            raise ValueError(
+                "trafficRouting: setHeaderRoute and setMirrorRoute need an HTTPRoute to change"
+            )
         return self
 
 

@@ -29,6 +29,14 @@ class SetHeaderRoute:
 
 
 @dataclass(frozen=True)
+class SetMirrorRoute:
+    """From here on, `percent` of the stable traffic is mirrored to the canary."""
+
+    percent: int
+    spec_index: int
+
+
+@dataclass(frozen=True)
 class SetWeight:
     """Give the canary `weight` percent of traffic (after enough canary pods are available).
 
@@ -48,4 +56,4 @@ class Analyze:
     spec_index: int
 
 
-Step = SetHeaderRoute | SetWeight | Analyze | Pause
+Step = SetHeaderRoute | SetMirrorRoute | SetWeight | Analyze | Pause

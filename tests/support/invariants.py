@@ -117,8 +117,11 @@ class WriteRecorder:
                 raise AssertionError(f"the record never caught up with {behind[:5]}")
             await asyncio.sleep(0.05)
 
-    def first(self, kind: str, name: str, predicate: Any) -> Write:
+    def first(self, kind: str, name: str, predicate: Any, after: int = 0) -> Write:
+        """The earliest write of `kind`/`name` (with resourceVersion > `after`) that matches."""
         for write in sorted(self.writes, key=lambda w: w.resource_version):
+            if write.resource_version <= after:
+                continue
             if write.kind == kind and write.name == name and predicate(write.object):
                 return write
         raise AssertionError(f"no {kind} {name} write matched")

@@ -104,8 +104,8 @@ CANARY = {"canary": {"stableService": "s", "canaryService": "c", "steps": [{"set
         ),
         (
             spec_with({"canary": {"stableService": "s", "canaryService": "c", "steps": [{}]}}),
-            "spec.strategy.canary.steps[0]: a step needs setHeaderRoute, setWeight, analysis, "
-            "pause, or several",
+            "spec.strategy.canary.steps[0]: a step needs setHeaderRoute, setMirrorRoute, "
+            "setWeight, analysis, pause, or several",
         ),
         (
             spec_with(

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from workflows.model import CanaryStrategy, HeaderMatch
-from workflows.steps import Analyze, Pause, SetHeaderRoute, SetWeight
+from workflows.steps import Analyze, Pause, SetHeaderRoute, SetMirrorRoute, SetWeight
 from workflows.strategies.canary import plan
 
 ROUTE = {"gatewayAPI": {"httpRoute": "r"}}
@@ -36,9 +36,18 @@ def test_a_header_route_comes_first_in_its_step_and_the_pause_still_follows_the_
     ]
 
 
-def test_a_header_route_needs_a_route() -> None:
-    with pytest.raises(ValidationError, match="trafficRouting: setHeaderRoute needs"):
-        canary({"setHeaderRoute": {"name": "x-canary", "value": "yes"}})
+@pytest.mark.parametrize(
+    "step",
+    [{"setHeaderRoute": {"name": "x-canary", "value": "yes"}}, {"setMirrorRoute": {"percent": 5}}],
+)
+def test_header_and_mirror_routes_need_a_route(step: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="trafficRouting: setHeaderRoute and setMirror"):
+        canary(step)
+
+
+def test_a_mirror_comes_before_the_weight_of_its_step() -> None:
+    steps = plan(canary({"setMirrorRoute": {"percent": 20}, "setWeight": 5}, trafficRouting=ROUTE))
+    assert steps == [SetMirrorRoute(percent=20, spec_index=0), SetWeight(weight=5, spec_index=0)]
 
 
 def test_a_weight_carries_the_pause_of_its_step() -> None:

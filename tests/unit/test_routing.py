@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
-from activities.routing import RouteMisconfigured, drifted, observed_weights, with_weights
+from activities.routing import (
+    RouteMisconfigured,
+    drifted,
+    observed_weights,
+    with_mirror,
+    with_weights,
+)
 from tests.support.builders import httproute
 
 
@@ -74,3 +81,44 @@ def test_drift_is_an_edit_we_did_not_make() -> None:
     assert not drifted(r, {"stable": 100, "canary": 0})
     r["spec"]["rules"][1]["backendRefs"][1]["weight"] = 5
     assert drifted(r, {"stable": 100, "canary": 0})
+
+
+def _split_route() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "r", "namespace": "ns"},
+        "spec": {
+            "rules": [
+                {
+                    "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {}}],
+                    "backendRefs": [
+                        {"name": "stable", "port": 80, "weight": 100},
+                        {"name": "canary", "port": 8080, "weight": 0},
+                    ],
+                },
+                {"backendRefs": [{"name": "admin", "port": 9000}]},
+            ]
+        },
+    }
+
+
+def test_a_mirror_goes_on_the_split_rules_only_and_comes_off_leaving_the_rest() -> None:
+    route = _split_route()
+    mirrored = with_mirror(route, "stable", "canary", 20)
+    assert mirrored.changed
+    rule = mirrored.route["spec"]["rules"][0]
+    assert rule["filters"] == [
+        {"type": "RequestHeaderModifier", "requestHeaderModifier": {}},
+        {
+            "type": "RequestMirror",
+            "requestMirror": {"backendRef": {"name": "canary", "port": 8080}, "percent": 20},
+        },
+    ]
+    assert mirrored.route["spec"]["rules"][1] == route["spec"]["rules"][1]
+    again = with_mirror(mirrored.route, "stable", "canary", 50)  # replaced, not added
+    assert [
+        f.get("requestMirror", {}).get("percent")
+        for f in again.route["spec"]["rules"][0]["filters"]
+    ] == [None, 50]
+    removed = with_mirror(again.route, "stable", "canary", None)
+    assert removed.route == route
+    assert not with_mirror(route, "stable", "canary", None).changed

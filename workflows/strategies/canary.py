@@ -20,9 +20,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import RolloutOutcome
     from workflows.model import CanaryStrategy, HeaderMatch
     from workflows.run import RollbackRequired
-    from workflows.steps import Analyze, Pause, SetHeaderRoute, SetWeight, Step
+    from workflows.steps import Analyze, Pause, SetHeaderRoute, SetMirrorRoute, SetWeight, Step
     from workflows.strategies.base import Parts, StableLayout, routed
-    from workflows.strategies.header_route import header_rule, uses_header_routes
+    from workflows.strategies.canary_routes import (
+        header_rule,
+        mirror_input,
+        uses_header_routes,
+        uses_mirror_routes,
+    )
     from workflows.weights import (
         canary_replicas_for_weight,
         replica_split_without_routing,
@@ -31,12 +36,15 @@ with workflow.unsafe.imports_passed_through():
 
 
 def plan(strategy: CanaryStrategy) -> list[Step]:
-    """Each spec step becomes its `setHeaderRoute`, `setWeight`, then `analysis`, then `pause`
-    (those it has); a pause that directly follows a weight travels with it."""
+    """Each spec step becomes its `setHeaderRoute`, `setMirrorRoute`, `setWeight`, then
+    `analysis`, then `pause` (those it has); a pause that directly follows a weight travels
+    with it."""
     steps: list[Step] = []
     for index, step in enumerate(strategy.steps):
         if step.set_header_route is not None:
             steps.append(SetHeaderRoute(match=step.set_header_route, spec_index=index))
+        if step.set_mirror_route is not None:
+            steps.append(SetMirrorRoute(percent=step.set_mirror_route.percent, spec_index=index))
         if step.set_weight is not None:
             steps.append(SetWeight(weight=step.set_weight, spec_index=index))
         if step.analysis is not None:
@@ -52,7 +60,7 @@ def plan(strategy: CanaryStrategy) -> list[Step]:
     return steps
 
 
-_ORDER = {SetHeaderRoute: 0, SetWeight: 1, Analyze: 2, Pause: 3}
+_ORDER = {SetHeaderRoute: 0, SetMirrorRoute: 1, SetWeight: 2, Analyze: 3, Pause: 4}
 
 
 def _position(step: Step, *, end: bool = False) -> tuple[int, int]:
@@ -82,6 +90,7 @@ class Canary:
         self._stable_replicas = spec.replicas  # the stable revision's size, kept at full
         self._sized_for: int | None = None  # the spec.replicas the pod counts were last set for
         self._header: HeaderMatch | None = None  # the header route on the HTTPRoute, if any
+        self._mirror: int | None = None  # the share mirrored to the canary, if any
 
     def stable_layout(self) -> StableLayout:
         c = self._canary
@@ -157,6 +166,9 @@ class Canary:
                 case SetHeaderRoute(match=match, spec_index=index):
                     self._run.update(current_step_index=index)
                     await self._header_route(match)
+                case SetMirrorRoute(percent=percent, spec_index=index):
+                    self._run.update(current_step_index=index)
+                    await self._mirror_route(percent)
                 case Pause():
                     await self._pause(step)
             done = _position(step, end=True)
@@ -234,6 +246,37 @@ class Canary:
                 "HTTPRouteNotFound", f"HTTPRoute {route[0]}/{route[1]} does not exist"
             )
 
+    async def _mirror_route(self, percent: int) -> None:
+        """A share of the stable traffic is copied to the canary from now on (its answers are
+        dropped): a canary pod first, then the RequestMirror filter."""
+        run, spec, workload = self._run, self._spec, self._parts.workload
+        need = canary_replicas_for_weight(spec.replicas, run.status.current_weight or 0)
+        await workload.scale_own_and_wait(spec, max(need, 1))
+        self._mirror = percent
+        await self._set_mirror(percent)
+        run.decide("mirror-route", f"{percent}% of the requests mirrored to the canary")
+
+    async def _set_mirror(self, percent: int | None) -> None:
+        run, canary = self._run, self._canary
+        route = run.route(canary.traffic_routing)
+        assert route is not None  # the model requires a route for setMirrorRoute
+        outcome = await self._parts.effects.set_mirror_route(mirror_input(route, canary, percent))
+        if percent is None:
+            return  # taking it off: a route that is gone or changed mirrors nothing of ours
+        if outcome == "missing":
+            raise RollbackRequired(
+                "HTTPRouteNotFound", f"HTTPRoute {route[0]}/{route[1]} does not exist"
+            )
+        if outcome.startswith("misconfigured"):
+            raise RollbackRequired("HTTPRouteMisconfigured", outcome.split(": ", 1)[-1])
+
+    async def _remove_traffic_rules(self) -> None:
+        """kulta's header rule and mirror off the route (also after an edit removed the step)."""
+        await self._remove_header_route()
+        if self._mirror is not None or uses_mirror_routes(self._canary):
+            await self._set_mirror(None)
+            self._mirror = None
+
     async def _remove_header_route(self) -> None:
         """kulta's header rule off the route (also after an edit removed the step)."""
         if self._header is None and not uses_header_routes(self._canary):
@@ -271,8 +314,8 @@ class Canary:
         else:
             # Capacity before traffic both ways: up, then weight; or weight, then down.
             need = canary_replicas_for_weight(spec.replicas, weight)
-            if self._header is not None:
-                need = max(need, 1)  # header-matched requests still reach the canary
+            if self._header is not None or self._mirror is not None:
+                need = max(need, 1)  # header-matched or mirrored requests still reach the canary
             if spec.replicas != self._stable_replicas:
                 # `spec.replicas` changed mid-rollout: stable keeps full capacity at the new size.
                 await workload.scale(stable, spec.replicas)
@@ -363,7 +406,7 @@ class Canary:
         await workload.select(canary.stable_service, run.revision if route else None)
         if route is not None:
             await workload.write_weights(canary.traffic_routing, canary_split(canary, 0))
-            await self._remove_header_route()
+            await self._remove_traffic_rules()
         old = run.status.stable_revision
         await self._parts.transitions.completed(len(canary.steps), "promoted to stable")
         if old is not None:
@@ -429,8 +472,8 @@ class Canary:
                 run.decide("rollback-incomplete", f"kept {run.own_replicaset}: {stuck.message}")
                 return False
             return True
-        # Header-matched requests go back first: that rule sends them to the canary at any weight.
-        await self._remove_header_route()
+        # Header-matched and mirrored requests first: they reach the canary at any weight.
+        await self._remove_traffic_rules()
         return await workload.weights_for_rollback(canary.traffic_routing, canary_split(canary, 0))
 
     def _variables(self) -> dict[str, str]:

@@ -1,11 +1,13 @@
-"""Canary planner: kulta's HTTPRoute rule for a `setHeaderRoute` step. It copies the route's rule
-that sends to the stable Service (its matches, filters and timeouts), adds the header to every
-match and sends to the canary Service; Gateway API prefers the more specific match, so requests
-with the header reach the canary whatever the weights."""
+"""Canary planner for the steps that reach the canary outside the weights.
+
+`setHeaderRoute`: kulta's HTTPRoute rule copies the route's rule that sends to the stable
+Service (its matches, filters and timeouts), adds the header to every match and sends to the
+canary Service; Gateway API prefers the more specific match, so requests with the header reach
+the canary whatever the weights. `setMirrorRoute`: a RequestMirror filter on the split rules."""
 
 from __future__ import annotations
 
-from activities.contracts import ExperimentRuleInput
+from activities.contracts import ExperimentRuleInput, MirrorInput
 from activities.routing import KULTA_RULE_PREFIX
 from workflows.model import CanaryStrategy, HeaderMatch
 
@@ -33,3 +35,19 @@ def header_rule(
 
 def uses_header_routes(canary: CanaryStrategy) -> bool:
     return any(step.set_header_route is not None for step in canary.steps)
+
+
+def mirror_input(
+    route: tuple[str, str], canary: CanaryStrategy, percent: int | None
+) -> MirrorInput:
+    return MirrorInput(
+        namespace=route[0],
+        route=route[1],
+        stable_service=canary.stable_service,
+        canary_service=canary.canary_service,
+        percent=percent,
+    )
+
+
+def uses_mirror_routes(canary: CanaryStrategy) -> bool:
+    return any(step.set_mirror_route is not None for step in canary.steps)

@@ -1,7 +1,8 @@
-"""`setHeaderRoute` steps on the local stack: requests with the header go to the canary through
-kulta's own rule (a copy of the route's rule with the header added), whatever the weight; the
-rule leaves the route at completion and at an abort (before the weights move back), and no
-recorded write ever sends requests to a canary without an available pod."""
+"""`setHeaderRoute` and `setMirrorRoute` steps on the local stack. Requests with the header go to
+the canary through kulta's own rule (a copy of the route's rule with the header added), and a
+share of the stable traffic is mirrored to it, whatever the weight. Both leave the route at
+completion and at an abort (before the weights move back), and no recorded write ever sends
+requests to a canary without an available pod."""
 
 from __future__ import annotations
 
@@ -98,11 +99,72 @@ async def test_an_abort_takes_the_header_route_off_before_the_weights(stack: Sce
         await writes.caught_up()
     assert RULE not in _rules(await sc.route())
     assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
-    rule_gone = writes.first("HTTPRoute", "app-route", lambda r: RULE not in _rules(r))
+    # From the last write at 50%, the rule goes before (or with) the weight's return to 0.
+    at_half = writes.first("HTTPRoute", "app-route", lambda r: _canary_weight(r) == 50)
+    rule_gone = writes.first(
+        "HTTPRoute", "app-route", lambda r: RULE not in _rules(r), after=at_half.resource_version
+    )
     weight_zero = writes.first(
-        "HTTPRoute",
-        "app-route",
-        lambda r: RULE not in _rules(r) and _canary_weight(r) == 0,
+        "HTTPRoute", "app-route", lambda r: _canary_weight(r) == 0, after=at_half.resource_version
     )
     assert rule_gone.resource_version <= weight_zero.resource_version
+    assert violations(writes.history, sc.name, from_version=armed) == []
+
+
+MIRROR_STEPS: list[dict[str, Any]] = [
+    {"setMirrorRoute": {"percent": 20}, "pause": {}},
+    {"setWeight": 50, "pause": {}},
+    {"setWeight": 100},
+]
+
+
+def _split_rule(route: dict[str, Any]) -> dict[str, Any]:
+    return next(
+        rule
+        for rule in route["spec"]["rules"]
+        if any(ref["name"] == "app-canary" for ref in rule["backendRefs"]) and not rule.get("name")
+    )
+
+
+def _mirrors(route: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in _split_rule(route).get("filters") or [] if f["type"] == "RequestMirror"]
+
+
+async def test_a_mirror_stays_through_the_weights_and_an_abort_takes_it_off_first(
+    stack: Scenario,
+) -> None:
+    sc = stack
+    async with WriteRecorder(sc.kube, sc.namespace, kinds=RECORDED_KINDS).running() as writes:
+        await sc.create(steps=MIRROR_STEPS, scale_down_delay=1, abort_delay=1, replicas=4)
+        await sc.wait_phase("Completed")
+        await writes.caught_up()
+        armed = max(w.resource_version for w in writes.history)
+        user_filters = _split_rule(await sc.route())["filters"]
+        await sc.set_image("example/app:v2")
+        v2 = revision_of((await sc.rollout())["spec"]["template"])
+        await sc.wait_phase("Paused", "waiting for promotion")
+        route = await sc.route()
+        mirror = _mirrors(route)
+        assert [m["requestMirror"]["percent"] for m in mirror] == [20]
+        assert mirror[0]["requestMirror"]["backendRef"]["name"] == "app-canary"
+        assert _split_rule(route)["filters"][0] == user_filters[0]  # the user's filter stays
+        assert await sc.weights() == {"app-stable": 100, "app-canary": 0, "mirror-sink": 0}
+        assert (await sc.replicaset(v2))["status"]["availableReplicas"] >= 1
+
+        await sc.annotate(ANNOTATION_PROMOTE)
+        await sc.wait_paused_at(50)
+        assert len(_mirrors(await sc.route())) == 1
+        await sc.annotate(ANNOTATION_ABORT)
+        await sc.wait_phase("Failed", "aborted by annotation")
+        await sc.wait_rs_replicas(v2, 0, timeout=30)
+        await writes.caught_up()
+    assert _split_rule(await sc.route())["filters"] == user_filters
+    at_half = writes.first("HTTPRoute", "app-route", lambda r: _canary_weight(r) == 50)
+    unmirrored = writes.first(
+        "HTTPRoute", "app-route", lambda r: not _mirrors(r), after=at_half.resource_version
+    )
+    weight_zero = writes.first(
+        "HTTPRoute", "app-route", lambda r: _canary_weight(r) == 0, after=at_half.resource_version
+    )
+    assert unmirrored.resource_version <= weight_zero.resource_version
     assert violations(writes.history, sc.name, from_version=armed) == []
