@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -58,6 +60,60 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
+
+
+class TemporalConnection:
+    """A process's client, once Temporal answers.
+
+    A worker or watcher may start before Temporal is reachable (a cluster booting, the server
+    restarting, a new pod scheduled mid-outage). It then waits, saying so in its log and on
+    /readyz, instead of exiting: an exit would put the pod into CrashLoopBackOff, whose back-off
+    (up to five minutes) outlasts the outage. `prepare` runs once per connection before it
+    counts as made (the worker registers its search attributes there).
+    """
+
+    MAX_DELAY_SECONDS = 10.0
+
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime | None = None,
+        prepare: Callable[[Client], Awaitable[None]] | None = None,
+    ) -> None:
+        self._settings, self._runtime, self._prepare = settings, runtime, prepare
+        self.client: Client | None = None
+
+    async def check_health(self) -> None:
+        """The readiness probe: fails until connected, then asks the server."""
+        if self.client is None:
+            raise ConnectionError(f"not connected to Temporal at {self._settings.temporal_address}")
+        await self.client.service_client.check_health()
+
+    async def establish(self) -> None:
+        """Connects, retrying with a doubling delay (up to MAX_DELAY_SECONDS) and a warning
+        for every failed attempt; returns once `client` is set."""
+        delay, failures = 0.5, 0
+        while True:
+            try:
+                client = await connect(self._settings, self._runtime)
+                if self._prepare is not None:
+                    await self._prepare(client)
+            except Exception as err:  # the SDK raises RuntimeError or RPCError: all mean "not yet"
+                failures += 1
+                log.warning(
+                    "Temporal at %s not reachable (attempt %d: %s); retrying in %.1f s",
+                    self._settings.temporal_address,
+                    failures,
+                    err,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.MAX_DELAY_SECONDS)
+                continue
+            if failures:
+                log.info("connected to Temporal at %s", self._settings.temporal_address)
+            self.client = client
+            return
 
 
 def _read(path: str | None) -> bytes | None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from activities.adapters.kube import KubeClient, load_credentials
 from kulta import process
 from kulta.settings import Settings
-from kulta.temporal import connect
+from kulta.temporal import TemporalConnection
 from watcher.census import Census
 from watcher.leader import LeaderElector, LeaseTiming
 from watcher.loop import watch_forever
@@ -42,32 +42,38 @@ async def run(settings: Settings) -> int:
     """Exit status: 0 after a requested stop, 1 when leadership was lost (the pod restarts and
     stands by again, instead of acting beside a new leader)."""
     runtime, sdk_metrics_url = process.sdk_runtime()
-    client = await connect(settings, runtime)
+    temporal = TemporalConnection(settings, runtime)
     kube = KubeClient(load_credentials(settings.kubeconfig))
     probes: dict[str, process.Probe] = {
-        "temporal": client.service_client.check_health,
+        "temporal": temporal.check_health,
         "kubernetes": kube.version,
     }
     status = 0
     census = Census()
-    runner = Runner(client, kube, settings.task_queue)
-    source = RolloutSource(
-        kube,
-        settings.watch_namespace,
-        on_list=census.replace_all,
-        running=lambda: runner.running_workflows(settings.watch_namespace),
-    )
     standing_by = True  # a standby's loop does not run: it is alive while it waits
+    source: RolloutSource | None = None
 
     def alive() -> bool:
-        return standing_by or time.monotonic() - source.progressed_at < settings.watch_stale_seconds
+        if standing_by or source is None:
+            return True
+        return time.monotonic() - source.progressed_at < settings.watch_stale_seconds
 
+    # Health endpoints first: while Temporal is unreachable the watcher is alive and not ready.
     async with process.serving(settings, probes, sdk_metrics_url, alive=alive) as stopping:
-        elector = elector_for(settings, kube) if settings.leader_election else None
-        if elector is None or await process.unless_stopped(elector.acquire(), stopping):
-            standing_by = False
-            source.progressed_at = time.monotonic()
-            status = await _lead(settings, runner, elector, stopping, source, census)
+        if await process.unless_stopped(temporal.establish(), stopping):
+            assert temporal.client is not None
+            runner = Runner(temporal.client, kube, settings.task_queue)
+            source = RolloutSource(
+                kube,
+                settings.watch_namespace,
+                on_list=census.replace_all,
+                running=lambda: runner.running_workflows(settings.watch_namespace),
+            )
+            elector = elector_for(settings, kube) if settings.leader_election else None
+            if elector is None or await process.unless_stopped(elector.acquire(), stopping):
+                standing_by = False
+                source.progressed_at = time.monotonic()
+                status = await _lead(settings, runner, elector, stopping, source, census)
     await kube.aclose()
     return status
 

@@ -3,6 +3,7 @@ cluster. Workers are stateless; run as many as you like on one task queue."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,7 @@ from activities.traffic import TrafficActivities
 from kulta import process, prometheus_providers
 from kulta.interceptors import CountFailures, MapErrors
 from kulta.settings import ConfigError, Settings
-from kulta.temporal import connect, ensure_search_attributes
+from kulta.temporal import TemporalConnection, ensure_search_attributes
 from workflows.rollout import RolloutWorkflow
 
 log = logging.getLogger("kulta.worker")
@@ -79,6 +80,7 @@ def build_worker(
             traffic.select_revision,
             traffic.set_route_weights,
             traffic.set_experiment_rule,
+            traffic.set_mirror_route,
             experiments.measure,
             metrics.measure,
             status.publish_status,
@@ -97,8 +99,11 @@ def build_worker(
 
 async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None:
     runtime, sdk_metrics_url = process.sdk_runtime()
-    client = await connect(settings, runtime)
-    await ensure_search_attributes(client, settings.temporal_namespace)
+    temporal = TemporalConnection(
+        settings,
+        runtime,
+        prepare=lambda client: ensure_search_attributes(client, settings.temporal_namespace),
+    )
     kube = KubeClient(load_credentials(settings.kubeconfig))
     default = prometheus_providers.default_provider(settings)
     prometheus = PrometheusClient(default) if default else None
@@ -109,35 +114,43 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
         else None
     )
     probes: dict[str, process.Probe] = {
-        "temporal": client.service_client.check_health,
+        "temporal": temporal.check_health,
         "kubernetes": kube.version,
     }
+    # Health endpoints first: while Temporal is unreachable the worker is alive and not ready.
     async with process.serving(settings, probes, sdk_metrics_url) as stopping:
-        worker = build_worker(
-            client,
-            kube,
-            settings.task_queue,
-            prometheus=prometheus,
-            min_window_seconds=settings.analysis_min_window_seconds,
-            providers=providers,
-            cdevents=sink,
-            occurrences=OccurrenceLog(Path(settings.occurrence_dir)),
-            cluster=settings.cluster_name,
-            shutdown_grace_seconds=settings.shutdown_grace_seconds,
-            max_cached_workflows=settings.max_cached_workflows,
-            sandboxed=settings.workflow_sandbox,
-        )
-        log.info(
-            "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address
-        )
-        async with worker:
-            await stopping.wait()
-            log.info("shutting down: finishing running activities")
+        if await process.unless_stopped(temporal.establish(), stopping):
+            assert temporal.client is not None
+            await _poll_until_stopped(
+                build_worker(
+                    temporal.client,
+                    kube,
+                    settings.task_queue,
+                    prometheus=prometheus,
+                    min_window_seconds=settings.analysis_min_window_seconds,
+                    providers=providers,
+                    cdevents=sink,
+                    occurrences=OccurrenceLog(Path(settings.occurrence_dir)),
+                    cluster=settings.cluster_name,
+                    shutdown_grace_seconds=settings.shutdown_grace_seconds,
+                    max_cached_workflows=settings.max_cached_workflows,
+                    sandboxed=settings.workflow_sandbox,
+                ),
+                settings,
+                stopping,
+            )
     await kube.aclose()
     if sink is not None:
         await sink.aclose()
     for client_ in [*providers.values(), *([prometheus] if prometheus else [])]:
         await client_.aclose()
+
+
+async def _poll_until_stopped(worker: Worker, settings: Settings, stopping: asyncio.Event) -> None:
+    log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stopping.wait()
+        log.info("shutting down: finishing running activities")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

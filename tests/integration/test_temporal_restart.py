@@ -13,13 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 
 from activities.naming import ANNOTATION_PROMOTE
+from tests.support.exporter import free_port
 from tests.support.invariants import RECORDED_KINDS, WriteRecorder, violations
-from tests.support.kube import Kube
-from tests.support.processes import WorkerProcesses, until_ready, worker_environment
+from tests.support.kube import Kube, service_account_credentials, write_token_kubeconfig
+from tests.support.processes import (
+    KultaProcess,
+    WorkerProcesses,
+    until_ready,
+    worker_environment,
+)
 from tests.support.scenario import Scenario
 from tests.support.temporal import DevServerProcess
 from watcher.loop import watch_forever
@@ -139,3 +146,69 @@ async def test_the_watcher_outlives_temporal_being_down_and_acts_once_it_is_back
         done = await first.wait_phase("Completed", f"revision {v2} is stable", timeout=120)
         assert done["status"]["stableRevision"] == v2
         assert not watcher.done()
+
+
+async def test_a_worker_and_a_watcher_started_before_temporal_wait_for_it(
+    kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    """Both processes start while nothing listens on Temporal's address: they stay up, alive and
+    not ready, say so in their logs, and once the server starts a Rollout completes through
+    them. (Exiting instead put a pod into CrashLoopBackOff, and a worker restarted during a
+    Temporal restart in the load run never came back.)"""
+    server = DevServerProcess(tmp_path / "temporal.db", tmp_path / "temporal.log")
+    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    env = await worker_environment(kube, server.address, task_queue, tmp_path)
+    worker, worker_port = WorkerProcesses(env, tmp_path).start()
+    watcher_token = await service_account_credentials(kube.client, "kulta-watcher")
+    watcher_port = free_port()
+    watcher = KultaProcess(
+        "kulta-watcher",
+        {
+            **env,
+            "KUBECONFIG": str(write_token_kubeconfig(watcher_token, tmp_path / "w.kubeconfig")),
+            "KULTA_WATCH_NAMESPACE": namespace,
+            "KULTA_HTTP_PORT": str(watcher_port),
+        },
+        tmp_path / "watcher.log",
+    )
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for port in (worker_port, watcher_port):
+                await _until_alive(http, port)
+                assert (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 503
+        await _until_logged([worker, watcher], "not reachable (attempt 2")
+        assert worker.proc.poll() is None and watcher.proc.poll() is None
+
+        client = await server.start()
+        await until_ready(worker_port, timeout=60)
+        await until_ready(watcher_port, timeout=60)
+        sc = Scenario(kube, client, namespace, task_queue)
+        await sc.create(replicas=1)
+        await sc.wait_phase("Completed", timeout=120)
+        for process in (worker, watcher):
+            assert f"connected to Temporal at {server.address}" in process.output()
+    finally:
+        watcher.stop()
+        worker.stop()
+        server.stop()
+
+
+async def _until_alive(http: httpx.AsyncClient, port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"process on port {port} never answered /healthz"
+        await asyncio.sleep(0.2)
+
+
+async def _until_logged(processes: list[KultaProcess], text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(text in p.output() for p in processes):
+        assert time.monotonic() < deadline, f"no {text!r} in: " + " | ".join(
+            p.output()[-500:] for p in processes
+        )
+        await asyncio.sleep(0.2)

@@ -88,7 +88,9 @@ async def _kill_forever(
         current[0].kill()
         kills.append(time.monotonic())
         current[0], port = workers.start()
-        await until_ready(port)
+        # A worker started while the Temporal server restarts waits for it (then retries
+        # every 10 s at most), so its readiness may take the outage and one retry longer.
+        await until_ready(port, timeout=90)
 
 
 # Every n-th worker request of these kinds fails (the proxy counts per fault).
