@@ -58,6 +58,7 @@ class Resource:
 
 ROLLOUTS = Resource("Rollout", ROLLOUT_API_VERSION, "rollouts")
 REPLICASETS = Resource("ReplicaSet", "apps/v1", "replicasets")
+DEPLOYMENTS = Resource("Deployment", "apps/v1", "deployments")
 SERVICES = Resource("Service", "v1", "services")
 HTTPROUTES = Resource("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
 REFERENCE_GRANTS = Resource(
@@ -71,6 +72,7 @@ RESOURCES: dict[str, Resource] = {
     for r in (
         ROLLOUTS,
         REPLICASETS,
+        DEPLOYMENTS,
         SERVICES,
         HTTPROUTES,
         REFERENCE_GRANTS,

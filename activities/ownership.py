@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -17,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.adapters.kube import KubeClient
 from activities.contracts import ClaimInput, ClaimResult
 from activities.errors import Conflict, NotFound
-from activities.naming import ROLLOUTS, revision_of
+from activities.naming import DEPLOYMENTS, ROLLOUTS, revision_of
 
 HEARTBEAT_SECONDS = 5.0
 MAX_CLAIM_ATTEMPTS = 20
@@ -46,7 +47,7 @@ class OwnershipActivities:
             meta = rollout["metadata"]
             if meta.get("uid") != ref.uid:
                 return ClaimResult(claimed=False, reason="RolloutDeleted")
-            current = revision_of(rollout.get("spec", {}).get("template") or {})
+            current = revision_of(await self._template_of(rollout))
             status = rollout.get("status") or {}
             if current != inp.revision:
                 return ClaimResult(claimed=False, reason="Superseded", current_revision=current)
@@ -75,6 +76,20 @@ class OwnershipActivities:
                 current_revision=current,
             )
         raise Conflict(f"Rollout {ref.namespace}/{ref.name} ownership kept changing; will retry")
+
+    async def _template_of(self, rollout: dict[str, Any]) -> dict[str, Any]:
+        """The template the Rollout rolls out now: its own, or its Deployment's (workloadRef;
+        none while that Deployment is missing), as the watcher resolves it."""
+        spec = rollout.get("spec") or {}
+        ref = spec.get("workloadRef")
+        if not isinstance(ref, dict) or not ref.get("name"):
+            return dict(spec.get("template") or {})
+        namespace = rollout["metadata"].get("namespace", "default")
+        try:
+            deployment = await self._kube.get(DEPLOYMENTS.path(namespace, str(ref["name"])))
+        except NotFound:
+            return {}
+        return dict((deployment.get("spec") or {}).get("template") or {})
 
     async def _cancel_and_wait_closed(self, workflow_id: str) -> None:
         """Requests cancellation of a workflow and waits until it has closed.

@@ -23,6 +23,7 @@ from activities.contracts import (
 from activities.errors import AlreadyExists, BadInput, Gone, NotFound, Transient
 from activities.naming import (
     ANNOTATION_GENERATION,
+    DEPLOYMENTS,
     LABEL_MANAGED,
     LABEL_ROLLOUT,
     LABEL_TEMPLATE_HASH,
@@ -148,6 +149,19 @@ class ReplicaSetActivities:
                 )
             raise
         return _state(rs)
+
+    @activity.defn(name="scale_deployment")
+    async def scale_deployment(self, inp: ScaleInput) -> str:
+        """Sets a Deployment's replicas through its scale subresource (a Rollout took over its
+        template): "scaled", or "missing" when there is no such Deployment any more."""
+        try:
+            await self._kube.patch(
+                DEPLOYMENTS.path(inp.namespace, inp.name, "scale"),
+                {"spec": {"replicas": inp.replicas}},
+            )
+        except NotFound:
+            return "missing"
+        return "scaled"
 
     @activity.defn(name="scale_down_other_revisions")
     async def scale_down_other_revisions(self, inp: ScaleDownOthersInput) -> list[str]:

@@ -456,7 +456,7 @@ def lint_rollout(doc: dict[str, Any]) -> list[str]:
     if not (doc.get("metadata") or {}).get("name"):
         found.append("metadata.name: required")
     try:
-        parse_spec(doc.get("spec") or {})
+        parse_spec(doc.get("spec") or {}, resolved=False)
     except InvalidSpec as err:
         found += str(err).split("; ")
     return found

@@ -16,7 +16,15 @@ import yaml
 
 from activities.rollout_status import RolloutStatus
 from workflows.durations import DURATION_PATTERN
-from workflows.model import API_GROUP, API_VERSION, KIND, PLURAL, SEED_API_VERSION, RolloutSpec
+from workflows.model import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    PLURAL,
+    SEED_API_VERSION,
+    TEMPLATE_OR_WORKLOAD,
+    RolloutSpec,
+)
 
 Schema = dict[str, Any]
 
@@ -44,6 +52,13 @@ ZERO_DURATION = "^(0+[smhd])+$"
 
 # CEL rules, by the JSON path (in the spec) of the object they apply to.
 _RULES: dict[str, list[dict[str, str]]] = {
+    "": [
+        {
+            "rule": "has(self.template) != has(self.workloadRef)",
+            "message": TEMPLATE_OR_WORKLOAD,
+            "fieldPath": ".template",
+        }
+    ],
     "strategy": [
         {
             "rule": "[has(self.canary), has(self.blueGreen), has(self.abTesting), "

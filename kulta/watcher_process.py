@@ -22,6 +22,7 @@ from watcher.leader import LeaderElector, LeaseTiming
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
+from watcher.workloads import DeploymentTemplates
 
 log = logging.getLogger("kulta.watcher")
 
@@ -68,6 +69,7 @@ async def run(settings: Settings) -> int:
                 settings.watch_namespace,
                 on_list=census.replace_all,
                 running=lambda: runner.running_workflows(settings.watch_namespace),
+                templates=DeploymentTemplates(kube, settings.watch_namespace),
             )
             elector = elector_for(settings, kube) if settings.leader_election else None
             if elector is None or await process.unless_stopped(elector.acquire(), stopping):

@@ -74,6 +74,7 @@ def build_worker(
             replicasets.ensure_replicaset,
             replicasets.scale_replicaset,
             replicasets.scale_down_other_revisions,
+            replicasets.scale_deployment,
             replicasets.wait_available,
             replicasets.scale_and_wait,
             traffic.check_targets,

@@ -80,5 +80,5 @@ class Announcer:
 def images_of(spec: RolloutSpec | None) -> list[str]:
     if spec is None:
         return []
-    containers = (spec.template.get("spec") or {}).get("containers") or []
+    containers = ((spec.template or {}).get("spec") or {}).get("containers") or []
     return [str(c["image"]) for c in containers if isinstance(c, dict) and c.get("image")]

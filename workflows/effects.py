@@ -154,6 +154,11 @@ class Effects:
             f"service {inp.service} -> {inp.revision or 'all revisions'}",
         )
 
+    async def scale_deployment(self, inp: ScaleInput) -> str:
+        return await self._run(
+            "scale_deployment", inp, str, f"scale Deployment {inp.name} to {inp.replicas}"
+        )
+
     async def scale_down_others(self, inp: ScaleDownOthersInput) -> None:
         await self._run("scale_down_other_revisions", inp, list, "scale down other revisions")
 

@@ -269,12 +269,35 @@ class Strategy(Model):
         return next(kind for kind in STRATEGY_KINDS if self._get(kind))
 
 
+class WorkloadRef(Model):
+    """A Deployment whose pod template the Rollout takes (how a Deployment migrates)."""
+
+    api_version: Literal["apps/v1"] = "apps/v1"
+    kind: Literal["Deployment"] = "Deployment"
+    name: Annotated[str, Field(min_length=1)]
+    scale_down: Literal["never", "onsuccess"] = Field(
+        default="onsuccess",
+        description="onsuccess: the Deployment is scaled to zero each time a revision of the "
+        "Rollout is stable (its pods served until then); never: it is left alone.",
+    )
+
+
+# One message for both wrong shapes (neither, both), from the model, `kulta lint` and CEL alike.
+TEMPLATE_OR_WORKLOAD = "template: give exactly one of template and workloadRef"
+
+
 class RolloutSpec(Model):
     replicas: Annotated[int, Field(ge=0, le=10000)] = 1
     selector: LabelSelector
-    template: dict[str, Any] = Field(
+    template: dict[str, Any] | None = Field(
+        default=None,
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-        description="Pod template, as in a Deployment.",
+        description="Pod template, as in a Deployment (or give workloadRef).",
+    )
+    workload_ref: WorkloadRef | None = Field(
+        default=None,
+        description="Take the pod template from this Deployment instead of template: a change "
+        "of the Deployment's template starts a rollout.",
     )
     strategy: Strategy
     paused: bool = False
@@ -315,6 +338,10 @@ class RolloutSpec(Model):
 
     @model_validator(mode="after")
     def _selector_matches_template(self) -> RolloutSpec:
+        if self.template is None:
+            if self.workload_ref is None:
+                raise ValueError(TEMPLATE_OR_WORKLOAD)
+            return self  # the Deployment's, resolved by the watcher (see `parse_spec`)
         labels = (self.template.get("metadata") or {}).get("labels") or {}
         for key, value in (self.selector.match_labels or {}).items():
             if labels.get(key) != value:
@@ -366,12 +393,25 @@ def _metrics(node: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def parse_spec(raw: dict[str, Any]) -> RolloutSpec:
-    """Validates a raw spec; raises `InvalidSpec` naming each bad field."""
+def parse_spec(raw: dict[str, Any], *, resolved: bool = True) -> RolloutSpec:
+    """Validates a spec; raises `InvalidSpec` naming each bad field.
+
+    `resolved`: the spec as the watcher hands it to a workflow, with a workloadRef's template
+    filled in from the Deployment (a missing template then means a missing Deployment).
+    Otherwise the spec as written (`kulta lint`), where a workloadRef excludes a template.
+    """
     try:
-        return RolloutSpec.model_validate(raw)
+        spec = RolloutSpec.model_validate(raw)
     except ValidationError as err:
         raise InvalidSpec(describe_validation_error(err)) from None
+    ref = spec.workload_ref
+    if ref is not None and resolved and spec.template is None:
+        raise InvalidSpec(
+            f"spec.workloadRef: Deployment {ref.name} not found in the Rollout's namespace"
+        )
+    if ref is not None and not resolved and spec.template is not None:
+        raise InvalidSpec(f"spec.{TEMPLATE_OR_WORKLOAD}")
+    return spec
 
 
 class InvalidSpec(ValueError):

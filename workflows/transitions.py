@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import EventSpec, PublishStatusInput
+    from activities.contracts import EventSpec, PublishStatusInput, ScaleInput
     from activities.naming import SA_PHASE, SA_STRATEGY
     from activities.rollout_status import Phase
     from workflows.announcements import cdevent_kind
@@ -174,6 +174,7 @@ class Transitions:
     async def completed(self, step_count: int | None, how: str) -> None:
         """This revision is stable now: recorded in status, and undoing it no longer applies."""
         run = self._run
+        kept = await self._scale_down_taken_over_deployment()
         run.done = True
         run.update(
             stable_revision=run.revision,
@@ -185,9 +186,28 @@ class Transitions:
         await self.transition(
             "Completed",
             "RolloutCompleted",
-            f"revision {run.revision} is stable",
+            f"revision {run.revision} is stable{kept}",
             decision=("promote", f"revision {run.revision} {how}"),
         )
+
+    async def _scale_down_taken_over_deployment(self) -> str:
+        """A Rollout that takes its template from a Deployment (workloadRef, scaleDown
+        onsuccess): the Deployment goes to zero once a revision is stable, its pods having
+        served until then. What the completion message adds when that failed ("" if not)."""
+        run = self._run
+        ref = run.spec.workload_ref if run.spec is not None else None
+        if ref is None or ref.scale_down != "onsuccess":
+            return ""
+        try:
+            outcome = await self._effects.scale_deployment(
+                ScaleInput(namespace=run.namespace, name=ref.name, replicas=0)
+            )
+        except ActionFailed as failed:
+            run.decide("workload-kept", f"Deployment {ref.name} not scaled down: {failed.message}")
+            return f"; Deployment {ref.name} could not be scaled down: {failed.message}"
+        if outcome == "scaled":
+            run.decide("workload-scaled-down", f"Deployment {ref.name} scaled to zero")
+        return ""
 
     async def rolled_back(self, reason: str, message: str) -> None:
         """A finished rollback: phase Failed, with the reason, until a retry."""

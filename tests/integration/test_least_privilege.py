@@ -33,6 +33,9 @@ ALWAYS_REFUSED: dict[str, Attempt] = {
     "list configmaps": lambda c, ns: c.get(path_of("ConfigMap", ns)),
     "list pods": lambda c, ns: c.get(resource_path("v1", "pods", ns)),
     "create a deployment": lambda c, ns: c.create(_deployment(ns), {"kind": "Deployment"}),
+    # A Deployment a Rollout took over: the watcher reads templates, the worker sets its scale.
+    "patch a deployment": lambda c, ns: c.patch(_deployment(ns) + "/x", {}),
+    "delete a deployment": lambda c, ns: c.delete(_deployment(ns) + "/x"),
     "delete a rollout": lambda c, ns: c.delete(path_of("Rollout", ns, "x")),
     "create a rollout": lambda c, ns: c.create(path_of("Rollout", ns), {"kind": "Rollout"}),
     "create a service": lambda c, ns: c.create(path_of("Service", ns), SERVICE),
@@ -60,10 +63,12 @@ WATCHER_REFUSED: dict[str, Attempt] = {
     "get an httproute": lambda c, ns: c.get(path_of("HTTPRoute", ns, "x")),
     "patch rollout status": lambda c, ns: c.patch(path_of("Rollout", ns, "x") + "/status", {}),
     "create an event": lambda c, ns: c.create(path_of("Event", ns), {"kind": "Event"}),
+    "scale a deployment": lambda c, ns: c.patch(_deployment(ns) + "/x/scale", {}),
 }
 WORKER_REFUSED: dict[str, Attempt] = {
     "watch rollouts": lambda c, ns: c.get(path_of("Rollout", ns), params={"watch": "1"}),
     "list rollouts": lambda c, ns: c.get(path_of("Rollout", ns)),
+    "list deployments": lambda c, ns: c.get(_deployment(ns)),
     "update a lease": lambda c, ns: c.replace(
         resource_path("coordination.k8s.io/v1", "leases", "kulta-system", "kulta-watcher"),
         {"kind": "Lease"},

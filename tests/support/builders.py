@@ -29,8 +29,10 @@ def rollout(
     abort_delay: int = 30,
     scale_down_delay: int = 30,
     strategy: dict[str, Any] | None = None,
+    workload_ref: str | None = None,
 ) -> dict[str, Any]:
-    """A Rollout named `name`; canary by default, or any `strategy` block given."""
+    """A Rollout named `name`; canary by default, or any `strategy` block given; with
+    `workload_ref`, its template comes from that Deployment."""
     canary: dict[str, Any] = {
         "stableService": f"{name}-stable",
         "canaryService": f"{name}-canary",
@@ -41,15 +43,32 @@ def rollout(
     }
     if route:
         canary["trafficRouting"] = {"gatewayAPI": {"httpRoute": f"{name}-route"}}
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {"app": name}},
+        "strategy": strategy or {"canary": canary},
+    }
+    if workload_ref is None:
+        spec["template"] = pod_template(name, image)
+    else:
+        spec["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload_ref}
     return {
         "apiVersion": "kulta.io/v1alpha1",
         "kind": "Rollout",
         "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def deployment(name: str, app: str, image: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
         "spec": {
             "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": pod_template(name, image),
-            "strategy": strategy or {"canary": canary},
+            "selector": {"matchLabels": {"app": app}},
+            "template": pod_template(app, image),
         },
     }
 

@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 # kulta's own resource types, and those only tests arrange (kulta never touches them).
 KINDS: dict[str, Resource] = {
     **RESOURCES,
-    "Deployment": Resource("Deployment", "apps/v1", "deployments"),
     "ServiceAccount": Resource("ServiceAccount", "v1", "serviceaccounts"),
     "Secret": Resource("Secret", "v1", "secrets"),
     "ConfigMap": Resource("ConfigMap", "v1", "configmaps"),

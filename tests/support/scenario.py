@@ -21,6 +21,7 @@ from watcher.dispatch import StartWorkflow, decide
 from watcher.loop import watch_forever
 from watcher.runner import Runner
 from watcher.source import RolloutSource
+from watcher.workloads import DeploymentTemplates
 from workflows.messages import RolloutOutcome
 
 
@@ -203,7 +204,14 @@ async def watched(
     async with running_worker(env.client, kube, **worker_args) as worker:
         runner = Runner(env.client, kube.as_watcher, worker.task_queue)
         watcher = asyncio.create_task(
-            watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
+            watch_forever(
+                runner,
+                RolloutSource(
+                    kube.as_watcher,
+                    namespace,
+                    templates=DeploymentTemplates(kube.as_watcher, namespace),
+                ),
+            )
         )
         scenario = Scenario(kube, env.client, namespace, worker.task_queue)
         try:
