@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
@@ -180,28 +181,17 @@ class TrafficActivities:
         Idempotent: the rule is replaced by name, and a route already in shape is not written.
         Returns "applied", "unchanged" or "missing" (the route does not exist).
         """
-        path = _route_path(inp.namespace, inp.route)
-        for _ in range(MAX_CONFLICT_RETRIES):
-            try:
-                route = await self._kube.get(path)
-            except NotFound:
-                return "missing"
-            names = [inp.rule_name, cookie_rule_name(inp.rule_name)]
+
+        def rewrite(route: JsonObject) -> JsonObject:
             plan = WeightPlan(route=route, changed=False)
-            for name in names:  # both go first; the cookie rule, if any, comes second
-                plan = without_named_rule(plan.route, name)
+            for name in [inp.rule_name, cookie_rule_name(inp.rule_name)]:
+                plan = without_named_rule(plan.route, name)  # both go first; the cookie second
             if inp.present:
                 for rule in reversed(experiment_rules(route, inp)):
                     plan = with_named_rule(plan.route, rule)
-            plan.changed = plan.route != route
-            if not plan.changed:
-                return "unchanged"
-            try:
-                await self._kube.replace(path, plan.route)
-            except Conflict:
-                continue
-            return "applied"
-        raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
+            return plan.route
+
+        return await self._rewrite(inp.namespace, inp.route, rewrite)
 
     @activity.defn(name="set_mirror_route")
     async def set_mirror_route(self, inp: MirrorInput) -> str:
@@ -210,24 +200,35 @@ class TrafficActivities:
         Idempotent: a mirror to the canary is replaced, and a route already in shape is not
         written. Returns "applied", "unchanged", "missing" (no route) or "misconfigured: ...".
         """
-        path = _route_path(inp.namespace, inp.route)
+
+        def rewrite(route: JsonObject) -> JsonObject:
+            return with_mirror(route, inp.stable_service, inp.canary_service, inp.percent).route
+
+        try:
+            return await self._rewrite(inp.namespace, inp.route, rewrite)
+        except RouteMisconfigured as err:
+            return f"misconfigured: {err}"
+
+    async def _rewrite(
+        self, namespace: str, name: str, rewrite: Callable[[JsonObject], JsonObject]
+    ) -> str:
+        """Reads the route, rewrites it and writes it back with the resourceVersion read
+        (again from the read on a conflict): "applied", "unchanged" or "missing"."""
+        path = _route_path(namespace, name)
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
                 route = await self._kube.get(path)
             except NotFound:
                 return "missing"
-            try:
-                plan = with_mirror(route, inp.stable_service, inp.canary_service, inp.percent)
-            except RouteMisconfigured as err:
-                return f"misconfigured: {err}"
-            if not plan.changed:
+            new_route = rewrite(route)
+            if new_route == route:
                 return "unchanged"
             try:
-                await self._kube.replace(path, plan.route)
+                await self._kube.replace(path, new_route)
             except Conflict:
                 continue
             return "applied"
-        raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
+        raise Conflict(f"HTTPRoute {namespace}/{name} kept changing; will retry")
 
 
 def cookie_rule_name(rule_name: str) -> str:

@@ -65,11 +65,13 @@ async def serving(
     probes: dict[str, Probe] | None = None,
     sdk_metrics_url: str | None = None,
     alive: Callable[[], bool] = lambda: True,
+    recheck: asyncio.Event | None = None,
 ) -> AsyncIterator[asyncio.Event]:
     """Health endpoints up, SIGTERM/SIGINT wired; yields the event that says "stop now".
 
     Ready while every probe (Temporal, the API server) answered within the last interval, and
-    not once a stop is requested, so traffic and new work drain first.
+    not once a stop is requested, so traffic and new work drain first. Setting `recheck` runs
+    the probes at once (a connection just made is ready now, not an interval later).
     """
     stopping = asyncio.Event()
     failing: set[str] = set(probes or {})
@@ -88,7 +90,7 @@ async def serving(
         alive=alive,
     )
     await health.start()
-    prober = asyncio.create_task(_probe_forever(probes or {}, failing))
+    prober = asyncio.create_task(_probe_forever(probes or {}, failing, recheck or asyncio.Event()))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
@@ -101,7 +103,9 @@ async def serving(
         await http.aclose()
 
 
-async def _probe_forever(probes: dict[str, Probe], failing: set[str]) -> None:
+async def _probe_forever(
+    probes: dict[str, Probe], failing: set[str], recheck: asyncio.Event
+) -> None:
     while True:
         for name, probe in probes.items():
             try:
@@ -114,7 +118,9 @@ async def _probe_forever(probes: dict[str, Probe], failing: set[str]) -> None:
                 if name in failing:
                     log.info("%s reachable", name)
                 failing.discard(name)
-        await asyncio.sleep(PROBE_INTERVAL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(recheck.wait(), PROBE_INTERVAL)
+        recheck.clear()
 
 
 def sdk_runtime() -> tuple[Runtime, str]:

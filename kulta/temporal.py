@@ -82,6 +82,8 @@ class TemporalConnection:
     ) -> None:
         self._settings, self._runtime, self._prepare = settings, runtime, prepare
         self.client: Client | None = None
+        # Set on connecting, so the readiness probes run at once (kulta.process.serving clears it).
+        self.just_connected = asyncio.Event()
 
     async def check_health(self) -> None:
         """The readiness probe: fails until connected, then asks the server."""
@@ -113,6 +115,7 @@ class TemporalConnection:
             if failures:
                 log.info("connected to Temporal at %s", self._settings.temporal_address)
             self.client = client
+            self.just_connected.set()
             return
 
 

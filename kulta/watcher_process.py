@@ -60,7 +60,9 @@ async def run(settings: Settings) -> int:
         return time.monotonic() - source.progressed_at < settings.watch_stale_seconds
 
     # Health endpoints first: while Temporal is unreachable the watcher is alive and not ready.
-    async with process.serving(settings, probes, sdk_metrics_url, alive=alive) as stopping:
+    async with process.serving(
+        settings, probes, sdk_metrics_url, alive=alive, recheck=temporal.just_connected
+    ) as stopping:
         if await process.unless_stopped(temporal.establish(), stopping):
             assert temporal.client is not None
             runner = Runner(temporal.client, kube, settings.task_queue)

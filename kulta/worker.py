@@ -119,7 +119,9 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
         "kubernetes": kube.version,
     }
     # Health endpoints first: while Temporal is unreachable the worker is alive and not ready.
-    async with process.serving(settings, probes, sdk_metrics_url) as stopping:
+    async with process.serving(
+        settings, probes, sdk_metrics_url, recheck=temporal.just_connected
+    ) as stopping:
         if await process.unless_stopped(temporal.establish(), stopping):
             assert temporal.client is not None
             await _poll_until_stopped(

@@ -174,7 +174,7 @@ async def test_a_worker_and_a_watcher_started_before_temporal_wait_for_it(
     try:
         async with httpx.AsyncClient(timeout=2) as http:
             for port in (worker_port, watcher_port):
-                await _until_alive(http, port)
+                await until_ready(port, probe="/healthz")
                 assert (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 503
         await _until_logged([worker, watcher], "not reachable (attempt 2")
         assert worker.proc.poll() is None and watcher.proc.poll() is None
@@ -191,18 +191,6 @@ async def test_a_worker_and_a_watcher_started_before_temporal_wait_for_it(
         watcher.stop()
         worker.stop()
         server.stop()
-
-
-async def _until_alive(http: httpx.AsyncClient, port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"process on port {port} never answered /healthz"
-        await asyncio.sleep(0.2)
 
 
 async def _until_logged(processes: list[KultaProcess], text: str, timeout: float = 30) -> None:

@@ -74,17 +74,18 @@ class WorkerProcesses:
         return worker, port
 
 
-async def until_ready(port: int, timeout: float = 30) -> None:
-    """Returns once the process on `port` answers /readyz with 200."""
+async def until_ready(port: int, timeout: float = 30, probe: str = "/readyz") -> None:
+    """Returns once the process on `port` answers `probe` (/readyz, or /healthz: alive)
+    with 200."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2) as http:
         while True:
             try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                if (await http.get(f"http://127.0.0.1:{port}{probe}")).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, f"process on port {port} never became ready"
+            assert time.monotonic() < deadline, f"process on port {port} never answered {probe}"
             await asyncio.sleep(0.2)
 
 

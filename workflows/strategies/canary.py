@@ -228,12 +228,12 @@ class Canary:
     async def _header_route(self, match: HeaderMatch) -> None:
         """Requests with the header go to the canary from now on: first a canary pod is
         available (the weight may still be 0), then kulta's rule goes on the route."""
-        run, spec, workload = self._run, self._spec, self._parts.workload
-        need = canary_replicas_for_weight(spec.replicas, run.status.current_weight or 0)
-        await workload.scale_own_and_wait(spec, max(need, 1))
+        await self._a_canary_pod_first()
         self._header = match
         await self._set_header_rule(match)
-        run.decide("header-route", f"requests with {match.name}: {match.value} go to the canary")
+        self._run.decide(
+            "header-route", f"requests with {match.name}: {match.value} go to the canary"
+        )
 
     async def _set_header_rule(self, match: HeaderMatch | None) -> None:
         run, canary = self._run, self._canary
@@ -246,15 +246,20 @@ class Canary:
                 "HTTPRouteNotFound", f"HTTPRoute {route[0]}/{route[1]} does not exist"
             )
 
+    async def _a_canary_pod_first(self) -> None:
+        """At least one canary pod available (the weight may still be 0): header-matched and
+        mirrored requests reach the canary whatever the weight."""
+        spec = self._spec
+        need = canary_replicas_for_weight(spec.replicas, self._run.status.current_weight or 0)
+        await self._parts.workload.scale_own_and_wait(spec, max(need, 1))
+
     async def _mirror_route(self, percent: int) -> None:
         """A share of the stable traffic is copied to the canary from now on (its answers are
         dropped): a canary pod first, then the RequestMirror filter."""
-        run, spec, workload = self._run, self._spec, self._parts.workload
-        need = canary_replicas_for_weight(spec.replicas, run.status.current_weight or 0)
-        await workload.scale_own_and_wait(spec, max(need, 1))
+        await self._a_canary_pod_first()
         self._mirror = percent
         await self._set_mirror(percent)
-        run.decide("mirror-route", f"{percent}% of the requests mirrored to the canary")
+        self._run.decide("mirror-route", f"{percent}% of the requests mirrored to the canary")
 
     async def _set_mirror(self, percent: int | None) -> None:
         run, canary = self._run, self._canary
