@@ -24,6 +24,7 @@ from tests.support.kube import Kube, service_account_credentials, write_token_ku
 from tests.support.processes import (
     KultaProcess,
     WorkerProcesses,
+    until_logged,
     until_ready,
     worker_environment,
 )
@@ -176,7 +177,7 @@ async def test_a_worker_and_a_watcher_started_before_temporal_wait_for_it(
             for port in (worker_port, watcher_port):
                 await until_ready(port, probe="/healthz")
                 assert (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 503
-        await _until_logged([worker, watcher], "not reachable (attempt 2")
+        await until_logged([worker, watcher], "not reachable (attempt 2")
         assert worker.proc.poll() is None and watcher.proc.poll() is None
 
         client = await server.start()
@@ -191,12 +192,3 @@ async def test_a_worker_and_a_watcher_started_before_temporal_wait_for_it(
         watcher.stop()
         worker.stop()
         server.stop()
-
-
-async def _until_logged(processes: list[KultaProcess], text: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(text in p.output() for p in processes):
-        assert time.monotonic() < deadline, f"no {text!r} in: " + " | ".join(
-            p.output()[-500:] for p in processes
-        )
-        await asyncio.sleep(0.2)

@@ -89,6 +89,16 @@ async def until_ready(port: int, timeout: float = 30, probe: str = "/readyz") ->
             await asyncio.sleep(0.2)
 
 
+async def until_logged(processes: list[KultaProcess], text: str, timeout: float = 30) -> None:
+    """Returns once every process has logged `text`."""
+    deadline = time.monotonic() + timeout
+    while not all(text in p.output() for p in processes):
+        assert time.monotonic() < deadline, f"no {text!r} in: " + " | ".join(
+            p.output()[-500:] for p in processes
+        )
+        await asyncio.sleep(0.2)
+
+
 async def worker_environment(
     kube: Kube, temporal_address: str, task_queue: str, tmp: Path
 ) -> dict[str, str]:
