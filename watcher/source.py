@@ -63,8 +63,10 @@ class RolloutSource:
         # What each known Rollout's deletion needs (decide(deleted=True)): a relist that no
         # longer shows one reports it deleted, so a deletion missed in a gap cancels its run.
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
-        # The latest state of each Rollout that names a Deployment, by that Deployment.
+        # The latest state of each Rollout that names a Deployment, by that Deployment, and
+        # which Deployment each one names (so a new state replaces the old one in one step).
         self._referring: dict[Key, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._names: dict[tuple[str, str], Key] = {}
 
     @property
     def restarts(self) -> int:
@@ -139,11 +141,14 @@ class RolloutSource:
 
     def _resolved(self, observed: Observed, templates: DeploymentTemplates) -> Observed:
         rollout, key = observed.rollout, key_of(observed.rollout)
-        for referring in self._referring.values():
-            referring.pop(key, None)
+        if (named := self._names.pop(key, None)) is not None:
+            self._referring[named].pop(key, None)
+            if not self._referring[named]:
+                del self._referring[named]
         deployment = referenced_deployment(rollout)
         if deployment is None or observed.deleted:
             return observed
+        self._names[key] = deployment
         self._referring.setdefault(deployment, {})[key] = rollout
         return Observed(with_template(rollout, templates.template(deployment)))
 

@@ -5,11 +5,16 @@ as a canary; a Rollout naming a Deployment that is not there says so and starts 
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.adapters.kube import KubeClient
 from tests.support import builders
-from tests.support.kube import Kube
-from tests.support.scenario import Scenario
+from tests.support.kube import Kube, service_account_credentials
+from tests.support.kube_proxy import Fault, FaultProxy
+from tests.support.scenario import Scenario, watched
 
 pytestmark = pytest.mark.cluster
 
@@ -71,3 +76,26 @@ async def test_a_missing_deployment_is_reported_and_rolls_out_once_created(
     done = await sc.wait_phase("Completed", timeout=90)
     assert await _image_of(sc, done["status"]["stableRevision"]) == "example/app:v1"
     assert await _deployment_replicas(kube, namespace, "later") == 0
+
+
+async def test_a_refused_scale_down_completes_the_rollout_and_says_so(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
+) -> None:
+    """The worker may never scale the Deployment (403 on every try): the revision is still
+    stable, and the completion message and a decision say the Deployment kept its pods."""
+    async with FaultProxy(kube.client.credentials) as proxy:
+        proxy.faults.append(
+            Fault("status", "PATCH", "/deployments/web/scale", times=10**9, code=403)
+        )
+        token = (await service_account_credentials(kube.client, "kulta-worker")).token
+        faulty = dataclasses.replace(kube, as_worker=KubeClient(proxy.credentials(token)))
+        async with watched(dev_env, faulty, namespace) as sc:
+            await kube.apply(namespace, builders.deployment("web", sc.name, "example/app:v1", 2))
+            await sc.create(workload_ref="web", replicas=2, steps=STEPS)
+            done = await sc.wait_phase(
+                "Completed", "Deployment web could not be scaled down", timeout=90
+            )
+        await faulty.as_worker.aclose()
+    assert any(d["action"] == "workload-kept" for d in done["status"]["decisions"])
+    assert await _deployment_replicas(kube, namespace, "web") == 2
+    assert proxy.faults[0].hits >= 1
