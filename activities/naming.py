@@ -57,6 +57,7 @@ class Resource:
 
 
 ROLLOUTS = Resource("Rollout", ROLLOUT_API_VERSION, "rollouts")
+RELEASES = Resource("Release", ROLLOUT_API_VERSION, "releases")
 REPLICASETS = Resource("ReplicaSet", "apps/v1", "replicasets")
 DEPLOYMENTS = Resource("Deployment", "apps/v1", "deployments")
 SERVICES = Resource("Service", "v1", "services")
@@ -71,6 +72,7 @@ RESOURCES: dict[str, Resource] = {
     r.kind: r
     for r in (
         ROLLOUTS,
+        RELEASES,
         REPLICASETS,
         DEPLOYMENTS,
         SERVICES,
@@ -87,7 +89,10 @@ SA_ROLLOUT = "KultaRollout"
 SA_NAMESPACE = "KultaNamespace"
 SA_STRATEGY = "KultaStrategy"
 SA_PHASE = "KultaPhase"
-SEARCH_ATTRIBUTES = (SA_ROLLOUT, SA_NAMESPACE, SA_STRATEGY, SA_PHASE)
+# `<namespace>/<name>` of the Release: on the Release's workflow and on the workflows of the
+# Rollouts it changed, so one query (`KultaRelease = "shop/checkout"`) shows all of them.
+SA_RELEASE = "KultaRelease"
+SEARCH_ATTRIBUTES = (SA_ROLLOUT, SA_NAMESPACE, SA_STRATEGY, SA_PHASE, SA_RELEASE)
 
 LABEL_TEMPLATE_HASH = "pod-template-hash"
 # Steering by annotation: the watcher turns each into a signal and removes it once delivered.
@@ -108,6 +113,11 @@ ANNOTATION_RESUME = "kulta.io/resume"  # resumes a pause kulta itself chose (ana
 # use (a revert makes an old one the newest), not by creation's one-second timestamps.
 ANNOTATION_GENERATION = "rollouts.kulta.io/generation"
 LABEL_MANAGED = "rollouts.kulta.io/managed"
+# On a Rollout while a Release changes it: `<cluster>/<namespace>/<release>`. A second Release
+# that names the Rollout is refused with this owner; the owner removes it when it ends.
+ANNOTATION_RELEASE = "kulta.io/release"
+# On a Release: approves the named stage's gate (`kulta release approve`).
+ANNOTATION_APPROVE = "kulta.io/approve"
 LABEL_ROLLOUT = "rollouts.kulta.io/rollout"
 
 # Alphabet without vowels, so a hash never spells a word (the same idea as Kubernetes' own).
@@ -143,5 +153,28 @@ def parse_workflow_id(workflow_id: str) -> tuple[str, str, str] | None:
     return parts[0], parts[1], parts[2].rsplit(".", 1)[1]
 
 
+def parse_revision(workflow_id: str) -> str | None:
+    """The revision a Rollout workflow id names, or None."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    last = workflow_id.rsplit("/", 1)[-1]
+    return last.rsplit(".", 1)[0] if "." in last else None
+
+
 def replicaset_name(rollout: str, revision: str) -> str:
     return f"{rollout}-{revision}"
+
+
+RELEASE_WORKFLOW_NAME = "Release"
+RELEASE_WORKFLOW_ID_PREFIX = "release/"
+
+
+def release_workflow_id(namespace: str, name: str, uid: str, generation: int) -> str:
+    """`release/<ns>/<name>/<generation>.<uid prefix>`: one run per generation of a Release."""
+    return f"{RELEASE_WORKFLOW_ID_PREFIX}{namespace}/{name}/{generation}.{uid[:8]}"
+
+
+def cluster_task_queue(cluster: str) -> str:
+    """The task queue on which the worker of cluster `cluster` (its KULTA_CLUSTER_NAME) takes
+    the activities a Release in another cluster asks of it."""
+    return f"kulta-cluster-{cluster}"

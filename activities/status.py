@@ -27,7 +27,9 @@ def event_name(rollout: str, transition_id: str) -> str:
     return f"{rollout[:200]}.{digest}"
 
 
-def build_event(ref: RolloutRef, spec: EventSpec, now: datetime) -> dict[str, object]:
+def build_event(
+    ref: RolloutRef, spec: EventSpec, now: datetime, kind: str = "Rollout"
+) -> dict[str, object]:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     micro = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
@@ -36,7 +38,7 @@ def build_event(ref: RolloutRef, spec: EventSpec, now: datetime) -> dict[str, ob
         "metadata": {"name": event_name(ref.name, spec.transition_id), "namespace": ref.namespace},
         "involvedObject": {
             "apiVersion": ROLLOUT_API_VERSION,
-            "kind": "Rollout",
+            "kind": kind,
             "name": ref.name,
             "namespace": ref.namespace,
             "uid": ref.uid,

@@ -14,6 +14,9 @@ from typing import Any
 
 import yaml
 
+from pydantic import BaseModel
+
+from activities.release_status import ReleaseStatus
 from activities.rollout_status import RolloutStatus
 from workflows.durations import DURATION_PATTERN
 from workflows.model import (
@@ -25,6 +28,7 @@ from workflows.model import (
     TEMPLATE_OR_WORKLOAD,
     RolloutSpec,
 )
+from workflows.release_model import RELEASE_KIND, RELEASE_PLURAL, ReleaseSpec
 
 Schema = dict[str, Any]
 
@@ -217,8 +221,37 @@ def _structural(node: Schema, path: str, rules: dict[str, list[dict[str, str]]])
     return out
 
 
+# The Release's plan; a cycle of `after` is found by the model (kulta lint, the workflow).
+_RELEASE_RULES: dict[str, list[dict[str, str]]] = {
+    "stages": [
+        {
+            "rule": "self.all(s, self.exists_one(t, t.name == s.name))",
+            "message": "stages: each stage needs a name of its own",
+        },
+        {
+            "rule": "self.all(s, !has(s.after) || s.after.all(a, self.exists(t, t.name == a)))",
+            "message": "stages: after names a stage that is not in the Release",
+        },
+    ],
+    "stages[].rollouts[]": [
+        {
+            "rule": "has(self.images) != has(self.template)",
+            "message": "images: give exactly one of images and template",
+            "fieldPath": ".images",
+        }
+    ],
+    "stages[].gate": [
+        {
+            "rule": "(has(self.type) && self.type == 'Soak') == has(self.duration)",
+            "message": "duration: a Soak gate needs a duration, and only a Soak gate has one",
+            "fieldPath": ".duration",
+        }
+    ],
+}
+
+
 def model_schema(
-    model: type[RolloutSpec] | type[RolloutStatus],
+    model: type[BaseModel],
     rules: dict[str, list[dict[str, str]]] | None = None,
 ) -> Schema:
     raw = model.model_json_schema(by_alias=True, mode="validation")
@@ -301,9 +334,60 @@ def crd() -> Schema:
     }
 
 
+def release_crd() -> Schema:
+    version = {
+        "name": API_VERSION,
+        "served": True,
+        "storage": True,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": [
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
+            {"name": "Observed", "type": "integer", "jsonPath": ".status.observedGeneration"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "description": "Several Rollouts, in one or more clusters, shipped as one plan "
+                "of stages by kulta.",
+                "required": ["spec"],
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "metadata": {"type": "object"},
+                    "spec": model_schema(ReleaseSpec, _RELEASE_RULES),
+                    "status": model_schema(ReleaseStatus),
+                },
+            }
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{RELEASE_PLURAL}.{API_GROUP}"},
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": RELEASE_KIND,
+                "listKind": f"{RELEASE_KIND}List",
+                "plural": RELEASE_PLURAL,
+                "singular": RELEASE_KIND.lower(),
+                "shortNames": ["krel"],
+            },
+            "versions": [version],
+        },
+    }
+
+
 def render() -> str:
-    header = "# Generated from workflows/model.py by `make crd`; do not edit by hand.\n"
-    return header + yaml.safe_dump(crd(), sort_keys=False, width=100)
+    header = (
+        "# Generated from workflows/model.py and workflows/release_model.py by `make crd`; "
+        "do not edit by hand.\n"
+    )
+    docs = [yaml.safe_dump(doc, sort_keys=False, width=100) for doc in (crd(), release_crd())]
+    return header + "---\n".join(docs)
 
 
 if __name__ == "__main__":

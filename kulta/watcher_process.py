@@ -20,6 +20,7 @@ from kulta.temporal import TemporalConnection
 from watcher.census import Census
 from watcher.leader import LeaderElector, LeaseTiming
 from watcher.loop import watch_forever
+from watcher.releases import ReleaseSource, decide_release
 from watcher.runner import Runner
 from watcher.source import RolloutSource
 from watcher.workloads import DeploymentTemplates
@@ -92,21 +93,36 @@ async def _lead(
 ) -> int:
     """Exit status 1 also when the loop itself ends (it never should): a loop that is gone
     must not keep the Lease, so the process exits and a standby takes over."""
-    log.info("watching Rollouts in %s", settings.watch_namespace or "all namespaces")
-    watching = asyncio.create_task(watch_forever(runner, source, census))
+    log.info("watching Rollouts and Releases in %s", settings.watch_namespace or "all namespaces")
+    cluster = settings.cluster_name
+    loops = [
+        asyncio.create_task(watch_forever(runner, source, census)),
+        # Releases in a loop of their own (a cluster without the Release CRD only logs that its
+        # watch fails; the liveness check follows the Rollouts' loop alone).
+        asyncio.create_task(
+            watch_forever(
+                runner,
+                ReleaseSource(runner.kube, settings.watch_namespace),
+                decider=lambda release, deleted: decide_release(
+                    release, cluster=cluster, deleted=deleted
+                ),
+            )
+        ),
+    ]
     holding = asyncio.create_task(elector.hold()) if elector else None
     stop = asyncio.create_task(stopping.wait())
     await asyncio.wait(
-        {stop, watching, *([holding] if holding else [])}, return_when="FIRST_COMPLETED"
+        {stop, *loops, *([holding] if holding else [])}, return_when="FIRST_COMPLETED"
     )
-    loop_ended = watching.done()
-    if loop_ended:
-        failure = None if watching.cancelled() else watching.exception()
-        log.error("the watch loop ended: %r; exiting so that the process is restarted", failure)
-    for task in (watching, stop, holding):
+    ended = [loop for loop in loops if loop.done()]
+    loop_ended = bool(ended)
+    for loop in ended:
+        failure = None if loop.cancelled() else loop.exception()
+        log.error("a watch loop ended: %r; exiting so that the process is restarted", failure)
+    for task in (*loops, stop, holding):
         if task is not None:
             task.cancel()
-    await asyncio.gather(watching, stop, *([holding] if holding else []), return_exceptions=True)
+    await asyncio.gather(*loops, stop, *([holding] if holding else []), return_exceptions=True)
     if loop_ended:
         if elector is not None:
             await elector.release()

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -21,9 +22,11 @@ from activities.adapters.prometheus import PrometheusClient, PrometheusConfig
 from activities.announce import AnnounceActivities, CDEventSink
 from activities.experiments import ExperimentActivities
 from activities.metrics import MetricActivities
+from activities.naming import cluster_task_queue
 from activities.ownership import OwnershipActivities
 from activities.ports import NoMetricsProvider, ProportionSource
 from activities.proportions import PrometheusProportions
+from activities.releases import ReleaseMemberActivities, ReleaseStatusActivities
 from activities.replicasets import ReplicaSetActivities
 from activities.status import StatusActivities
 from activities.traffic import TrafficActivities
@@ -31,6 +34,7 @@ from kulta import process, prometheus_providers
 from kulta.interceptors import CountFailures, MapErrors
 from kulta.settings import ConfigError, Settings
 from kulta.temporal import TemporalConnection, ensure_search_attributes
+from workflows.release import ReleaseWorkflow
 from workflows.rollout import RolloutWorkflow
 
 log = logging.getLogger("kulta.worker")
@@ -61,6 +65,8 @@ def build_worker(
     status = StatusActivities(kube, occurrences, cluster)
     announce = AnnounceActivities(cdevents)
     ownership = OwnershipActivities(kube, client)
+    members = ReleaseMemberActivities(kube)
+    releases = ReleaseStatusActivities(kube)
     return Worker(
         client,
         task_queue=task_queue,
@@ -69,7 +75,7 @@ def build_worker(
         # The test suite runs every workflow in it (and replays recorded histories), so a
         # non-deterministic call fails there; production may turn it off.
         workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
-        workflows=[RolloutWorkflow],
+        workflows=[RolloutWorkflow, ReleaseWorkflow],
         activities=[
             replicasets.ensure_replicaset,
             replicasets.scale_replicaset,
@@ -87,6 +93,8 @@ def build_worker(
             status.publish_status,
             announce.announce,
             ownership.claim_rollout,
+            *_member_activities(members),
+            releases.publish,
         ],
         # Outermost first: failures are counted by their own class, then mapped.
         interceptors=[MapErrors(), CountFailures()],
@@ -95,6 +103,29 @@ def build_worker(
         # On shutdown, running activities get this long to finish before they are cancelled
         # (and retried by another worker); new tasks stop at once.
         graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
+    )
+
+
+def _member_activities(members: ReleaseMemberActivities) -> list[Callable[..., Any]]:
+    return [
+        members.claim,
+        members.release,
+        members.read,
+        members.apply,
+        members.follow,
+        members.promote,
+    ]
+
+
+def build_cluster_worker(client: Client, kube: KubeClient, cluster: str) -> Worker:
+    """The activities a Release held in another cluster asks of this one's Rollouts, on this
+    cluster's own queue (`cluster_task_queue`): only this cluster's workers poll it."""
+    return Worker(
+        client,
+        task_queue=cluster_task_queue(cluster),
+        activities=_member_activities(ReleaseMemberActivities(kube)),
+        interceptors=[MapErrors(), CountFailures()],
+        max_concurrent_activities=100,
     )
 
 
@@ -125,6 +156,7 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
         if await process.unless_stopped(temporal.establish(), stopping):
             assert temporal.client is not None
             await _poll_until_stopped(
+                build_cluster_worker(temporal.client, kube, settings.cluster_name),
                 build_worker(
                     temporal.client,
                     kube,
@@ -149,9 +181,16 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
         await client_.aclose()
 
 
-async def _poll_until_stopped(worker: Worker, settings: Settings, stopping: asyncio.Event) -> None:
-    log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
-    async with worker:
+async def _poll_until_stopped(
+    cluster_worker: Worker, worker: Worker, settings: Settings, stopping: asyncio.Event
+) -> None:
+    async with cluster_worker, worker:
+        log.info(
+            "worker polling task queue %s (and %s) on %s",
+            settings.task_queue,
+            cluster_worker.task_queue,
+            settings.temporal_address,
+        )
         await stopping.wait()
         log.info("shutting down: finishing running activities")
 

@@ -13,6 +13,7 @@ from activities.naming import (
     ANNOTATION_ABORT,
     ANNOTATION_CONCLUDE,
     ANNOTATION_PROMOTE,
+    ANNOTATION_RELEASE,
     ANNOTATION_RESUME,
     ANNOTATION_RETRY,
     revision_of,
@@ -39,6 +40,8 @@ class StartWorkflow:
     workflow_id: str
     start: RolloutStart
     strategy: str
+    # `<namespace>/<name>` of the Release that changed this Rollout (its search attribute).
+    release: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class RemoveAnnotation:
     namespace: str
     name: str
     key: str
+    kind: str = "Rollout"
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
     observed = status.get("observedGeneration")
     phase = status.get("phase")
     actions: list[Action] = []
+    annotations = meta.get("annotations") or {}
 
     settled = owner == wid and observed == generation and phase in ("Completed", "Failed")
     if not settled:
@@ -119,6 +124,7 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
                     generation=generation,
                     spec=spec,
                 ),
+                release=release_of(annotations.get(ANNOTATION_RELEASE)),
             )
         )
     if owner == wid and observed is not None and observed != generation:
@@ -126,7 +132,6 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
             Signal(wid, SIGNAL_UPDATE_SPEC, SpecUpdate(generation=generation, spec=spec))
         )
 
-    annotations = meta.get("annotations") or {}
     target = owner or wid
     promote = annotations.get(ANNOTATION_PROMOTE)
     if promote is not None:
@@ -149,6 +154,13 @@ def decide(rollout: dict[str, Any], *, deleted: bool = False) -> list[Action]:
             actions.append(signal)
         actions.append(RemoveAnnotation(ns, name, key))
     return actions
+
+
+def release_of(claim: str | None) -> str | None:
+    """`<namespace>/<name>` of the Release a Rollout's claim (`<cluster>/<ns>/<name>`) names."""
+    if not claim or claim.count("/") < 2:
+        return None
+    return claim.split("/", 1)[1]
 
 
 def _promote_actions(

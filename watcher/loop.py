@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from temporalio.exceptions import TemporalError
 
 from activities.errors import KultaError
 from watcher.census import Census
 from watcher.dispatch import decide
-from watcher.runner import Runner
-from watcher.source import Observed, RolloutSource, key_of
+from watcher.runner import Runner, RunnerAction
+from watcher.source import Observed, key_of
 
 log = logging.getLogger("kulta.watcher")
 
@@ -65,11 +67,25 @@ class Retries:
         return max(0.0, min(f.due for f in self._failing.values()) - time.monotonic())
 
 
-async def handle(runner: Runner, observed: Observed, retries: Retries) -> None:
+class Source(Protocol):
+    def observe(self) -> AsyncIterator[Observed]: ...
+
+
+# What one observed object (and whether it was deleted) calls for: `decide` for Rollouts.
+Decider = Callable[[dict[str, Any], bool], Sequence[RunnerAction]]
+
+
+def decide_rollout(rollout: dict[str, Any], deleted: bool) -> Sequence[RunnerAction]:
+    return decide(rollout, deleted=deleted)
+
+
+async def handle(
+    runner: Runner, observed: Observed, retries: Retries, decider: Decider = decide_rollout
+) -> None:
     """Decides and applies one observed state; a failed action is retried later."""
     key = key_of(observed.rollout)
     try:
-        actions = decide(observed.rollout, deleted=observed.deleted)
+        actions = decider(observed.rollout, observed.deleted)
     except (KeyError, ValueError) as err:
         log.warning("skipping malformed Rollout: %s", err)
         return
@@ -90,7 +106,10 @@ async def handle(runner: Runner, observed: Observed, retries: Retries) -> None:
 
 
 async def watch_forever(
-    runner: Runner, source: RolloutSource, census: Census | None = None
+    runner: Runner,
+    source: Source,
+    census: Census | None = None,
+    decider: Decider = decide_rollout,
 ) -> None:
     retries = Retries()
     events = source.observe().__aiter__()
@@ -106,9 +125,9 @@ async def watch_forever(
                 next_event = None
                 if census is not None:
                     census.observe(observed.rollout, deleted=observed.deleted)
-                await handle(runner, observed, retries)
+                await handle(runner, observed, retries, decider)
             for observed in retries.due():
-                await handle(runner, observed, retries)
+                await handle(runner, observed, retries, decider)
     finally:
         if next_event is not None:
             next_event.cancel()

@@ -21,9 +21,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.adapters.kube import KubeClient
 from activities.errors import NotFound
 from activities.naming import (
+    RELEASE_WORKFLOW_NAME,
+    RESOURCES,
     ROLLOUTS,
     SA_NAMESPACE,
     SA_PHASE,
+    SA_RELEASE,
     SA_ROLLOUT,
     SA_STRATEGY,
     WORKFLOW_NAME,
@@ -36,12 +39,15 @@ from watcher.dispatch import (
     Signal,
     StartWorkflow,
 )
+from watcher.releases import StartRelease
 from watcher.source import RunningWorkflow, running_workflow
 from workflows.messages import SpecUpdate
 
 log = logging.getLogger(__name__)
 
 MAX_REMEMBERED = 20_000
+
+RunnerAction = Action | StartRelease
 
 
 class Remembered:
@@ -74,10 +80,16 @@ class Runner:
         self._told_specs = Remembered()
         self.starts = 0
 
-    async def apply(self, action: Action) -> None:
+    @property
+    def kube(self) -> KubeClient:
+        return self._kube
+
+    async def apply(self, action: RunnerAction) -> None:
         match action:
             case StartWorkflow():
                 await self._start(action)
+            case StartRelease():
+                await self._start_release(action)
             case Signal():
                 await self._signal(action)
             case CancelWorkflow():
@@ -98,6 +110,15 @@ class Runner:
                 SearchAttributePair(SearchAttributeKey.for_keyword(SA_NAMESPACE), start.namespace),
                 SearchAttributePair(SearchAttributeKey.for_keyword(SA_STRATEGY), action.strategy),
                 SearchAttributePair(SearchAttributeKey.for_keyword(SA_PHASE), "Initializing"),
+                *(
+                    [
+                        SearchAttributePair(
+                            SearchAttributeKey.for_keyword(SA_RELEASE), action.release
+                        )
+                    ]
+                    if action.release
+                    else []
+                ),
             ]
         )
         try:
@@ -119,6 +140,38 @@ class Runner:
             pass
         self._started.add(key)
         log.info("workflow %s running for generation %d", action.workflow_id, start.generation)
+
+    async def _start_release(self, action: StartRelease) -> None:
+        """One run per Release generation, never again once it ran (REJECT_DUPLICATE)."""
+        key = (action.workflow_id, action.start.generation)
+        if key in self._started:
+            return
+        start = action.start
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(
+                    SearchAttributeKey.for_keyword(SA_RELEASE), f"{start.namespace}/{start.name}"
+                ),
+                SearchAttributePair(SearchAttributeKey.for_keyword(SA_NAMESPACE), start.namespace),
+            ]
+        )
+        try:
+            await self._temporal.start_workflow(
+                RELEASE_WORKFLOW_NAME,
+                start,
+                id=action.workflow_id,
+                task_queue=self._task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=attributes,
+                static_summary=f"Release {start.namespace}/{start.name} "
+                f"generation {start.generation}",
+            )
+            self.starts += 1
+        except WorkflowAlreadyStartedError:
+            pass
+        self._started.add(key)
+        log.info("release workflow %s running", action.workflow_id)
 
     async def _signal(self, action: Signal) -> None:
         told = (
@@ -168,7 +221,7 @@ class Runner:
         return found
 
     async def _remove_annotation(self, action: RemoveAnnotation) -> None:
-        path = ROLLOUTS.path(action.namespace, action.name)
+        path = RESOURCES[action.kind].path(action.namespace, action.name)
         with contextlib.suppress(NotFound):
             await self._kube.patch(path, {"metadata": {"annotations": {action.key: None}}})
 

@@ -232,9 +232,12 @@ class Effects:
         local: bool = False,
         interrupted: Callable[[], bool] | None = None,
         reported: bool = True,
+        task_queue: str | None = None,
     ) -> T:
         """One activity; see the class for how its failures are told. `retry` (a bounded
-        policy of the caller's own) and `reported=False` (the reporter's own writes) opt out."""
+        policy of the caller's own) and `reported=False` (the reporter's own writes) opt out.
+        With `task_queue` (another cluster's worker) a task no worker takes within
+        `options.REMOTE_PICKUP` is a timeout, retried and told like any other."""
         reporter = self._reporter if reported and retry is None else None
         policy = retry or (options.RETRY if reporter is None else options.RETRY_BEFORE_REPORT)
         failing_since = None
@@ -250,6 +253,7 @@ class Effects:
                     retry=policy,
                     local=local,
                     interrupted=interrupted,
+                    task_queue=task_queue,
                 )
             except ActivityError as err:
                 if is_cancelled_exception(err):
@@ -293,6 +297,7 @@ async def _attempt(
     retry: RetryPolicy,
     local: bool,
     interrupted: Callable[[], bool] | None,
+    task_queue: str | None = None,
 ) -> T:
     if local:
         assert heartbeat is None and interrupted is None, "not for a local activity"
@@ -315,6 +320,8 @@ async def _attempt(
         heartbeat_timeout=heartbeat,
         retry_policy=retry,
         summary=summary,
+        task_queue=task_queue,
+        schedule_to_start_timeout=options.REMOTE_PICKUP if task_queue else None,
     )
     if interrupted is not None:
         await workflow.wait_condition(lambda: handle.done() or interrupted())

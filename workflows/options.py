@@ -54,3 +54,8 @@ CLAIM_TIMEOUT = timedelta(minutes=30)
 RECHECK_INITIAL = timedelta(seconds=10)
 RECHECK_MAX = timedelta(minutes=5)
 MAX_DECISIONS = 20
+# An activity for another cluster's worker that no worker took within this long (that
+# cluster's worker is down or unreachable) times out, and is retried and reported.
+REMOTE_PICKUP = timedelta(seconds=60)
+# How long one follow of a Rollout by its Release waits for a change before it returns.
+FOLLOW_SECONDS = 60.0

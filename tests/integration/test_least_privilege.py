@@ -37,6 +37,8 @@ ALWAYS_REFUSED: dict[str, Attempt] = {
     "patch a deployment": lambda c, ns: c.patch(_deployment(ns) + "/x", {}),
     "delete a deployment": lambda c, ns: c.delete(_deployment(ns) + "/x"),
     "delete a rollout": lambda c, ns: c.delete(path_of("Rollout", ns, "x")),
+    "delete a release": lambda c, ns: c.delete(path_of("Release", ns, "x")),
+    "create a release": lambda c, ns: c.create(path_of("Release", ns), {"kind": "Release"}),
     "create a rollout": lambda c, ns: c.create(path_of("Rollout", ns), {"kind": "Rollout"}),
     "create a service": lambda c, ns: c.create(path_of("Service", ns), SERVICE),
     "delete a service": lambda c, ns: c.delete(path_of("Service", ns, "x")),
@@ -63,12 +65,15 @@ WATCHER_REFUSED: dict[str, Attempt] = {
     "get an httproute": lambda c, ns: c.get(path_of("HTTPRoute", ns, "x")),
     "patch rollout status": lambda c, ns: c.patch(path_of("Rollout", ns, "x") + "/status", {}),
     "create an event": lambda c, ns: c.create(path_of("Event", ns), {"kind": "Event"}),
+    "patch release status": lambda c, ns: c.patch(path_of("Release", ns, "x") + "/status", {}),
     "scale a deployment": lambda c, ns: c.patch(_deployment(ns) + "/x/scale", {}),
 }
 WORKER_REFUSED: dict[str, Attempt] = {
     "watch rollouts": lambda c, ns: c.get(path_of("Rollout", ns), params={"watch": "1"}),
     "list rollouts": lambda c, ns: c.get(path_of("Rollout", ns)),
     "list deployments": lambda c, ns: c.get(_deployment(ns)),
+    "list releases": lambda c, ns: c.get(path_of("Release", ns)),
+    "patch a release": lambda c, ns: c.patch(path_of("Release", ns, "x"), {}),
     "update a lease": lambda c, ns: c.replace(
         resource_path("coordination.k8s.io/v1", "leases", "kulta-system", "kulta-watcher"),
         {"kind": "Lease"},

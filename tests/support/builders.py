@@ -130,3 +130,38 @@ def route_weight(route: dict[str, Any], backend: str) -> int:
     """The weight of `backend` in the weighted rule of a route built by `httproute`."""
     refs = route["spec"]["rules"][1]["backendRefs"]
     return next(int(ref.get("weight", 1)) for ref in refs if ref["name"] == backend)
+
+
+def app(name: str, image: str = "example/app:v1", **rollout_args: Any) -> list[dict[str, Any]]:
+    """A Rollout named `name` with its two Services and its route (apply them in order)."""
+    return [
+        service(f"{name}-stable", name),
+        service(f"{name}-canary", name),
+        httproute(f"{name}-route", f"{name}-stable", f"{name}-canary"),
+        rollout(name, image, **rollout_args),
+    ]
+
+
+def release(name: str, stages: list[dict[str, Any]], rollback: str = "all") -> dict[str, Any]:
+    return {
+        "apiVersion": "kulta.io/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": name},
+        "spec": {"stages": stages, "failurePolicy": {"rollback": rollback}},
+    }
+
+
+def stage(
+    name: str, images: dict[str, str], *, gate: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A stage setting the `app` container of each named Rollout to its image."""
+    out: dict[str, Any] = {
+        "name": name,
+        "rollouts": [
+            {"name": rollout, "images": {"app": image}} for rollout, image in images.items()
+        ],
+        **fields,
+    }
+    if gate is not None:
+        out["gate"] = gate
+    return out

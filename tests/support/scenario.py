@@ -19,6 +19,7 @@ from tests.support.kube import Kube
 from tests.support.worker import running_worker
 from watcher.dispatch import StartWorkflow, decide
 from watcher.loop import watch_forever
+from watcher.releases import ReleaseSource, decide_release
 from watcher.runner import Runner
 from watcher.source import RolloutSource
 from watcher.workloads import DeploymentTemplates
@@ -203,20 +204,32 @@ async def watched(
     the test leaves running is terminated at the end."""
     async with running_worker(env.client, kube, **worker_args) as worker:
         runner = Runner(env.client, kube.as_watcher, worker.task_queue)
-        watcher = asyncio.create_task(
-            watch_forever(
-                runner,
-                RolloutSource(
-                    kube.as_watcher,
-                    namespace,
-                    templates=DeploymentTemplates(kube.as_watcher, namespace),
-                ),
-            )
-        )
+        watchers = [
+            asyncio.create_task(
+                watch_forever(
+                    runner,
+                    RolloutSource(
+                        kube.as_watcher,
+                        namespace,
+                        templates=DeploymentTemplates(kube.as_watcher, namespace),
+                    ),
+                )
+            ),
+            asyncio.create_task(
+                watch_forever(
+                    runner,
+                    ReleaseSource(kube.as_watcher, namespace),
+                    decider=lambda release, deleted: decide_release(
+                        release, cluster="default", deleted=deleted
+                    ),
+                )
+            ),
+        ]
         scenario = Scenario(kube, env.client, namespace, worker.task_queue)
         try:
             yield scenario
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
             await scenario.terminate_running()

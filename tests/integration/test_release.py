@@ -1,0 +1,298 @@
+"""Releases on the local stack: several Rollouts shipped as one plan by a parent workflow that
+only edits templates and follows each Rollout's own workflow. Order comes from etcd (every
+write recorded with its resourceVersion): a stage's Rollouts never change before the stages
+it is after are Completed, and a rollback gives the templates back newest first."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from activities.naming import (
+    ANNOTATION_ABORT,
+    ANNOTATION_APPROVE,
+    ANNOTATION_RELEASE,
+    ANNOTATION_RESUME,
+    SA_RELEASE,
+    revision_of,
+)
+from tests.support import builders
+from tests.support.invariants import RECORDED_KINDS, Write, WriteRecorder, violations
+from tests.support.kube import Kube
+from tests.support.scenario import Scenario
+
+pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
+
+QUICK = [{"setWeight": 50}, {"setWeight": 100}]
+MANUAL = [{"setWeight": 50, "pause": {}}, {"setWeight": 100}]
+APPS = ("orders", "payments", "web")
+
+
+async def _apps(sc: Scenario, steps: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """The three Rollouts on v1, each Completed."""
+    for name in APPS:
+        for obj in builders.app(
+            name,
+            replicas=2,
+            steps=(steps or {}).get(name, QUICK),
+            scale_down_delay=1,
+            abort_delay=1,
+        ):
+            await sc.kube.apply(sc.namespace, obj)
+    for name in APPS:
+        await _rollout_phase(sc, name, "Completed")
+
+
+async def _rollout_phase(
+    sc: Scenario, name: str, phase: str, timeout: float = 90
+) -> dict[str, Any]:
+    return await sc.kube.wait_for(
+        "Rollout",
+        sc.namespace,
+        name,
+        lambda r: (r.get("status") or {}).get("phase") == phase,
+        timeout=timeout,
+        what=f"phase {phase}",
+    )
+
+
+async def _release_phase(
+    sc: Scenario, phase: str, name: str = "shop", timeout: float = 120
+) -> dict[str, Any]:
+    return await sc.kube.wait_for(
+        "Release",
+        sc.namespace,
+        name,
+        lambda r: (r.get("status") or {}).get("phase") == phase,
+        timeout=timeout,
+        what=f"Release phase {phase}",
+    )
+
+
+def _two_stages(**second: Any) -> list[dict[str, Any]]:
+    return [
+        builders.stage(
+            "backend", {"orders": "example/orders:v2", "payments": "example/payments:v2"}
+        ),
+        builders.stage("frontend", {"web": "example/web:v2"}, **second),
+    ]
+
+
+def _image(rollout: dict[str, Any]) -> str:
+    return str(rollout["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def _template_changes(writes: list[Write], name: str) -> list[tuple[int, str]]:
+    """(resourceVersion, image) of each write that changed the Rollout's template."""
+    out, last = [], None
+    for w in sorted(writes, key=lambda w: w.resource_version):
+        if w.kind != "Rollout" or w.name != name:
+            continue
+        image = _image(w.object)
+        if last is not None and image != last:
+            out.append((w.resource_version, image))
+        last = image
+    return out
+
+
+def _completed_on(writes: list[Write], name: str, image: str, after: int = 0) -> int:
+    """The resourceVersion at which the Rollout was first Completed on a template with `image`
+    (after `after`)."""
+    for w in sorted(writes, key=lambda w: w.resource_version):
+        if w.resource_version <= after:
+            continue
+        status = w.object.get("status") or {}
+        if (
+            w.kind == "Rollout"
+            and w.name == name
+            and status.get("phase") == "Completed"
+            and status.get("stableRevision") == revision_of(w.object["spec"]["template"])
+            and _image(w.object) == image
+        ):
+            return w.resource_version
+    raise AssertionError(f"{name} was never Completed on {image}")
+
+
+async def test_three_rollouts_in_two_stages_ship_in_dependency_order(stack: Scenario) -> None:
+    sc = stack
+    await _apps(sc)
+    async with WriteRecorder(sc.kube, sc.namespace, kinds=RECORDED_KINDS).running() as writes:
+        await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
+        done = await _release_phase(sc, "Completed")
+        for name in APPS:  # the claims are gone once the Release ended
+            rollout = await sc.kube.get("Rollout", sc.namespace, name)
+            assert ANNOTATION_RELEASE not in (rollout["metadata"].get("annotations") or {})
+            assert rollout["status"]["phase"] == "Completed"
+    history = writes.history
+    backend_done = max(
+        _completed_on(history, "orders", "example/orders:v2"),
+        _completed_on(history, "payments", "example/payments:v2"),
+    )
+    [(web_changed, image)] = _template_changes(history, "web")
+    assert image == "example/web:v2"
+    assert web_changed > backend_done, "web changed before the backend stage was Completed"
+    status = done["status"]
+    assert [s["phase"] for s in status["stages"]] == ["Completed", "Completed"]
+    web = status["stages"][1]["rollouts"][0]
+    assert web["state"] == "Completed" and web["revision"] != web["previousRevision"]
+    assert web["workflowId"].startswith(f"rollout/{sc.namespace}/web/")
+    assert violations(history) == []
+    # The Temporal UI finds the parent and the Rollouts' own runs under one search attribute.
+    found = [
+        e.workflow_type
+        async for e in sc.client.list_workflows(f"{SA_RELEASE} = '{sc.namespace}/shop'")
+    ]
+    assert sorted(found) == ["Release", "Rollout", "Rollout", "Rollout"]
+
+
+async def test_a_failing_rollout_in_stage_two_puts_every_changed_rollout_back_newest_first(
+    stack: Scenario,
+) -> None:
+    sc = stack
+    await _apps(sc, steps={"web": MANUAL})
+    async with WriteRecorder(sc.kube, sc.namespace, kinds=RECORDED_KINDS).running() as writes:
+        await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
+        await sc.kube.wait_for(
+            "Rollout",
+            sc.namespace,
+            "web",
+            lambda r: (
+                (r.get("status") or {}).get("phase") == "Paused" and _image(r) == "example/web:v2"
+            ),
+            timeout=120,
+            what="web paused on v2",
+        )
+        await sc.kube.patch(
+            "Rollout",
+            sc.namespace,
+            "web",
+            {"metadata": {"annotations": {ANNOTATION_ABORT: "true"}}},
+        )
+        done = await _release_phase(sc, "RolledBack", timeout=180)
+        for name in APPS:
+            rollout = await _rollout_phase(sc, name, "Completed")
+            assert _image(rollout) == "example/app:v1", name
+            assert rollout["status"]["stableRevision"] == revision_of(rollout["spec"]["template"])
+    history = writes.history
+    status = done["status"]
+    assert status["reason"] == "RolloutFailed", status
+    assert "stage frontend failed" in status["message"]
+    assert [s["phase"] for s in status["stages"]] == ["RolledBack", "RolledBack"]
+    # Newest first: web (stage 2) back before the backend, whose two go back in the reverse
+    # of the order they were changed in.
+    changed = {name: _template_changes(history, name) for name in APPS}
+    assert all(len(c) == 2 for c in changed.values()), changed
+    forward = sorted(APPS, key=lambda n: changed[n][0][0])
+    backward = sorted(APPS, key=lambda n: changed[n][1][0])
+    assert forward[-1] == "web" and backward == list(reversed(forward)), changed
+    # One back at a time: each revert starts once the previous one is stable again.
+    for earlier, later in itertools.pairwise(backward):
+        back = _completed_on(history, earlier, "example/app:v1", after=changed[earlier][1][0])
+        assert changed[later][1][0] > back
+    assert violations(history) == []
+
+
+async def test_an_approval_gate_holds_the_next_stage_until_approved(stack: Scenario) -> None:
+    sc = stack
+    await _apps(sc)
+    await sc.kube.apply(
+        sc.namespace,
+        builders.release(
+            "shop",
+            [
+                builders.stage(
+                    "backend",
+                    {"orders": "example/orders:v2", "payments": "example/payments:v2"},
+                    gate={"type": "Approval"},
+                ),
+                builders.stage("frontend", {"web": "example/web:v2"}),
+            ],
+        ),
+    )
+    paused = await _release_phase(sc, "Paused")
+    assert paused["status"]["stages"][0]["phase"] == "WaitingForApproval"
+    assert "kulta release approve shop backend" in paused["status"]["stages"][0]["message"]
+    web = await sc.kube.get("Rollout", sc.namespace, "web")
+    assert _image(web) == "example/app:v1"
+    await sc.kube.patch(
+        "Release",
+        sc.namespace,
+        "shop",
+        {"metadata": {"annotations": {ANNOTATION_APPROVE: "backend"}}},
+    )
+    await _release_phase(sc, "Completed")
+    assert _image(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/web:v2"
+
+
+async def test_a_rollout_edited_by_hand_pauses_the_release_with_the_reason(stack: Scenario) -> None:
+    sc = stack
+    await _apps(sc, steps={"orders": MANUAL})
+    await sc.kube.apply(
+        sc.namespace,
+        builders.release("shop", [builders.stage("backend", {"orders": "example/orders:v2"})]),
+    )
+    await sc.kube.wait_for(
+        "Rollout",
+        sc.namespace,
+        "orders",
+        lambda r: (
+            (r.get("status") or {}).get("phase") == "Paused" and _image(r) == "example/orders:v2"
+        ),
+        timeout=120,
+        what="orders paused on v2",
+    )
+    await sc.kube.patch(
+        "Rollout",
+        sc.namespace,
+        "orders",
+        {"spec": {"template": builders.pod_template("orders", "example/orders:hotfix")}},
+    )
+    paused = await _release_phase(sc, "Paused")
+    assert paused["status"]["reason"] == "EditedByHand"
+    assert "orders was edited by hand" in paused["status"]["message"]
+    await sc.kube.patch(
+        "Release", sc.namespace, "shop", {"metadata": {"annotations": {ANNOTATION_RESUME: "true"}}}
+    )
+    # The Release follows the person's template from here (its canary waits for a promotion).
+    await sc.kube.wait_for(
+        "Release",
+        sc.namespace,
+        "shop",
+        lambda r: (r.get("status") or {}).get("phase") == "Progressing",
+        what="Release resumed",
+    )
+
+
+async def test_a_second_release_naming_an_owned_rollout_is_refused_with_the_owner(
+    stack: Scenario, kube: Kube
+) -> None:
+    sc = stack
+    await _apps(sc, steps={"orders": MANUAL})
+    await sc.kube.apply(
+        sc.namespace,
+        builders.release("first", [builders.stage("backend", {"orders": "example/orders:v2"})]),
+    )
+    await _release_phase(sc, "Progressing", name="first")
+    await sc.kube.apply(
+        sc.namespace,
+        builders.release(
+            "second",
+            [builders.stage("all", {"web": "example/web:v3", "orders": "example/orders:v3"})],
+        ),
+    )
+    refused = await _release_phase(sc, "Failed", name="second")
+    assert refused["status"]["reason"] == "RolloutOwned"
+    assert f"owned by Release default/{sc.namespace}/first" in refused["status"]["message"]
+    # Nothing changed: web is still v1 and unclaimed, orders is still the first one's.
+    web = await sc.kube.get("Rollout", sc.namespace, "web")
+    assert _image(web) == "example/app:v1"
+    assert ANNOTATION_RELEASE not in (web["metadata"].get("annotations") or {})
+    await sc.kube.patch(
+        "Release", sc.namespace, "first", {"metadata": {"annotations": {ANNOTATION_ABORT: "true"}}}
+    )
+    aborted = await _release_phase(sc, "Aborted", name="first", timeout=120)
+    assert "every changed Rollout is back" in aborted["status"]["message"]
+    orders = await _rollout_phase(sc, "orders", "Completed")
+    assert _image(orders) == "example/app:v1"
