@@ -4,55 +4,22 @@ certificate per controller process so the log tells their requests apart."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 import yaml
 
-from tests.support.exporter import free_port
+from tests.support.clusters import LocalCluster
 from tests.support.kube import ROOT
 
 IDENTITY_PREFIX = "bench-"
 
 
-class PeerCluster:
+class PeerCluster(LocalCluster):
     def __init__(self, work: Path) -> None:
-        self.state = work / "cluster"
         self.audit_log = work / "audit.log"
         self.identities = work / "identities"
-        self.api_port = free_port()
-        self.env = {
-            **os.environ,
-            "KULTA_CLUSTER_DIR": str(self.state),
-            "KULTA_AUDIT_LOG": str(self.audit_log),
-            "KULTA_APISERVER_PORT": str(self.api_port),
-            "KULTA_ETCD_PORT": str(_free_pair()),
-            "KULTA_KCM_PORT": str(free_port()),
-            "KULTA_SCHEDULER_PORT": str(free_port()),
-            "KULTA_KWOK_PORT": str(free_port()),
-        }
-
-    @property
-    def admin_kubeconfig(self) -> Path:
-        return self.state / "admin.kubeconfig"
-
-    def __enter__(self) -> PeerCluster:
-        self._cluster("up")
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._cluster("down")
-
-    def _cluster(self, command: str) -> None:
-        subprocess.run([str(ROOT / "scripts" / "cluster"), command], env=self.env, check=True)
+        super().__init__(work / "cluster", audit_log=self.audit_log)
 
     def kubectl(self, *args: str) -> None:
         venv = ROOT / ".venv" / "bin" / "kubectl"
@@ -130,20 +97,3 @@ class PeerCluster:
         path = out / f"{name}.kubeconfig"
         path.write_text(yaml.safe_dump(config))
         return path
-
-
-def _free_pair() -> int:
-    """A free port whose successor is free too (etcd's peer port is the client port + 1)."""
-    while True:
-        port = free_port()
-        if port < 65535 and _is_free(port + 1):
-            return port
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
