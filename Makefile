@@ -59,7 +59,7 @@ cluster-down: ## stop the local control plane
 	scripts/cluster down
 
 STRATEGY ?= canary
-demo: install ## run a rollout end to end on the local stack (STRATEGY=canary|blue-green|ab-testing|simple)
+demo: install ## run a rollout end to end on the local stack (STRATEGY=canary|blue-green|ab-testing|simple|release)
 	$(PY) -m kulta.demo up --strategy $(STRATEGY)
 
 demo-down: install ## stop everything the demo started

@@ -50,11 +50,13 @@ from kulta.cli_common import (
     rollout_path,
     run_async,
 )
+from kulta.release_cli import release_app
 from kulta.steering import RUNNING, Steering, annotate, deliver, when_paused
 
 # A command imports what it needs when it runs (see kulta/cli_common.py).
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=__doc__.split("\n")[0])
+app.add_typer(release_app, name="release")
 
 
 @app.callback()
@@ -417,10 +419,12 @@ async def _settled(
 def lint(
     files: Annotated[list[Path], typer.Argument(help="manifests (YAML, several documents each)")],
 ) -> None:
-    """Validate Rollout manifests offline, with the rules the CRD and the workflow apply."""
+    """Validate Rollout and Release manifests offline, with the rules the CRD and the
+    workflow apply."""
     import yaml
 
     from workflows.model import KIND
+    from workflows.release_model import RELEASE_KIND
 
     problems = 0
     for file in files:
@@ -431,17 +435,18 @@ def lint(
             problems += 1
             continue
         for doc in documents:
-            if not isinstance(doc, dict) or doc.get("kind") != KIND:
+            if not isinstance(doc, dict) or doc.get("kind") not in (KIND, RELEASE_KIND):
                 continue
+            kind = doc["kind"]
             name = (doc.get("metadata") or {}).get("name", "?")
-            found = lint_rollout(doc)
+            found = lint_rollout(doc) if kind == KIND else lint_release(doc)
             for problem in found:
-                typer.echo(f"{file}: Rollout {name}: {problem}")
-            for warning in lint_warnings(doc):
-                typer.echo(f"{file}: Rollout {name}: warning: {warning}")
+                typer.echo(f"{file}: {kind} {name}: {problem}")
+            for warning in lint_warnings(doc) if kind == KIND else []:
+                typer.echo(f"{file}: {kind} {name}: warning: {warning}")
             problems += len(found)
             if not found:
-                typer.echo(f"{file}: Rollout {name}: ok")
+                typer.echo(f"{file}: {kind} {name}: ok")
     if problems:
         raise typer.Exit(1)
 
@@ -458,6 +463,22 @@ def lint_rollout(doc: dict[str, Any]) -> list[str]:
     try:
         parse_spec(doc.get("spec") or {}, resolved=False)
     except InvalidSpec as err:
+        found += str(err).split("; ")
+    return found
+
+
+def lint_release(doc: dict[str, Any]) -> list[str]:
+    """Every problem of one Release document, each naming its field path."""
+    from workflows.release_model import InvalidRelease, parse_release_spec
+
+    found = []
+    if doc.get("apiVersion") != ROLLOUT_API_VERSION:
+        found.append(f"apiVersion: expected {ROLLOUT_API_VERSION}, got {doc.get('apiVersion')!r}")
+    if not (doc.get("metadata") or {}).get("name"):
+        found.append("metadata.name: required")
+    try:
+        parse_release_spec(doc.get("spec") or {})
+    except InvalidRelease as err:
         found += str(err).split("; ")
     return found
 

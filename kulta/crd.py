@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 import yaml
-
 from pydantic import BaseModel
 
 from activities.release_status import ReleaseStatus

@@ -1,4 +1,6 @@
-"""`make demo`: a canary rollout end to end on the local stack, printed as it happens.
+"""`make demo`: a canary rollout end to end on the local stack, printed as it happens
+(`STRATEGY=blue-green|ab-testing|simple` for the others; `STRATEGY=release` for a Release across
+two local clusters, `kulta/demo_release.py`).
 
 Starts (or reuses) the local control plane, a Temporal dev server with its UI, the kulta worker
 and watcher; applies `examples/demo-canary.yaml`; waits for the first revision; changes the image;
@@ -121,8 +123,9 @@ def wait_port(port: int, what: str, timeout: float = 30) -> None:
     sys.exit(f"demo: {what} did not open port {port}; see {STATE}")
 
 
-def stop_stack() -> None:
-    for name in reversed(PROCESSES):
+def stop_processes(names: tuple[str, ...]) -> None:
+    """SIGTERM to each one's process group, last started first."""
+    for name in reversed(names):
         if pid_alive(name):
             pid = int((STATE / f"{name}.pid").read_text())
             os.killpg(pid, signal.SIGTERM)
@@ -131,7 +134,14 @@ def stop_stack() -> None:
                     break
                 time.sleep(0.1)
         (STATE / f"{name}.pid").unlink(missing_ok=True)
-    say("stopped the Temporal dev server, worker and watcher")
+
+
+def stop_stack() -> None:
+    from kulta import demo_release
+
+    demo_release.stop_east()
+    stop_processes(PROCESSES)
+    say("stopped the Temporal dev server, workers and watchers")
     cluster("down")
 
 
@@ -206,7 +216,7 @@ async def follow(
             continue
 
 
-def _completed_as_applied(rollout: dict[str, Any]) -> bool:
+def completed_as_applied(rollout: dict[str, Any]) -> bool:
     """Completed on the spec just applied (a Rollout left by an earlier demo run is Completed
     on its old spec until kulta has seen the new one)."""
     status = rollout.get("status") or {}
@@ -278,7 +288,7 @@ async def run_demo(kubeconfig: str, strategy: str) -> None:
         # Re-applying the manifest over an earlier run's Rollout is a rollout of its own, which
         # may stop at a manual pause: the same steering gets it through.
         steering = Steering(kube, name, None)
-        first = await follow(kube, name, _completed_as_applied, steering)
+        first = await follow(kube, name, completed_as_applied, steering)
         image = first["spec"]["template"]["spec"]["containers"][0]["image"]
         say(f"first revision is stable; changing the image {image} -> {next_image(image)}")
         await kube.patch(
@@ -326,7 +336,7 @@ async def run_demo(kubeconfig: str, strategy: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="kulta-demo", description=__doc__)
     parser.add_argument("command", nargs="?", default="up", choices=["up", "down"])
-    parser.add_argument("--strategy", default="canary", choices=sorted(STRATEGIES))
+    parser.add_argument("--strategy", default="canary", choices=[*sorted(STRATEGIES), "release"])
     args = parser.parse_args()
     if args.command == "down":
         stop_stack()
@@ -336,7 +346,12 @@ def main() -> None:
     kubeconfig = cluster("env").strip().split("=", 1)[1]
     say(f"starting Temporal dev server (UI http://localhost:{UI_PORT}), kulta worker and watcher")
     start_stack(kubeconfig)
-    asyncio.run(run_demo(kubeconfig, args.strategy))
+    if args.strategy == "release":
+        from kulta import demo_release
+
+        demo_release.up(kubeconfig)
+    else:
+        asyncio.run(run_demo(kubeconfig, args.strategy))
     sys.stdout.flush()
     os._exit(0)  # see README: the SDK may abort at interpreter exit after the work is done
 

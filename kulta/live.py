@@ -36,13 +36,13 @@ async def follow(kube: KubeClient, namespace: str, name: str) -> AsyncIterator[S
 
     async def rollout() -> None:
         path = ROLLOUTS.path(namespace)
-        async for kind, objects in _list_and_watch(kube, path, f"metadata.name={name}", None):
+        async for kind, objects in list_and_watch(kube, path, f"metadata.name={name}", None):
             snapshot.rollout = None if kind == "DELETED" else (objects[-1] if objects else None)
             changed.set()
 
     async def replicasets() -> None:
         path = REPLICASETS.path(namespace)
-        async for kind, objects in _list_and_watch(kube, path, None, f"{LABEL_ROLLOUT}={name}"):
+        async for kind, objects in list_and_watch(kube, path, None, f"{LABEL_ROLLOUT}={name}"):
             if kind == "LIST":
                 snapshot.replicasets.clear()
             for obj in objects:
@@ -67,7 +67,7 @@ async def follow(kube: KubeClient, namespace: str, name: str) -> AsyncIterator[S
                 await task
 
 
-async def _list_and_watch(
+async def list_and_watch(
     kube: KubeClient, path: str, field_selector: str | None, label_selector: str | None
 ) -> AsyncIterator[tuple[str, list[JsonObject]]]:
     """("LIST", items) after each (re)list, then (event type, [object]) per change."""

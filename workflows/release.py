@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
         dependencies,
         parse_release_spec,
     )
-    from workflows.release_plan import ready_stages, release_phase, verdict
+    from workflows.release_plan import ready_stages, release_phase, shipping_message, verdict
     from workflows.run import ActionFailed
 
 # A Release waits for a cluster that is down (and says so) rather than giving up on it: the
@@ -165,7 +165,7 @@ class ReleaseWorkflow:
             reason, message = refused
             await self._unclaim_all()
             return await self._finish("failed", "Failed", reason, message, warn=True)
-        self._set(phase="Progressing", reason="Shipping", message="shipping the first stages")
+        self._set(phase="Progressing", reason="Shipping", message="claimed every Rollout")
         self._tell("ReleaseStarted", f"shipping {len(spec.stages)} stage(s)")
         failure = await self._run_stages(spec)
         if failure is None and self._abort is None:
@@ -340,6 +340,7 @@ class ReleaseWorkflow:
             )
             self._tell("WaitingForApproval", f"stage {stage.name} waits for approval")
             await workflow.wait_condition(lambda: stage.name in self._approved)
+            self._stage_status(stage.name, message="approved")
             self._tell("StageApproved", f"stage {stage.name} approved")
 
     async def _ship_member(self, stage: Stage, index: int, change: RolloutChange) -> None:
@@ -420,6 +421,7 @@ class ReleaseWorkflow:
         applied.revision = seen.template_revision or applied.revision
         self._member_status(stage.name, index, revision=applied.revision, message=None)
         self._set(phase="Progressing", reason="Resumed", message="following the edited template")
+        self._stage_status(stage.name)  # the message of what ships now
 
     async def _follow(self, member: MemberRef, last: MemberObservation | None) -> MemberObservation:
         return await self._effects.follow_member(
@@ -501,6 +503,8 @@ class ReleaseWorkflow:
         if self._status.phase in ("Progressing", "Paused"):
             phase: ReleasePhase = release_phase(self._status.stages, held=bool(self._held))
             self._set(phase=phase)
+            if not self._held:
+                self._set(reason="Shipping", message=shipping_message(self._status.stages))
 
     def _member_status(self, stage: str, index: int, **fields: object) -> None:
         for s in self._status.stages:

@@ -45,3 +45,21 @@ def release_phase(stages: list[ReleaseStageStatus], *, held: bool) -> ReleasePha
     if held or ("WaitingForApproval" in phases and not phases & {"Progressing", "Soaking"}):
         return "Paused"
     return "Progressing"
+
+
+_ACTIVE = {
+    "Progressing": "shipping",
+    "Soaking": "soaking",
+    "WaitingForApproval": "waiting for approval",
+}
+
+
+def shipping_message(stages: list[ReleaseStageStatus]) -> str:
+    """What moves now: `stage backend shipping; stage eu waiting for approval`."""
+    active = [f"stage {s.name} {_ACTIVE[s.phase]}" for s in stages if s.phase in _ACTIVE]
+    done = sum(1 for s in stages if s.phase == "Completed")
+    return (
+        "; ".join(active) + f" ({done}/{len(stages)} stages done)"
+        if active
+        else (f"{done}/{len(stages)} stages done")
+    )

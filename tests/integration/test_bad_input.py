@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activities.errors import BadInput
-from kulta.cli import lint_rollout
+from kulta.cli import lint_release, lint_rollout
 from tests.support import builders
 from tests.support.kube import Kube, path_of
 from workflows.model import InvalidSpec, parse_spec
@@ -63,7 +63,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
 async def _api_accepts(kube: Kube, namespace: str, rollout: dict[str, Any]) -> tuple[bool, str]:
     """Whether the API server would store it (a dry run: nothing is written)."""
     try:
-        await kube.client.create(path_of("Rollout", namespace), rollout, dry_run=True)
+        await kube.client.create(path_of(rollout["kind"], namespace), rollout, dry_run=True)
     except BadInput as err:
         return False, str(err)
     return True, ""
@@ -133,6 +133,6 @@ async def test_bad_manifests_are_refused_by_both_gates_at_their_field(
     api, reason = await _api_accepts(kube, namespace, copy.deepcopy(rollout))
     assert not api, f"the API server accepted {manifest.name}"
     assert field in reason, reason
-    problems = lint_rollout(rollout)
+    problems = lint_rollout(rollout) if rollout["kind"] == "Rollout" else lint_release(rollout)
     leaf = field.removeprefix("spec.strategy.").split(".", 1)[1]  # named within its strategy
     assert any(leaf in problem for problem in problems), problems

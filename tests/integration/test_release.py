@@ -5,14 +5,16 @@ it is after are Completed, and a rollback gives the templates back newest first.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from activities.naming import (
     ANNOTATION_ABORT,
-    ANNOTATION_APPROVE,
     ANNOTATION_RELEASE,
     ANNOTATION_RESUME,
     SA_RELEASE,
@@ -69,6 +71,25 @@ async def _release_phase(
         timeout=timeout,
         what=f"Release phase {phase}",
     )
+
+
+async def _kulta(sc: Scenario, *args: str, check: bool = True) -> str:
+    """The `kulta` command as a person runs it (a child process: this test's watcher keeps
+    running meanwhile, and takes the annotation the command sets)."""
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "kulta"),
+        *args,
+        "-n",
+        sc.namespace,
+        "--kubeconfig",
+        sc.kube.kubeconfig,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    text = out.decode()
+    assert (proc.returncode == 0) == check, text
+    return text
 
 
 def _two_stages(**second: Any) -> list[dict[str, Any]]:
@@ -216,12 +237,13 @@ async def test_an_approval_gate_holds_the_next_stage_until_approved(stack: Scena
     assert "kulta release approve shop backend" in paused["status"]["stages"][0]["message"]
     web = await sc.kube.get("Rollout", sc.namespace, "web")
     assert _image(web) == "example/app:v1"
-    await sc.kube.patch(
-        "Release",
-        sc.namespace,
-        "shop",
-        {"metadata": {"annotations": {ANNOTATION_APPROVE: "backend"}}},
-    )
+    shown = await _kulta(sc, "release", "get", "shop")
+    assert "stage backend  WaitingForApproval" in shown and "stage frontend  Pending" in shown
+    assert "✓ orders" in shown, shown
+    wrong = await _kulta(sc, "release", "approve", "shop", "frontnd", check=False)
+    assert "has no stage 'frontnd' (it has backend, frontend)" in wrong
+    said = await _kulta(sc, "release", "approve", "shop", "backend")
+    assert "stage backend of Release" in said and "approved" in said
     await _release_phase(sc, "Completed")
     assert _image(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/web:v2"
 
