@@ -4,12 +4,13 @@ rollouts and steps. Started by the workflow without waiting (see workflows/annou
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from typing import Any, Protocol
 
 from temporalio import activity
 
 from activities import cdevents, telemetry
-from activities.contracts import CDEVENT_SEND_ATTEMPTS, Announcement
+from activities.contracts import CDEVENT_SEND_ATTEMPTS, Announcement, ReleaseAnnouncement
 from activities.errors import Unavailable
 
 log = logging.getLogger("kulta.cdevents")
@@ -20,8 +21,11 @@ class CDEventSink(Protocol):
 
 
 class AnnounceActivities:
-    def __init__(self, sink: CDEventSink | None) -> None:
+    def __init__(self, sink: CDEventSink | None, workflow_url: str = "") -> None:
+        """`workflow_url`: the Temporal UI's page of a workflow, without the id (a Release's
+        CDEvents link to it)."""
         self._sink = sink
+        self._workflow_url = workflow_url
 
     @activity.defn(name="announce_transition")
     async def announce(self, a: Announcement) -> str:
@@ -34,18 +38,34 @@ class AnnounceActivities:
         if self._sink is None:
             telemetry.CDEVENT_SENDS.labels(kind, "disabled").inc()
             return "disabled"
-        event = cdevents.build(a)
+        return await self._send(
+            cdevents.build(a), kind, f"Rollout {a.rollout.namespace}/{a.rollout.name}"
+        )
+
+    @activity.defn(name="announce_release")
+    async def announce_release(self, a: ReleaseAnnouncement) -> str:
+        """As `announce`, for a Release or one of its stages."""
+        kind = cdevents.release_event_type(a)
+        if self._sink is None:
+            telemetry.CDEVENT_SENDS.labels(kind, "disabled").inc()
+            return "disabled"
+        url = self._workflow_url + urllib.parse.quote(a.workflow_id, safe="")
+        return await self._send(cdevents.build_release(a, url), kind, f"Release {a.release.name}")
+
+    async def _send(self, event: dict[str, Any], kind: str, what: str) -> str:
+        """Sent, or (after the last attempt) dropped; a failed send before that raises."""
+        assert self._sink is not None
+        attempt = activity.info().attempt
         try:
             await self._sink.send(event)
         except Unavailable as err:
             if attempt >= CDEVENT_SEND_ATTEMPTS:
                 telemetry.CDEVENT_SENDS.labels(kind, "dropped").inc()
                 log.warning(
-                    "CDEvent %s %s for %s/%s dropped after %d attempts: %s",
+                    "CDEvent %s %s for %s dropped after %d attempts: %s",
                     kind,
                     event["context"]["id"],
-                    a.rollout.namespace,
-                    a.rollout.name,
+                    what,
                     attempt,
                     err,
                 )

@@ -1,4 +1,5 @@
-"""CDEvents (spec v0.4.1) for rollout transitions, as structured-mode CloudEvents. Pure.
+"""CDEvents (spec v0.4.1) for rollout transitions and Releases, as structured-mode CloudEvents.
+Pure.
 
 A transition maps to `dev.cdevents.service.<kind>.0.2.0`: deployed when a rollout starts,
 upgraded when a step advances, rolledback on rollback, published on completion and on an A/B
@@ -16,7 +17,7 @@ from cloudevents.core.bindings.http import to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from activities.contracts import Announcement, CDEventKind
+from activities.contracts import Announcement, CDEventKind, ReleaseAnnouncement
 
 SPEC_VERSION = "0.4.1"
 SOURCE = "/kulta.io/controller"
@@ -97,6 +98,46 @@ def build(announcement: Announcement) -> dict[str, Any]:
             "content": content,
         },
         "customData": custom,
+        "customDataContentType": "application/json",
+    }
+
+
+def release_event_type(announcement: ReleaseAnnouncement) -> str:
+    return f"dev.cdevents.{announcement.kind}.0.2.0"
+
+
+def build_release(a: ReleaseAnnouncement, url: str) -> dict[str, Any]:
+    """The CDEvent of a Release (`pipelinerun.*`: the plan as a whole) or of one of its stages
+    (`taskrun.*`). Each Rollout's own workflow still sends its `service.*` events, so the
+    pipeline sees both levels, each once. `url`: the Release's workflow in the Temporal UI."""
+    pipeline = f"{a.release.namespace}/{a.release.name}"
+    finished = {"outcome": a.outcome, **({"errors": a.errors} if a.errors else {})}
+    if a.kind.startswith("pipelinerun."):
+        subject_id, subject_type = a.workflow_id, "pipelineRun"
+        content: dict[str, Any] = {"pipelineName": pipeline, "url": url}
+    else:
+        subject_id, subject_type = f"{a.workflow_id}/{a.stage}", "taskRun"
+        content = {
+            "taskName": a.stage,
+            "url": url,
+            "pipelineRun": {"id": a.workflow_id, "source": SOURCE},
+        }
+    if a.kind.endswith(".finished"):
+        content.update(finished)
+    return {
+        "context": {
+            "version": SPEC_VERSION,
+            "id": str(uuid.uuid5(_EVENT_IDS, f"{a.transition_id}/{a.kind}")),
+            "source": SOURCE,
+            "type": release_event_type(a),
+            "timestamp": a.timestamp,
+        },
+        "subject": {"id": subject_id, "source": SOURCE, "type": subject_type, "content": content},
+        "customData": {
+            "release": a.release.name,
+            "namespace": a.release.namespace,
+            "uid": a.release.uid,
+        },
         "customDataContentType": "application/json",
     }
 

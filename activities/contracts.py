@@ -189,6 +189,25 @@ class Announcement(Contract):
     experiment: dict[str, Any] | None = None
 
 
+ReleaseEventKind = Literal[
+    "pipelinerun.started", "pipelinerun.finished", "taskrun.started", "taskrun.finished"
+]
+
+
+class ReleaseAnnouncement(Contract):
+    """A Release (a pipeline run) or one of its stages (a task run) starting or finishing,
+    told to the delivery pipeline; ids derive from `transition_id` as for a Rollout's."""
+
+    kind: ReleaseEventKind
+    transition_id: str
+    timestamp: str
+    release: RolloutRef
+    workflow_id: str
+    stage: str | None = None
+    outcome: Literal["success", "failure"] | None = None
+    errors: str | None = None
+
+
 class Proportion(Contract):
     """Events (`successes`, e.g. errors or conversions) out of `trials` for one variant."""
 

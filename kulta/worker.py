@@ -54,6 +54,7 @@ def build_worker(
     shutdown_grace_seconds: float = 20.0,
     max_cached_workflows: int = 1000,
     sandboxed: bool = False,
+    workflow_url: str = "",
 ) -> Worker:
     """The worker with every workflow and activity kulta has; tests use the same function."""
     if proportions is None:
@@ -63,7 +64,7 @@ def build_worker(
     replicasets = ReplicaSetActivities(kube)
     traffic = TrafficActivities(kube)
     status = StatusActivities(kube, occurrences, cluster)
-    announce = AnnounceActivities(cdevents)
+    announce = AnnounceActivities(cdevents, workflow_url)
     ownership = OwnershipActivities(kube, client)
     members = ReleaseMemberActivities(kube)
     releases = ReleaseStatusActivities(kube)
@@ -92,6 +93,7 @@ def build_worker(
             metrics.measure,
             status.publish_status,
             announce.announce,
+            announce.announce_release,
             ownership.claim_rollout,
             *_member_activities(members),
             releases.publish,
@@ -170,6 +172,8 @@ async def run(settings: Settings, named: Mapping[str, PrometheusConfig]) -> None
                     shutdown_grace_seconds=settings.shutdown_grace_seconds,
                     max_cached_workflows=settings.max_cached_workflows,
                     sandboxed=settings.workflow_sandbox,
+                    workflow_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
+                    f"{settings.temporal_namespace}/workflows/",
                 ),
                 settings,
                 stopping,

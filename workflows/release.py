@@ -15,11 +15,17 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import EventSpec, RolloutRef
+    from activities.contracts import (
+        EventSpec,
+        ReleaseAnnouncement,
+        ReleaseEventKind,
+        RolloutRef,
+    )
     from activities.naming import RELEASE_WORKFLOW_NAME
     from activities.release_contracts import (
         ApplyTemplateInput,
@@ -99,6 +105,8 @@ class ReleaseWorkflow:
         self._applied: list[Applied] = []
         self._claimed: list[MemberRef] = []
         self._closing = False
+        self._announced = False
+        self._sending: list[workflow.ActivityHandle[Any]] = []
         self._publisher: asyncio.Task[None] | None = None
 
     # -- steering ---------------------------------------------------------------------------
@@ -167,6 +175,7 @@ class ReleaseWorkflow:
             return await self._finish("failed", "Failed", reason, message, warn=True)
         self._set(phase="Progressing", reason="Shipping", message="claimed every Rollout")
         self._tell("ReleaseStarted", f"shipping {len(spec.stages)} stage(s)")
+        self._announce("pipelinerun.started")
         failure = await self._run_stages(spec)
         if failure is None and self._abort is None:
             await self._unclaim_all()
@@ -293,6 +302,7 @@ class ReleaseWorkflow:
             stage.name, phase="Progressing", started_at=iso_time(workflow.now()), message=None
         )
         self._tell("StageStarted", f"stage {stage.name}: shipping {len(stage.rollouts)} Rollout(s)")
+        self._announce("taskrun.started", stage=stage.name)
         members = [
             asyncio.create_task(self._ship_member(stage, index, change))
             for index, change in enumerate(stage.rollouts)
@@ -309,6 +319,7 @@ class ReleaseWorkflow:
                     raise task.exception()  # type: ignore[misc]
         except StageFailed as failed:
             self._stage_status(stage.name, phase="Failed", message=failed.message)
+            self._announce("taskrun.finished", stage=stage.name, errors=failed.message)
             raise
         except asyncio.CancelledError:
             self._stage_status(stage.name, phase="Failed", message="stopped")
@@ -318,6 +329,7 @@ class ReleaseWorkflow:
         await self._gate(stage)
         self._stage_status(stage.name, phase="Completed", finished_at=iso_time(workflow.now()))
         self._tell("StageCompleted", f"stage {stage.name} completed")
+        self._announce("taskrun.finished", stage=stage.name)
 
     async def _gate(self, stage: Stage) -> None:
         gate = stage.gate
@@ -539,6 +551,27 @@ class ReleaseWorkflow:
         )
         self._dirty = True
 
+    def _announce(
+        self, kind: ReleaseEventKind, *, stage: str | None = None, errors: str | None = None
+    ) -> None:
+        """A CDEvent; `.finished` ones succeed unless `errors` says why not."""
+        self._announced = True
+        self._event_count += 1
+        start = self._start
+        handle = self._effects.announce_release(
+            ReleaseAnnouncement(
+                kind=kind,
+                transition_id=f"{workflow.info().workflow_id}/{self._event_count}",
+                timestamp=iso_time(workflow.now()),
+                release=RolloutRef(namespace=start.namespace, name=start.name, uid=start.uid),
+                workflow_id=workflow.info().workflow_id,
+                stage=stage,
+                outcome=("failure" if errors else "success") if kind.endswith("finished") else None,
+                errors=errors,
+            )
+        )
+        self._sending.append(handle)
+
     async def _publish_changes(self) -> None:
         """Writes the status whenever it changed, one write at a time (each write is the
         whole status, so writes in order leave the latest); ends once closing."""
@@ -571,7 +604,12 @@ class ReleaseWorkflow:
             self._publisher = None
         self._set(phase=phase, reason=reason, message=message, finished_at=iso_time(workflow.now()))
         self._tell(reason, message, warn=warn)
+        if self._announced:  # a Release refused before it started was never announced
+            self._announce("pipelinerun.finished", errors=None if phase == "Completed" else message)
         await self._publish()
+        # Sends still retrying, before the run closes (Temporal would abandon them); their
+        # outcome never changes the Release's.
+        await asyncio.gather(*self._sending, return_exceptions=True)
         return ReleaseOutcome(result=result, reason=reason)
 
     # -- TroubleReporter (workflows/effects.py) ---------------------------------------------

@@ -8,10 +8,12 @@ Activity names are part of running histories: never rename one.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import ReleaseAnnouncement
     from activities.naming import cluster_task_queue
     from activities.release_contracts import (
         ApplyTemplateInput,
@@ -94,6 +96,17 @@ class ReleaseEffects(Effects):
             bool,
             f"promote {inp.member.label()} fully ({inp.reason})",
             task_queue=self._queue(inp.member),
+        )
+
+    def announce_release(self, announcement: ReleaseAnnouncement) -> workflow.ActivityHandle[Any]:
+        """Started, not awaited (as a Rollout's CDEvents): a sink that is down never holds a
+        Release up."""
+        return workflow.start_activity(
+            "announce_release",
+            announcement,
+            start_to_close_timeout=options.ANNOUNCE_TIMEOUT,
+            retry_policy=options.ANNOUNCE_RETRY,
+            summary=f"CDEvent {announcement.kind}",
         )
 
     async def publish_release_status(self, inp: PublishReleaseStatusInput, summary: str) -> bool:

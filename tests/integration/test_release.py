@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import (
     ANNOTATION_ABORT,
@@ -21,9 +23,11 @@ from activities.naming import (
     revision_of,
 )
 from tests.support import builders
+from tests.support.cdevents_check import schema_problems
+from tests.support.cdevents_receiver import CDEventReceiver, Received
 from tests.support.invariants import RECORDED_KINDS, Write, WriteRecorder, violations
 from tests.support.kube import Kube
-from tests.support.scenario import Scenario
+from tests.support.scenario import Scenario, watched
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
@@ -318,3 +322,47 @@ async def test_a_second_release_naming_an_owned_rollout_is_refused_with_the_owne
     assert "every changed Rollout is back" in aborted["status"]["message"]
     orders = await _rollout_phase(sc, "orders", "Completed")
     assert _image(orders) == "example/app:v1"
+
+
+async def test_a_release_is_told_as_a_pipeline_run_with_a_task_run_per_stage(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
+) -> None:
+    receiver = CDEventReceiver()
+    await receiver.start()
+    try:
+        async with watched(dev_env, kube, namespace, cdevents_url=receiver.url) as sc:
+            await _apps(sc)
+            await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
+            done = await _release_phase(sc, "Completed")
+            run = done["status"]["workflowId"]
+            wanted = [
+                "pipelinerun.started",
+                "taskrun.started",
+                "taskrun.finished",
+                "taskrun.started",
+                "taskrun.finished",
+                "pipelinerun.finished",
+            ]
+
+            def told() -> list[Received]:
+                return [
+                    r
+                    for r in receiver.received
+                    if r.cdevent["subject"]["id"].startswith(run) and r.answered == 202
+                ]
+
+            for _ in range(100):
+                if len(told()) >= len(wanted):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        await receiver.stop()
+    events = told()
+    assert [r.subject_and_kind for r in events] == wanted
+    for received in events:
+        assert schema_problems(received.cdevent) == [], received.cdevent
+    finished = events[-1].cdevent["subject"]["content"]
+    assert finished["pipelineName"] == f"{namespace}/shop" and finished["outcome"] == "success"
+    assert finished["url"].endswith(urllib.parse.quote(run, safe=""))
+    stage = events[2].cdevent["subject"]["content"]
+    assert stage["taskName"] == "backend" and stage["pipelineRun"]["id"] == run

@@ -20,23 +20,25 @@ SCHEMAS = Path(__file__).parent.parent / "data" / "cdevents-v0.4.1"
 
 
 @cache
-def _validator(kind: str) -> Draft202012Validator:
+def _validator(name: str) -> Draft202012Validator:
     documents = [json.loads(p.read_text()) for p in sorted(SCHEMAS.glob("**/*.json"))]
     registry: Registry[Any] = Registry().with_resources(
         (doc["$id"], Resource.from_contents(doc)) for doc in documents
     )
-    schema = json.loads((SCHEMAS / f"service{kind}.json").read_text())
+    schema = json.loads((SCHEMAS / f"{name}.json").read_text())
     return Draft202012Validator(schema, registry=registry)
 
 
 def schema_problems(cdevent: dict[str, Any]) -> list[str]:
-    """Where `cdevent` breaks its type's official schema (empty when it validates)."""
-    kind = str((cdevent.get("context") or {}).get("type", "")).split(".")[3:4]
-    if not kind or not (SCHEMAS / f"service{kind[0]}.json").exists():
-        return [f"no official schema for {kind}"]
+    """Where `cdevent` breaks its type's official schema (empty when it validates): the schema
+    of `dev.cdevents.<subject>.<predicate>.<version>` is `<subject><predicate>.json`."""
+    parts = str((cdevent.get("context") or {}).get("type", "")).split(".")
+    name = "".join(parts[2:4])
+    if len(parts) < 5 or not (SCHEMAS / f"{name}.json").exists():
+        return [f"no official schema for {'.'.join(parts)}"]
     return [
         f"{'.'.join(str(p) for p in error.absolute_path) or '(event)'}: {error.message}"
-        for error in _validator(kind[0]).iter_errors(cdevent)
+        for error in _validator(name).iter_errors(cdevent)
     ]
 
 

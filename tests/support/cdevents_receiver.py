@@ -29,8 +29,13 @@ class Received:
 
     @property
     def kind(self) -> str:
-        """deployed, upgraded, rolledback or published."""
+        """deployed, upgraded, rolledback or published (a service event's predicate)."""
         return str(self.cdevent["context"]["type"]).split(".")[3]
+
+    @property
+    def subject_and_kind(self) -> str:
+        """`pipelinerun.started`, `taskrun.finished`, `service.deployed`..."""
+        return ".".join(str(self.cdevent["context"]["type"]).split(".")[2:4])
 
 
 @dataclass

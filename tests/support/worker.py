@@ -40,6 +40,7 @@ async def running_worker(
         cdevents=sink,
         occurrences=occurrences,
         sandboxed=True,  # the suite checks determinism at run time (kulta/worker.py)
+        workflow_url="http://localhost:8233/namespaces/default/workflows/",
     )
     try:
         async with worker:
