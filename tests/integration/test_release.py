@@ -366,3 +366,47 @@ async def test_a_release_is_told_as_a_pipeline_run_with_a_task_run_per_stage(
     assert finished["url"].endswith(urllib.parse.quote(run, safe=""))
     stage = events[2].cdevent["subject"]["content"]
     assert stage["taskName"] == "backend" and stage["pipelineRun"]["id"] == run
+
+
+async def test_a_deleted_release_lets_go_of_its_rollouts_and_changes_nothing_more(
+    stack: Scenario,
+) -> None:
+    sc = stack
+    await _apps(sc, steps={"orders": MANUAL})
+    await sc.kube.apply(
+        sc.namespace,
+        builders.release(
+            "shop",
+            [
+                builders.stage("backend", {"orders": "example/orders:v2"}),
+                builders.stage("frontend", {"web": "example/web:v2"}),
+            ],
+        ),
+    )
+    running = await _release_phase(sc, "Progressing")
+    await sc.kube.wait_for(
+        "Rollout",
+        sc.namespace,
+        "orders",
+        lambda r: (r.get("status") or {}).get("phase") == "Paused",
+        timeout=60,
+        what="orders paused on v2",
+    )
+    await sc.kube.delete("Release", sc.namespace, "shop")
+    for name in APPS:  # every claim is removed
+        await sc.kube.wait_for(
+            "Rollout",
+            sc.namespace,
+            name,
+            lambda r: ANNOTATION_RELEASE not in (r["metadata"].get("annotations") or {}),
+            what="claim removed",
+        )
+    handle = sc.client.get_workflow_handle(running["status"]["workflowId"])
+    for _ in range(100):  # it closes right after its last claim is removed
+        if (state := (await handle.describe()).status.name) != "RUNNING":
+            break
+        await asyncio.sleep(0.1)
+    assert state == "CANCELED"
+    # orders stays where the person left it; web was never changed.
+    assert _image(await sc.kube.get("Rollout", sc.namespace, "orders")) == "example/orders:v2"
+    assert _image(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/app:v1"
