@@ -43,8 +43,9 @@ from activities.release_contracts import (
 from activities.status import build_event
 from activities.templates import merge_diff
 
-FIRST_POLL_SECONDS = 1.0
-MAX_POLL_SECONDS = 5.0
+FIRST_POLL_SECONDS = 0.5
+# A stage is done as soon as its slowest Rollout is seen done: this bounds how late that is.
+MAX_POLL_SECONDS = 2.0
 
 
 class EditedByHand(Invalid):
@@ -166,7 +167,7 @@ class ReleaseMemberActivities:
     @activity.defn(name="follow_release_member")
     async def follow(self, inp: FollowInput) -> MemberObservation:
         """The Rollout's state once it differs from `inp.last` (or after `max_wait_seconds`),
-        heartbeating meanwhile. Polled (1 s, doubling to 5 s while nothing changes): a watch
+        heartbeating meanwhile. Polled (0.5 s, doubling to 2 s while nothing changes): a watch
         would need the worker to list and watch every Rollout, which it may not."""
         member = inp.member
         deadline = time.monotonic() + inp.max_wait_seconds

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark on the local stack, a table of medians and p95s, and JSON.
 
-    .venv/bin/python -m bench [--only promote,rollback,abort,steps,scale,experiment,peer]
+    .venv/bin/python -m bench [--only promote,rollback,abort,steps,release,scale,experiment,peer]
                               [--rollouts 1000] [--workers 1] [--experiment-days 7]
                               [--peer-rollouts 300]
                               [--json bench-results.json]
@@ -24,6 +24,7 @@ from bench import (
     long_experiment,
     peer,
     promote_latency,
+    release_cost,
     rollback_latency,
     scale,
     step_cost,
@@ -31,13 +32,13 @@ from bench import (
 from bench.report import Row, as_json, render
 from bench.stack import local_stack
 
-SCENARIOS = ("promote", "rollback", "abort", "steps", "scale", "experiment", "peer")
+SCENARIOS = ("promote", "rollback", "abort", "steps", "release", "scale", "experiment", "peer")
 
 
 async def main(args: argparse.Namespace) -> list[Row]:
     only = set(args.only.split(",")) if args.only else set(SCENARIOS)
     rows: list[Row] = []
-    if only & {"promote", "steps", "abort"}:
+    if only & {"promote", "steps", "abort", "release"}:
         async with local_stack() as stack:
             if "promote" in only:
                 print("promote latency ...", flush=True)
@@ -48,6 +49,9 @@ async def main(args: argparse.Namespace) -> list[Row]:
             if "steps" in only:
                 print("step cost ...", flush=True)
                 rows += await step_cost.run(stack)
+            if "release" in only:
+                print("a Release of 20 Rollouts in 3 stages ...", flush=True)
+                rows += await release_cost.run(stack)
     if "rollback" in only:
         print("rollback latency ...", flush=True)
         rows += await rollback_latency.run(runs=args.rollback_runs)

@@ -21,6 +21,7 @@ from tests.support import builders
 from tests.support.kube import Kube, cluster_up, path_of
 from tests.support.temporal import start_dev_server
 from watcher.loop import watch_forever
+from watcher.releases import ReleaseSource, decide_release
 from watcher.runner import Runner
 from watcher.source import RolloutSource
 
@@ -90,14 +91,24 @@ async def local_stack(
     try:
         async with worker:
             runner = Runner(env.client, watcher_kube, task_queue)
-            watcher = asyncio.create_task(
-                watch_forever(runner, RolloutSource(watcher_kube, namespace))
-            )
+            watchers = [
+                asyncio.create_task(watch_forever(runner, RolloutSource(watcher_kube, namespace))),
+                asyncio.create_task(
+                    watch_forever(
+                        runner,
+                        ReleaseSource(watcher_kube, namespace),
+                        decider=lambda r, deleted: decide_release(
+                            r, cluster="default", deleted=deleted
+                        ),
+                    )
+                ),
+            ]
             try:
                 yield Stack(kube, worker_kube, env.client, env, namespace, task_queue, kubeconfig)
             finally:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
+                for watcher in watchers:
+                    watcher.cancel()
+                await asyncio.gather(*watchers, return_exceptions=True)
     finally:
         await kube.client.delete(path_of("Namespace", None, namespace))
         await env.shutdown()

@@ -231,23 +231,31 @@ class ReleaseWorkflow:
         )
 
     async def _claim_all(self, spec: ReleaseSpec) -> tuple[str, str] | None:
-        """Every Rollout is claimed before any is changed: a Rollout another Release holds
-        refuses this one as a whole. Returns (reason, message) when refused."""
-        for _, _, member in self._members(spec):
-            try:
-                result = await self._effects.claim_member(
-                    ClaimMemberInput(member=member, owner=self._owner)
-                )
-            except ActionFailed as failed:
-                return failed.reason, f"{failed.message}; nothing was changed"
-            if not result.claimed:
-                return (
+        """Every Rollout is claimed (all at once) before any is changed: a Rollout another
+        Release holds refuses this one as a whole. Returns (reason, message) when refused."""
+        members = [member for _, _, member in self._members(spec)]
+        results = await asyncio.gather(
+            *(
+                self._effects.claim_member(ClaimMemberInput(member=member, owner=self._owner))
+                for member in members
+            ),
+            return_exceptions=True,
+        )
+        refused: tuple[str, str] | None = None
+        for member, result in zip(members, results, strict=True):
+            if isinstance(result, ActionFailed):
+                refused = refused or (result.reason, f"{result.message}; nothing was changed")
+            elif isinstance(result, BaseException):
+                raise result
+            elif not result.claimed:
+                refused = refused or (
                     "RolloutOwned",
                     f"{member.label()} is owned by Release {result.owner}; nothing was changed "
                     "(it is released when that Release ends)",
                 )
-            self._claimed.append(member)
-        return None
+            else:
+                self._claimed.append(member)
+        return refused
 
     async def _unclaim_all(self) -> None:
         for member in self._claimed:
