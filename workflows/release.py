@@ -104,6 +104,7 @@ class ReleaseWorkflow:
         self._held: set[str] = set()  # members waiting for a resume after a hand edit
         self._applied: list[Applied] = []
         self._claimed: list[MemberRef] = []
+        self._started_stages: list[str] = []
         self._closing = False
         self._announced = False
         self._sending: list[workflow.ActivityHandle[Any]] = []
@@ -193,7 +194,7 @@ class ReleaseWorkflow:
             )
         self._set(phase="RollingBack", reason=reason, message=f"{why}; rolling back")
         self._tell(reason, f"{why}; rolling back", warn=True)
-        problems = await self._roll_back(list(reversed(reverting)))
+        problems = await self._roll_back(self._newest_first(reverting))
         await self._unclaim_all()
         if problems:
             return await self._finish(
@@ -306,6 +307,7 @@ class ReleaseWorkflow:
         return failure
 
     async def _stage(self, stage: Stage) -> None:
+        self._started_stages.append(stage.name)
         self._stage_status(
             stage.name, phase="Progressing", started_at=iso_time(workflow.now()), message=None
         )
@@ -449,6 +451,15 @@ class ReleaseWorkflow:
         )
 
     # -- rollback ---------------------------------------------------------------------------
+    def _newest_first(self, applied: list[Applied]) -> list[Applied]:
+        """The last stage started first; within a stage (whose Rollouts changed at once), in
+        reverse of the order the stage lists them."""
+        return sorted(
+            applied,
+            key=lambda a: (self._started_stages.index(a.stage), self._index_of(a)),
+            reverse=True,
+        )
+
     async def _roll_back(self, newest_first: list[Applied]) -> list[str]:
         """Gives each Rollout its previous template, one at a time, newest change first, and
         waits until it is stable on it; returns what could not be rolled back."""

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.naming import (
     ANNOTATION_ABORT,
+    ANNOTATION_PROMOTE,
     ANNOTATION_RELEASE,
     ANNOTATION_RESUME,
     SA_RELEASE,
@@ -176,9 +177,28 @@ async def test_a_failing_rollout_in_stage_two_puts_every_changed_rollout_back_ne
     stack: Scenario,
 ) -> None:
     sc = stack
-    await _apps(sc, steps={"web": MANUAL})
+    # orders waits for a promotion on the way forward (a person gives it) and on the way back
+    # (the Release promotes it through: its previous revision was stable before).
+    await _apps(sc, steps={"web": MANUAL, "orders": MANUAL})
     async with WriteRecorder(sc.kube, sc.namespace, kinds=RECORDED_KINDS).running() as writes:
         await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
+        await sc.kube.wait_for(
+            "Rollout",
+            sc.namespace,
+            "orders",
+            lambda r: (
+                (r.get("status") or {}).get("phase") == "Paused"
+                and _image(r) == "example/orders:v2"
+            ),
+            timeout=120,
+            what="orders paused on v2",
+        )
+        await sc.kube.patch(
+            "Rollout",
+            sc.namespace,
+            "orders",
+            {"metadata": {"annotations": {ANNOTATION_PROMOTE: "true"}}},
+        )
         await sc.kube.wait_for(
             "Rollout",
             sc.namespace,
@@ -205,18 +225,24 @@ async def test_a_failing_rollout_in_stage_two_puts_every_changed_rollout_back_ne
     assert status["reason"] == "RolloutFailed", status
     assert "stage frontend failed" in status["message"]
     assert [s["phase"] for s in status["stages"]] == ["RolledBack", "RolledBack"]
-    # Newest first: web (stage 2) back before the backend, whose two go back in the reverse
-    # of the order they were changed in.
+    # Newest first: web (stage 2) back before the backend, whose two (changed at once) go back
+    # in reverse of the order the stage lists them.
     changed = {name: _template_changes(history, name) for name in APPS}
     assert all(len(c) == 2 for c in changed.values()), changed
     forward = sorted(APPS, key=lambda n: changed[n][0][0])
     backward = sorted(APPS, key=lambda n: changed[n][1][0])
-    assert forward[-1] == "web" and backward == list(reversed(forward)), changed
+    assert forward[-1] == "web" and backward == ["web", "payments", "orders"], changed
     # One back at a time: each revert starts once the previous one is stable again.
     for earlier, later in itertools.pairwise(backward):
         back = _completed_on(history, earlier, "example/app:v1", after=changed[earlier][1][0])
         assert changed[later][1][0] > back
     assert violations(history) == []
+    promoted = [
+        d
+        for d in (await sc.kube.get("Rollout", sc.namespace, "orders"))["status"]["decisions"]
+        if d["action"] == "promote-full"
+    ]
+    assert promoted, "the way back waited in orders' pause without the Release promoting it"
 
 
 async def test_an_approval_gate_holds_the_next_stage_until_approved(stack: Scenario) -> None:
