@@ -18,6 +18,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.naming import revision_of
 from tests.support import builders
 from tests.support.clusters import LocalCluster
 from tests.support.kube import Kube, path_of
@@ -113,7 +114,10 @@ async def test_stage_two_in_the_second_cluster_ships_after_stage_one_and_survive
     while True:
         orders = await sc.kube.get("Rollout", ns, "orders")
         web = await east.kube.get("Rollout", ns, "web")
-        if _phase(orders) == "Completed" and _image(orders) == "example/orders:v2":
+        stable = (orders.get("status") or {}).get("stableRevision")
+        if _image(orders) == "example/orders:v2" and stable == revision_of(
+            orders["spec"]["template"]
+        ):
             break
         assert _image(web) == "example/app:v1", "web changed before stage 1 completed"
         checks += 1
