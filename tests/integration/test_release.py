@@ -26,6 +26,7 @@ from activities.naming import (
 from tests.support import builders
 from tests.support.cdevents_check import schema_problems
 from tests.support.cdevents_receiver import CDEventReceiver, Received
+from tests.support.histories import replay_and_record
 from tests.support.invariants import RECORDED_KINDS, Write, WriteRecorder, violations
 from tests.support.kube import Kube
 from tests.support.scenario import Scenario, watched
@@ -243,6 +244,9 @@ async def test_a_failing_rollout_in_stage_two_puts_every_changed_rollout_back_ne
         if d["action"] == "promote-full"
     ]
     assert promoted, "the way back waited in orders' pause without the Release promoting it"
+    # Its history (claims, two stages, a failure, a rollback with a promotion) replays.
+    handle = sc.client.get_workflow_handle(status["workflowId"])
+    await replay_and_record(sc.client, handle, "release-rolled-back")
 
 
 async def test_an_approval_gate_holds_the_next_stage_until_approved(stack: Scenario) -> None:

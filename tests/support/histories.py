@@ -23,12 +23,15 @@ async def replay_and_record(
 ) -> None:
     """Replays the run's history on the current code; writes it to `HISTORIES/<name>.json`
     when KULTA_RECORD_HISTORY is set. `run_id` picks a run other than the latest."""
+    from workflows.release import ReleaseWorkflow
     from workflows.rollout import RolloutWorkflow
 
     if run_id is not None:
         handle = client.get_workflow_handle(handle.id, run_id=run_id)
     history = await handle.fetch_history()
-    replayer = Replayer(workflows=[RolloutWorkflow], data_converter=client.data_converter)
+    replayer = Replayer(
+        workflows=[RolloutWorkflow, ReleaseWorkflow], data_converter=client.data_converter
+    )
     await replayer.replay_workflow(history)
     if os.environ.get("KULTA_RECORD_HISTORY"):
         HISTORIES.mkdir(parents=True, exist_ok=True)

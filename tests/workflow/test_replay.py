@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.release import ReleaseWorkflow
 from workflows.rollout import RolloutWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -25,7 +26,9 @@ TEXTS = {path.stem: path.read_text() for path in HISTORIES}
 @pytest.mark.parametrize("name", sorted(TEXTS))
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(f"replay-{name}", TEXTS[name])
-    replayer = Replayer(workflows=[RolloutWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[RolloutWorkflow, ReleaseWorkflow], data_converter=pydantic_data_converter
+    )
     await replayer.replay_workflow(history)
 
 
