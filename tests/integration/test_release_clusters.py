@@ -2,7 +2,8 @@
 worker and watcher on its own task queue; the Release, held in the first cluster, reaches the
 second one's Rollouts through activities on that cluster's queue. Stage 2 (second cluster)
 changes nothing before stage 1 is Completed in the first, and killing the second cluster's
-worker mid-stage delays the Release, never breaks it."""
+worker mid-stage delays the Release, never breaks it: while no worker takes that cluster's
+tasks, the Release says so (Degraded), and it completes once a worker is back."""
 
 from __future__ import annotations
 
@@ -134,7 +135,21 @@ async def test_stage_two_in_the_second_cluster_ships_after_stage_one_and_survive
     )
     assert east.worker is not None
     east.worker.kill()  # mid-stage: the Release's follow of web and web's own run are lost
-    await asyncio.sleep(3)
+    # Nobody takes the second cluster's tasks now: the Release says so, and waits.
+    degraded = await sc.kube.wait_for(
+        "Release",
+        ns,
+        "shop",
+        lambda r: any(
+            c["type"] == "Degraded" and c["status"] == "True"
+            for c in (r.get("status") or {}).get("conditions") or []
+        ),
+        timeout=150,
+        what="the Release degraded while the second cluster's worker is down",
+    )
+    [condition] = degraded["status"]["conditions"]
+    assert f"web in cluster {east.name}" in condition["message"], condition
+    assert degraded["status"]["phase"] == "Progressing"
     await east.start_worker()
     release = await sc.kube.wait_for(
         "Release",
@@ -149,3 +164,5 @@ async def test_stage_two_in_the_second_cluster_ships_after_stage_one_and_survive
     assert _phase(web) == "Completed" and _image(web) == "example/web:v2"
     stage = release["status"]["stages"][1]
     assert stage["cluster"] == east.name and stage["rollouts"][0]["state"] == "Completed"
+    [condition] = release["status"]["conditions"]
+    assert (condition["status"], condition["reason"]) == ("False", "Recovered")
