@@ -178,3 +178,13 @@ def cluster_task_queue(cluster: str) -> str:
     """The task queue on which the worker of cluster `cluster` (its KULTA_CLUSTER_NAME) takes
     the activities a Release in another cluster asks of it."""
     return f"kulta-cluster-{cluster}"
+
+
+def parse_release_workflow_id(workflow_id: str) -> tuple[str, str, str] | None:
+    """(namespace, name, uid prefix) of the Release a `release_workflow_id` names, or None."""
+    if not workflow_id.startswith(RELEASE_WORKFLOW_ID_PREFIX):
+        return None
+    parts = workflow_id.removeprefix(RELEASE_WORKFLOW_ID_PREFIX).split("/")
+    if len(parts) != 3 or "." not in parts[2]:
+        return None
+    return parts[0], parts[1], parts[2].rsplit(".", 1)[1]

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.naming import RELEASE_WORKFLOW_NAME
 from kulta import process
 from kulta.settings import Settings
 from kulta.temporal import TemporalConnection
@@ -102,7 +103,13 @@ async def _lead(
         asyncio.create_task(
             watch_forever(
                 runner,
-                ReleaseSource(runner.kube, settings.watch_namespace),
+                ReleaseSource(
+                    runner.kube,
+                    settings.watch_namespace,
+                    running=lambda: runner.running_workflows(
+                        settings.watch_namespace, RELEASE_WORKFLOW_NAME
+                    ),
+                ),
                 decider=lambda release, deleted: decide_release(
                     release, cluster=cluster, deleted=deleted
                 ),

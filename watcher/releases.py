@@ -5,7 +5,7 @@ annotations turned into signals, and the run of a deleted Release cancelled. Pur
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from activities.naming import (
 from activities.release_status import FINISHED_PHASES
 from watcher.dispatch import TRUTHY, Action, CancelWorkflow, RemoveAnnotation, Signal
 from watcher.listwatch import Listed, ListWatch
-from watcher.source import Observed, key_of
+from watcher.source import Observed, RunningWorkflow, key_of, orphans
 from workflows.release_messages import (
     SIGNAL_ABORT_RELEASE,
     SIGNAL_APPROVE,
@@ -102,9 +102,17 @@ class ReleaseSource:
     """Every Release once after each (re)list, then each change; a Release a relist no longer
     shows is reported deleted (a deletion missed in a gap still cancels its run)."""
 
-    def __init__(self, kube: KubeClient, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespace: str | None = None,
+        running: Callable[[], Awaitable[list[RunningWorkflow]]] | None = None,
+    ) -> None:
+        """`running`: the Release workflows running now; after the first listing, those whose
+        Release is not in it (deleted while no watcher ran) are reported deleted."""
         self._list_watch = ListWatch(kube, RELEASES.path(namespace))
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
+        self._running = running
 
     @property
     def progressed_at(self) -> float:
@@ -115,8 +123,13 @@ class ReleaseSource:
         self._list_watch.progressed_at = value
 
     async def observe(self) -> AsyncIterator[Observed]:
+        first_listing = True
         async for item in self._list_watch.follow():
             if isinstance(item, Listed):
+                if first_listing and self._running is not None:
+                    for orphan in await orphans(item.items, self._running, "Release"):
+                        yield orphan
+                first_listing = False
                 gone = dict(self._known)
                 for release in item.items:
                     gone.pop(self._remember(release), None)

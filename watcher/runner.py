@@ -204,11 +204,14 @@ class Runner:
             if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise
 
-    async def running_workflows(self, namespace: str | None) -> list[RunningWorkflow]:
-        """kulta's running workflows on this task queue (in `namespace`, or in all): what a
-        first listing compares with, to cancel the runs of Rollouts deleted meanwhile."""
+    async def running_workflows(
+        self, namespace: str | None, workflow_type: str = WORKFLOW_NAME
+    ) -> list[RunningWorkflow]:
+        """kulta's running workflows of a type (Rollout's, or Release's) on this task queue (in
+        `namespace`, or in all): what a first listing compares with, to cancel the runs of
+        objects deleted meanwhile."""
         query = (
-            f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running' "
+            f"WorkflowType = '{workflow_type}' AND ExecutionStatus = 'Running' "
             f"AND TaskQueue = '{self._task_queue}'"
         )
         if namespace is not None:

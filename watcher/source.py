@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities.adapters.kube import KubeClient
-from activities.naming import ROLLOUTS, parse_workflow_id
+from activities.naming import ROLLOUTS, parse_release_workflow_id, parse_workflow_id
 from watcher.listwatch import Listed, ListWatch
 from watcher.workloads import DeploymentTemplates, Key, referenced_deployment, with_template
 
@@ -37,8 +37,9 @@ class RunningWorkflow:
 
 
 def running_workflow(workflow_id: str) -> RunningWorkflow | None:
-    """The running workflow of the Rollout its id names (None: not a kulta workflow id)."""
-    parsed = parse_workflow_id(workflow_id)
+    """The running workflow of the Rollout (or Release) its id names (None: not a kulta
+    workflow id)."""
+    parsed = parse_workflow_id(workflow_id) or parse_release_workflow_id(workflow_id)
     return None if parsed is None else RunningWorkflow(*parsed, workflow_id)
 
 
@@ -180,31 +181,7 @@ class RolloutSource:
             yield Observed(obj, deleted=deleted)
 
     async def _orphans(self, items: list[dict[str, Any]]) -> list[Observed]:
-        """Running workflows whose Rollout (by namespace, name and uid) is not listed."""
-        if self._running is None:
-            return []
-        listed = {
-            (m.get("namespace", "default"), m.get("name", ""), m.get("uid", "")[:8])
-            for m in (item.get("metadata") or {} for item in items)
-        }
-        try:
-            running = await self._running()
-        except Exception as err:  # Temporal down: the next start of the watcher sweeps again
-            log.warning("could not list running workflows to find orphans: %s", err)
-            return []
-        orphans = [w for w in running if (w.namespace, w.name, w.uid_prefix) not in listed]
-        for w in orphans:
-            log.info("%s/%s is gone: cancelling %s", w.namespace, w.name, w.workflow_id)
-        return [
-            Observed(
-                {
-                    "metadata": {"namespace": w.namespace, "name": w.name, "uid": w.uid_prefix},
-                    "status": {"workflowId": w.workflow_id},
-                },
-                deleted=True,
-            )
-            for w in orphans
-        ]
+        return [] if self._running is None else await orphans(items, self._running, "Rollout")
 
     def _remember(self, rollout: dict[str, Any]) -> tuple[str, str]:
         meta = rollout.get("metadata") or {}
@@ -214,6 +191,37 @@ class RolloutSource:
             "status": {"workflowId": (rollout.get("status") or {}).get("workflowId")},
         }
         return key
+
+
+async def orphans(
+    items: list[dict[str, Any]],
+    running: Callable[[], Awaitable[list[RunningWorkflow]]],
+    kind: str,
+) -> list[Observed]:
+    """The running workflows whose object (by namespace, name and uid) is not in `items` (a
+    first listing): deleted while no watcher ran, so they are reported deleted (cancelled)."""
+    listed = {
+        (m.get("namespace", "default"), m.get("name", ""), m.get("uid", "")[:8])
+        for m in (item.get("metadata") or {} for item in items)
+    }
+    try:
+        found = await running()
+    except Exception as err:  # Temporal down: the next start of the watcher sweeps again
+        log.warning("could not list running workflows to find orphans: %s", err)
+        return []
+    gone = [w for w in found if (w.namespace, w.name, w.uid_prefix) not in listed]
+    for w in gone:
+        log.info("%s %s/%s is gone: cancelling %s", kind, w.namespace, w.name, w.workflow_id)
+    return [
+        Observed(
+            {
+                "metadata": {"namespace": w.namespace, "name": w.name, "uid": w.uid_prefix},
+                "status": {"workflowId": w.workflow_id},
+            },
+            deleted=True,
+        )
+        for w in gone
+    ]
 
 
 def key_of(rollout: dict[str, Any]) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from activities.naming import (
     ANNOTATION_PROMOTE,
     ANNOTATION_RELEASE,
     ANNOTATION_RESUME,
+    RELEASE_WORKFLOW_NAME,
     SA_RELEASE,
     revision_of,
 )
@@ -30,6 +31,11 @@ from tests.support.histories import replay_and_record
 from tests.support.invariants import RECORDED_KINDS, Write, WriteRecorder, violations
 from tests.support.kube import Kube
 from tests.support.scenario import Scenario, watched
+from tests.support.worker import running_worker
+from watcher.loop import watch_forever
+from watcher.releases import ReleaseSource, decide_release
+from watcher.runner import Runner
+from watcher.source import RolloutSource
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
@@ -440,3 +446,61 @@ async def test_a_deleted_release_lets_go_of_its_rollouts_and_changes_nothing_mor
     # orders stays where the person left it; web was never changed.
     assert _image(await sc.kube.get("Rollout", sc.namespace, "orders")) == "example/orders:v2"
     assert _image(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/app:v1"
+
+
+async def test_a_release_deleted_while_no_watcher_ran_has_its_run_cancelled(
+    dev_env: WorkflowEnvironment, kube: Kube, namespace: str
+) -> None:
+    async with running_worker(dev_env.client, kube) as worker:
+        runner = Runner(dev_env.client, kube.as_watcher, worker.task_queue)
+
+        def watcher() -> list[asyncio.Task[None]]:
+            releases = ReleaseSource(
+                kube.as_watcher,
+                namespace,
+                running=lambda: runner.running_workflows(namespace, RELEASE_WORKFLOW_NAME),
+            )
+            return [
+                asyncio.create_task(
+                    watch_forever(runner, RolloutSource(kube.as_watcher, namespace))
+                ),
+                asyncio.create_task(
+                    watch_forever(
+                        runner,
+                        releases,
+                        decider=lambda r, d: decide_release(r, cluster="default", deleted=d),
+                    )
+                ),
+            ]
+
+        sc = Scenario(kube, dev_env.client, namespace, worker.task_queue)
+        first = watcher()
+        try:
+            await _apps(sc, steps={"orders": MANUAL})
+            await sc.kube.apply(
+                namespace,
+                builders.release(
+                    "shop", [builders.stage("backend", {"orders": "example/orders:v2"})]
+                ),
+            )
+            running = await _release_phase(sc, "Progressing")
+        finally:
+            for task in first:
+                task.cancel()
+            await asyncio.gather(*first, return_exceptions=True)
+        await kube.delete("Release", namespace, "shop")  # while no watcher runs
+        handle = dev_env.client.get_workflow_handle(running["status"]["workflowId"])
+        second = watcher()
+        try:
+            for _ in range(150):
+                if (state := (await handle.describe()).status.name) != "RUNNING":
+                    break
+                await asyncio.sleep(0.2)
+            assert state == "CANCELED"
+            orders = await kube.get("Rollout", namespace, "orders")
+            assert ANNOTATION_RELEASE not in (orders["metadata"].get("annotations") or {})
+        finally:
+            for task in second:
+                task.cancel()
+            await asyncio.gather(*second, return_exceptions=True)
+            await sc.terminate_running()
