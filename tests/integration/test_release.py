@@ -85,6 +85,23 @@ async def _release_phase(
     )
 
 
+async def _paused_on(sc: Scenario, name: str, image: str) -> dict[str, Any]:
+    """The Rollout once it waits for a promotion on a template with `image`."""
+    return await sc.kube.wait_for(
+        "Rollout",
+        sc.namespace,
+        name,
+        lambda r: (r.get("status") or {}).get("phase") == "Paused" and _image(r) == image,
+        timeout=120,
+        what=f"{name} paused on {image}",
+    )
+
+
+async def _annotate(sc: Scenario, kind: str, name: str, key: str, value: str) -> None:
+    """As `kubectl annotate` (what the watcher turns into a signal)."""
+    await sc.kube.patch(kind, sc.namespace, name, {"metadata": {"annotations": {key: value}}})
+
+
 async def _kulta(sc: Scenario, *args: str, check: bool = True) -> str:
     """The `kulta` command as a person runs it (a child process: this test's watcher keeps
     running meanwhile, and takes the annotation the command sets)."""
@@ -189,39 +206,10 @@ async def test_a_failing_rollout_in_stage_two_puts_every_changed_rollout_back_ne
     await _apps(sc, steps={"web": MANUAL, "orders": MANUAL})
     async with WriteRecorder(sc.kube, sc.namespace, kinds=RECORDED_KINDS).running() as writes:
         await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
-        await sc.kube.wait_for(
-            "Rollout",
-            sc.namespace,
-            "orders",
-            lambda r: (
-                (r.get("status") or {}).get("phase") == "Paused"
-                and _image(r) == "example/orders:v2"
-            ),
-            timeout=120,
-            what="orders paused on v2",
-        )
-        await sc.kube.patch(
-            "Rollout",
-            sc.namespace,
-            "orders",
-            {"metadata": {"annotations": {ANNOTATION_PROMOTE: "true"}}},
-        )
-        await sc.kube.wait_for(
-            "Rollout",
-            sc.namespace,
-            "web",
-            lambda r: (
-                (r.get("status") or {}).get("phase") == "Paused" and _image(r) == "example/web:v2"
-            ),
-            timeout=120,
-            what="web paused on v2",
-        )
-        await sc.kube.patch(
-            "Rollout",
-            sc.namespace,
-            "web",
-            {"metadata": {"annotations": {ANNOTATION_ABORT: "true"}}},
-        )
+        await _paused_on(sc, "orders", "example/orders:v2")
+        await _annotate(sc, "Rollout", "orders", ANNOTATION_PROMOTE, "true")
+        await _paused_on(sc, "web", "example/web:v2")
+        await _annotate(sc, "Rollout", "web", ANNOTATION_ABORT, "true")
         done = await _release_phase(sc, "RolledBack", timeout=180)
         for name in APPS:
             rollout = await _rollout_phase(sc, name, "Completed")
@@ -295,16 +283,7 @@ async def test_a_rollout_edited_by_hand_pauses_the_release_with_the_reason(stack
         sc.namespace,
         builders.release("shop", [builders.stage("backend", {"orders": "example/orders:v2"})]),
     )
-    await sc.kube.wait_for(
-        "Rollout",
-        sc.namespace,
-        "orders",
-        lambda r: (
-            (r.get("status") or {}).get("phase") == "Paused" and _image(r) == "example/orders:v2"
-        ),
-        timeout=120,
-        what="orders paused on v2",
-    )
+    await _paused_on(sc, "orders", "example/orders:v2")
     await sc.kube.patch(
         "Rollout",
         sc.namespace,
@@ -314,9 +293,7 @@ async def test_a_rollout_edited_by_hand_pauses_the_release_with_the_reason(stack
     paused = await _release_phase(sc, "Paused")
     assert paused["status"]["reason"] == "EditedByHand"
     assert "orders was edited by hand" in paused["status"]["message"]
-    await sc.kube.patch(
-        "Release", sc.namespace, "shop", {"metadata": {"annotations": {ANNOTATION_RESUME: "true"}}}
-    )
+    await _annotate(sc, "Release", "shop", ANNOTATION_RESUME, "true")
     # The Release follows the person's template from here (its canary waits for a promotion).
     await sc.kube.wait_for(
         "Release",
@@ -351,9 +328,7 @@ async def test_a_second_release_naming_an_owned_rollout_is_refused_with_the_owne
     web = await sc.kube.get("Rollout", sc.namespace, "web")
     assert _image(web) == "example/app:v1"
     assert ANNOTATION_RELEASE not in (web["metadata"].get("annotations") or {})
-    await sc.kube.patch(
-        "Release", sc.namespace, "first", {"metadata": {"annotations": {ANNOTATION_ABORT: "true"}}}
-    )
+    await _annotate(sc, "Release", "first", ANNOTATION_ABORT, "true")
     aborted = await _release_phase(sc, "Aborted", name="first", timeout=120)
     assert "every changed Rollout is back" in aborted["status"]["message"]
     orders = await _rollout_phase(sc, "orders", "Completed")
@@ -420,14 +395,7 @@ async def test_a_deleted_release_lets_go_of_its_rollouts_and_changes_nothing_mor
         ),
     )
     running = await _release_phase(sc, "Progressing")
-    await sc.kube.wait_for(
-        "Rollout",
-        sc.namespace,
-        "orders",
-        lambda r: (r.get("status") or {}).get("phase") == "Paused",
-        timeout=60,
-        what="orders paused on v2",
-    )
+    await _paused_on(sc, "orders", "example/orders:v2")
     await sc.kube.delete("Release", sc.namespace, "shop")
     for name in APPS:  # every claim is removed
         await sc.kube.wait_for(
