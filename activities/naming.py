@@ -145,9 +145,14 @@ def workflow_id(namespace: str, name: str, uid: str, revision: str) -> str:
 
 def parse_workflow_id(workflow_id: str) -> tuple[str, str, str] | None:
     """(namespace, name, uid prefix) of the Rollout a `workflow_id` names, or None."""
-    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+    return _parse_id(WORKFLOW_ID_PREFIX, workflow_id)
+
+
+def _parse_id(prefix: str, workflow_id: str) -> tuple[str, str, str] | None:
+    """`<prefix><ns>/<name>/<anything>.<uid prefix>` -> (ns, name, uid prefix)."""
+    if not workflow_id.startswith(prefix):
         return None
-    parts = workflow_id.removeprefix(WORKFLOW_ID_PREFIX).split("/")
+    parts = workflow_id.removeprefix(prefix).split("/")
     if len(parts) != 3 or "." not in parts[2]:
         return None
     return parts[0], parts[1], parts[2].rsplit(".", 1)[1]
@@ -182,9 +187,4 @@ def cluster_task_queue(cluster: str) -> str:
 
 def parse_release_workflow_id(workflow_id: str) -> tuple[str, str, str] | None:
     """(namespace, name, uid prefix) of the Release a `release_workflow_id` names, or None."""
-    if not workflow_id.startswith(RELEASE_WORKFLOW_ID_PREFIX):
-        return None
-    parts = workflow_id.removeprefix(RELEASE_WORKFLOW_ID_PREFIX).split("/")
-    if len(parts) != 3 or "." not in parts[2]:
-        return None
-    return parts[0], parts[1], parts[2].rsplit(".", 1)[1]
+    return _parse_id(RELEASE_WORKFLOW_ID_PREFIX, workflow_id)

@@ -20,7 +20,7 @@ from activities.naming import (
 from activities.release_status import FINISHED_PHASES
 from watcher.dispatch import TRUTHY, Action, CancelWorkflow, RemoveAnnotation, Signal
 from watcher.listwatch import Listed, ListWatch
-from watcher.source import Observed, RunningWorkflow, key_of, orphans
+from watcher.source import Observed, RunningWorkflow, key_of, orphans, what_deletion_needs
 from workflows.release_messages import (
     SIGNAL_ABORT_RELEASE,
     SIGNAL_APPROVE,
@@ -114,14 +114,6 @@ class ReleaseSource:
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
         self._running = running
 
-    @property
-    def progressed_at(self) -> float:
-        return self._list_watch.progressed_at
-
-    @progressed_at.setter
-    def progressed_at(self, value: float) -> None:
-        self._list_watch.progressed_at = value
-
     async def observe(self) -> AsyncIterator[Observed]:
         first_listing = True
         async for item in self._list_watch.follow():
@@ -148,9 +140,5 @@ class ReleaseSource:
 
     def _remember(self, release: dict[str, Any]) -> tuple[str, str]:
         key = key_of(release)
-        meta = release.get("metadata") or {}
-        self._known[key] = {
-            "metadata": {"namespace": key[0], "name": key[1], "uid": meta.get("uid", "")},
-            "status": {"workflowId": (release.get("status") or {}).get("workflowId")},
-        }
+        self._known[key] = what_deletion_needs(release)
         return key

@@ -41,7 +41,8 @@ from watcher.dispatch import (
 )
 from watcher.releases import StartRelease
 from watcher.source import RunningWorkflow, running_workflow
-from workflows.messages import SpecUpdate
+from workflows.messages import RolloutStart, SpecUpdate
+from workflows.release_messages import ReleaseStart
 
 log = logging.getLogger(__name__)
 
@@ -100,78 +101,75 @@ class Runner:
                 await self._claim_annotation(action)
 
     async def _start(self, action: StartWorkflow) -> None:
-        key = (action.workflow_id, action.start.generation)
-        if key in self._started:
-            return
         start = action.start
-        attributes = TypedSearchAttributes(
+        release = [(SA_RELEASE, action.release)] if action.release else []
+        # ALLOW_DUPLICATE lets a closed revision run again to reconcile (a scale change, a
+        # revert to stable); that run reads the Rollout's status to see what is left to do.
+        await self._start_once(
+            WORKFLOW_NAME,
+            start,
+            action.workflow_id,
+            start.generation,
+            WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             [
-                SearchAttributePair(SearchAttributeKey.for_keyword(SA_ROLLOUT), start.name),
-                SearchAttributePair(SearchAttributeKey.for_keyword(SA_NAMESPACE), start.namespace),
-                SearchAttributePair(SearchAttributeKey.for_keyword(SA_STRATEGY), action.strategy),
-                SearchAttributePair(SearchAttributeKey.for_keyword(SA_PHASE), "Initializing"),
-                *(
-                    [
-                        SearchAttributePair(
-                            SearchAttributeKey.for_keyword(SA_RELEASE), action.release
-                        )
-                    ]
-                    if action.release
-                    else []
-                ),
-            ]
+                (SA_ROLLOUT, start.name),
+                (SA_NAMESPACE, start.namespace),
+                (SA_STRATEGY, action.strategy),
+                (SA_PHASE, "Initializing"),
+                *release,
+            ],
+            f"{start.namespace}/{start.name} revision {start.revision}",
         )
-        try:
-            # USE_EXISTING makes racing starters (or watcher replicas) converge on one run;
-            # ALLOW_DUPLICATE lets a closed revision run again to reconcile (a scale change, a
-            # revert to stable); that run reads the Rollout's status to see what is left to do.
-            await self._temporal.start_workflow(
-                WORKFLOW_NAME,
-                start,
-                id=action.workflow_id,
-                task_queue=self._task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=attributes,
-                static_summary=f"{start.namespace}/{start.name} revision {start.revision}",
-            )
-            self.starts += 1
-        except WorkflowAlreadyStartedError:
-            pass
-        self._started.add(key)
-        log.info("workflow %s running for generation %d", action.workflow_id, start.generation)
 
     async def _start_release(self, action: StartRelease) -> None:
         """One run per Release generation, never again once it ran (REJECT_DUPLICATE)."""
-        key = (action.workflow_id, action.start.generation)
+        start = action.start
+        await self._start_once(
+            RELEASE_WORKFLOW_NAME,
+            start,
+            action.workflow_id,
+            start.generation,
+            WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            [(SA_RELEASE, f"{start.namespace}/{start.name}"), (SA_NAMESPACE, start.namespace)],
+            f"Release {start.namespace}/{start.name} generation {start.generation}",
+        )
+
+    async def _start_once(
+        self,
+        workflow: str,
+        start: RolloutStart | ReleaseStart,
+        workflow_id: str,
+        generation: int,
+        reuse: WorkflowIDReusePolicy,
+        attributes: list[tuple[str, str]],
+        summary: str,
+    ) -> None:
+        """Starts the workflow unless this process already did for this generation.
+        USE_EXISTING makes racing starters (or watcher replicas) converge on one run."""
+        key = (workflow_id, generation)
         if key in self._started:
             return
-        start = action.start
-        attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword(SA_RELEASE), f"{start.namespace}/{start.name}"
-                ),
-                SearchAttributePair(SearchAttributeKey.for_keyword(SA_NAMESPACE), start.namespace),
-            ]
-        )
         try:
             await self._temporal.start_workflow(
-                RELEASE_WORKFLOW_NAME,
+                workflow,
                 start,
-                id=action.workflow_id,
+                id=workflow_id,
                 task_queue=self._task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=attributes,
-                static_summary=f"Release {start.namespace}/{start.name} "
-                f"generation {start.generation}",
+                id_reuse_policy=reuse,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(SearchAttributeKey.for_keyword(name), value)
+                        for name, value in attributes
+                    ]
+                ),
+                static_summary=summary,
             )
             self.starts += 1
         except WorkflowAlreadyStartedError:
             pass
         self._started.add(key)
-        log.info("release workflow %s running", action.workflow_id)
+        log.info("workflow %s running for generation %d", workflow_id, generation)
 
     async def _signal(self, action: Signal) -> None:
         told = (

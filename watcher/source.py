@@ -184,12 +184,8 @@ class RolloutSource:
         return [] if self._running is None else await orphans(items, self._running, "Rollout")
 
     def _remember(self, rollout: dict[str, Any]) -> tuple[str, str]:
-        meta = rollout.get("metadata") or {}
         key = key_of(rollout)
-        self._known[key] = {
-            "metadata": {"namespace": key[0], "name": key[1], "uid": meta.get("uid", "")},
-            "status": {"workflowId": (rollout.get("status") or {}).get("workflowId")},
-        }
+        self._known[key] = what_deletion_needs(rollout)
         return key
 
 
@@ -222,6 +218,19 @@ async def orphans(
         )
         for w in gone
     ]
+
+
+def what_deletion_needs(obj: dict[str, Any]) -> dict[str, Any]:
+    """What deciding a Rollout's (or Release's) deletion reads: its name, uid and workflow."""
+    ns, name = key_of(obj)
+    return {
+        "metadata": {
+            "namespace": ns,
+            "name": name,
+            "uid": (obj.get("metadata") or {}).get("uid", ""),
+        },
+        "status": {"workflowId": (obj.get("status") or {}).get("workflowId")},
+    }
 
 
 def key_of(rollout: dict[str, Any]) -> tuple[str, str]:
