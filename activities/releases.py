@@ -52,6 +52,10 @@ class EditedByHand(Invalid):
     """The Rollout's template is neither what the Release read nor what it wrote."""
 
 
+class UnsupportedRollout(Invalid):
+    """A Rollout a Release cannot change (its template lives in a Deployment)."""
+
+
 def _pointer(key: str) -> str:
     return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
 
@@ -121,7 +125,7 @@ class ReleaseMemberActivities:
         spec = rollout.get("spec") or {}
         ref = spec.get("workloadRef")
         if ref:
-            raise Invalid(
+            raise UnsupportedRollout(
                 f"{member.label()} takes its template from Deployment {ref.get('name')} "
                 "(workloadRef): a Release changes Rollout templates only; change the "
                 "Deployment where it is managed"

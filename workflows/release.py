@@ -169,7 +169,7 @@ class ReleaseWorkflow:
             raise
 
     async def _ship(self, spec: ReleaseSpec) -> ReleaseOutcome:
-        refused = await self._claim_all(spec)
+        refused = await self._claim_all(spec) or await self._check_changes(spec)
         if refused is not None:
             reason, message = refused
             await self._unclaim_all()
@@ -257,6 +257,27 @@ class ReleaseWorkflow:
             else:
                 self._claimed.append(member)
         return refused
+
+    async def _check_changes(self, spec: ReleaseSpec) -> tuple[str, str] | None:
+        """Every change is computed once on the templates as they are now, before any is
+        made: a change that cannot apply (a container name that is not there, a Rollout whose
+        template is a Deployment's) refuses the Release with nothing changed. Each stage reads
+        its templates again when it starts."""
+        members = self._members(spec)
+        read = await asyncio.gather(
+            *(self._effects.read_member(member) for _, _, member in members),
+            return_exceptions=True,
+        )
+        for (stage, change, _), before in zip(members, read, strict=True):
+            if isinstance(before, ActionFailed):
+                return before.reason, f"{before.message}; nothing was changed"
+            if isinstance(before, BaseException):
+                raise before
+            try:
+                self._changed(stage, change, before)
+            except StageFailed as problem:
+                return problem.reason, f"{problem.message}; nothing was changed"
+        return None
 
     async def _unclaim_all(self) -> None:
         for member in self._claimed:

@@ -56,6 +56,8 @@ _FAILURE_REASONS = {
     "NotFound": "ObjectNotFound",
     "BadInput": "RejectedByAPIServer",
     "ProgressDeadlineExceeded": "ProgressDeadlineExceeded",
+    "EditedByHand": "EditedByHand",
+    "UnsupportedRollout": "UnsupportedRollout",
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kulta.cli import lint_rollout, lint_warnings
+from kulta.cli import lint_release, lint_rollout, lint_warnings
 from tests.support.kube import Kube, path_of
 from workflows.model import parse_spec
 
@@ -69,3 +69,23 @@ async def test_the_original_kultas_fields_are_accepted_with_warnings(
     assert lint_rollout(rollout) == []  # kulta too
     warnings = lint_warnings(rollout)
     assert warnings and all(": " in w for w in warnings), warnings
+
+
+RELEASE_EXAMPLES = {
+    path.name: [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for path in sorted(
+        (Path(__file__).resolve().parents[2] / "examples" / "release").glob("*.yaml")
+    )
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_EXAMPLES))
+async def test_the_release_example_applies_and_lints(kube: Kube, namespace: str, name: str) -> None:
+    """`make demo STRATEGY=release`'s manifests: every document accepted by the API server,
+    every Rollout and Release understood by kulta."""
+    for doc in RELEASE_EXAMPLES[name]:
+        await kube.client.create(path_of(doc["kind"], namespace), doc, dry_run=True)
+        if doc["kind"] == "Rollout":
+            assert lint_rollout(doc) == []
+        if doc["kind"] == "Release":
+            assert lint_release(doc) == []

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sys
 import urllib.parse
-from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -30,6 +27,18 @@ from tests.support.cdevents_receiver import CDEventReceiver, Received
 from tests.support.histories import replay_and_record
 from tests.support.invariants import RECORDED_KINDS, Write, WriteRecorder, violations
 from tests.support.kube import Kube
+from tests.support.releases import (
+    APPS,
+    MANUAL,
+    annotate,
+    apps,
+    image_of,
+    kulta,
+    paused_on,
+    release_phase,
+    rollout_phase,
+    two_stages,
+)
 from tests.support.scenario import Scenario, watched
 from tests.support.worker import running_worker
 from watcher.loop import watch_forever
@@ -39,100 +48,6 @@ from watcher.source import RolloutSource
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
 
-QUICK = [{"setWeight": 50}, {"setWeight": 100}]
-MANUAL = [{"setWeight": 50, "pause": {}}, {"setWeight": 100}]
-APPS = ("orders", "payments", "web")
-
-
-async def _apps(sc: Scenario, steps: dict[str, list[dict[str, Any]]] | None = None) -> None:
-    """The three Rollouts on v1, each Completed."""
-    for name in APPS:
-        for obj in builders.app(
-            name,
-            replicas=2,
-            steps=(steps or {}).get(name, QUICK),
-            scale_down_delay=1,
-            abort_delay=1,
-        ):
-            await sc.kube.apply(sc.namespace, obj)
-    for name in APPS:
-        await _rollout_phase(sc, name, "Completed")
-
-
-async def _rollout_phase(
-    sc: Scenario, name: str, phase: str, timeout: float = 90
-) -> dict[str, Any]:
-    return await sc.kube.wait_for(
-        "Rollout",
-        sc.namespace,
-        name,
-        lambda r: (r.get("status") or {}).get("phase") == phase,
-        timeout=timeout,
-        what=f"phase {phase}",
-    )
-
-
-async def _release_phase(
-    sc: Scenario, phase: str, name: str = "shop", timeout: float = 120
-) -> dict[str, Any]:
-    return await sc.kube.wait_for(
-        "Release",
-        sc.namespace,
-        name,
-        lambda r: (r.get("status") or {}).get("phase") == phase,
-        timeout=timeout,
-        what=f"Release phase {phase}",
-    )
-
-
-async def _paused_on(sc: Scenario, name: str, image: str) -> dict[str, Any]:
-    """The Rollout once it waits for a promotion on a template with `image`."""
-    return await sc.kube.wait_for(
-        "Rollout",
-        sc.namespace,
-        name,
-        lambda r: (r.get("status") or {}).get("phase") == "Paused" and _image(r) == image,
-        timeout=120,
-        what=f"{name} paused on {image}",
-    )
-
-
-async def _annotate(sc: Scenario, kind: str, name: str, key: str, value: str) -> None:
-    """As `kubectl annotate` (what the watcher turns into a signal)."""
-    await sc.kube.patch(kind, sc.namespace, name, {"metadata": {"annotations": {key: value}}})
-
-
-async def _kulta(sc: Scenario, *args: str, check: bool = True) -> str:
-    """The `kulta` command as a person runs it (a child process: this test's watcher keeps
-    running meanwhile, and takes the annotation the command sets)."""
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "kulta"),
-        *args,
-        "-n",
-        sc.namespace,
-        "--kubeconfig",
-        sc.kube.kubeconfig,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    text = out.decode()
-    assert (proc.returncode == 0) == check, text
-    return text
-
-
-def _two_stages(**second: Any) -> list[dict[str, Any]]:
-    return [
-        builders.stage(
-            "backend", {"orders": "example/orders:v2", "payments": "example/payments:v2"}
-        ),
-        builders.stage("frontend", {"web": "example/web:v2"}, **second),
-    ]
-
-
-def _image(rollout: dict[str, Any]) -> str:
-    return str(rollout["spec"]["template"]["spec"]["containers"][0]["image"])
-
 
 def _template_changes(writes: list[Write], name: str) -> list[tuple[int, str]]:
     """(resourceVersion, image) of each write that changed the Rollout's template."""
@@ -140,7 +55,7 @@ def _template_changes(writes: list[Write], name: str) -> list[tuple[int, str]]:
     for w in sorted(writes, key=lambda w: w.resource_version):
         if w.kind != "Rollout" or w.name != name:
             continue
-        image = _image(w.object)
+        image = image_of(w.object)
         if last is not None and image != last:
             out.append((w.resource_version, image))
         last = image
@@ -159,7 +74,7 @@ def _completed_on(writes: list[Write], name: str, image: str, after: int = 0) ->
             and w.name == name
             and status.get("phase") == "Completed"
             and status.get("stableRevision") == revision_of(w.object["spec"]["template"])
-            and _image(w.object) == image
+            and image_of(w.object) == image
         ):
             return w.resource_version
     raise AssertionError(f"{name} was never Completed on {image}")
@@ -167,10 +82,10 @@ def _completed_on(writes: list[Write], name: str, image: str, after: int = 0) ->
 
 async def test_three_rollouts_in_two_stages_ship_in_dependency_order(stack: Scenario) -> None:
     sc = stack
-    await _apps(sc)
+    await apps(sc)
     async with WriteRecorder(sc.kube, sc.namespace, kinds=RECORDED_KINDS).running() as writes:
-        await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
-        done = await _release_phase(sc, "Completed")
+        await sc.kube.apply(sc.namespace, builders.release("shop", two_stages()))
+        done = await release_phase(sc, "Completed")
         for name in APPS:  # the claims are gone once the Release ended
             rollout = await sc.kube.get("Rollout", sc.namespace, name)
             assert ANNOTATION_RELEASE not in (rollout["metadata"].get("annotations") or {})
@@ -203,17 +118,17 @@ async def test_a_failing_rollout_in_stage_two_puts_every_changed_rollout_back_ne
     sc = stack
     # orders waits for a promotion on the way forward (a person gives it) and on the way back
     # (the Release promotes it through: its previous revision was stable before).
-    await _apps(sc, steps={"web": MANUAL, "orders": MANUAL})
+    await apps(sc, steps={"web": MANUAL, "orders": MANUAL})
     async with WriteRecorder(sc.kube, sc.namespace, kinds=RECORDED_KINDS).running() as writes:
-        await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
-        await _paused_on(sc, "orders", "example/orders:v2")
-        await _annotate(sc, "Rollout", "orders", ANNOTATION_PROMOTE, "true")
-        await _paused_on(sc, "web", "example/web:v2")
-        await _annotate(sc, "Rollout", "web", ANNOTATION_ABORT, "true")
-        done = await _release_phase(sc, "RolledBack", timeout=180)
+        await sc.kube.apply(sc.namespace, builders.release("shop", two_stages()))
+        await paused_on(sc, "orders", "example/orders:v2")
+        await annotate(sc, "Rollout", "orders", ANNOTATION_PROMOTE, "true")
+        await paused_on(sc, "web", "example/web:v2")
+        await annotate(sc, "Rollout", "web", ANNOTATION_ABORT, "true")
+        done = await release_phase(sc, "RolledBack", timeout=180)
         for name in APPS:
-            rollout = await _rollout_phase(sc, name, "Completed")
-            assert _image(rollout) == "example/app:v1", name
+            rollout = await rollout_phase(sc, name, "Completed")
+            assert image_of(rollout) == "example/app:v1", name
             assert rollout["status"]["stableRevision"] == revision_of(rollout["spec"]["template"])
     history = writes.history
     status = done["status"]
@@ -245,7 +160,7 @@ async def test_a_failing_rollout_in_stage_two_puts_every_changed_rollout_back_ne
 
 async def test_an_approval_gate_holds_the_next_stage_until_approved(stack: Scenario) -> None:
     sc = stack
-    await _apps(sc)
+    await apps(sc)
     await sc.kube.apply(
         sc.namespace,
         builders.release(
@@ -260,40 +175,40 @@ async def test_an_approval_gate_holds_the_next_stage_until_approved(stack: Scena
             ],
         ),
     )
-    paused = await _release_phase(sc, "Paused")
+    paused = await release_phase(sc, "Paused")
     assert paused["status"]["stages"][0]["phase"] == "WaitingForApproval"
     assert "kulta release approve shop backend" in paused["status"]["stages"][0]["message"]
     web = await sc.kube.get("Rollout", sc.namespace, "web")
-    assert _image(web) == "example/app:v1"
-    shown = await _kulta(sc, "release", "get", "shop")
+    assert image_of(web) == "example/app:v1"
+    shown = await kulta(sc, "release", "get", "shop")
     assert "stage backend  WaitingForApproval" in shown and "stage frontend  Pending" in shown
     assert "✓ orders" in shown, shown
-    wrong = await _kulta(sc, "release", "approve", "shop", "frontnd", check=False)
+    wrong = await kulta(sc, "release", "approve", "shop", "frontnd", check=False)
     assert "has no stage 'frontnd' (it has backend, frontend)" in wrong
-    said = await _kulta(sc, "release", "approve", "shop", "backend")
+    said = await kulta(sc, "release", "approve", "shop", "backend")
     assert "stage backend of Release" in said and "approved" in said
-    await _release_phase(sc, "Completed")
-    assert _image(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/web:v2"
+    await release_phase(sc, "Completed")
+    assert image_of(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/web:v2"
 
 
 async def test_a_rollout_edited_by_hand_pauses_the_release_with_the_reason(stack: Scenario) -> None:
     sc = stack
-    await _apps(sc, steps={"orders": MANUAL})
+    await apps(sc, steps={"orders": MANUAL})
     await sc.kube.apply(
         sc.namespace,
         builders.release("shop", [builders.stage("backend", {"orders": "example/orders:v2"})]),
     )
-    await _paused_on(sc, "orders", "example/orders:v2")
+    await paused_on(sc, "orders", "example/orders:v2")
     await sc.kube.patch(
         "Rollout",
         sc.namespace,
         "orders",
         {"spec": {"template": builders.pod_template("orders", "example/orders:hotfix")}},
     )
-    paused = await _release_phase(sc, "Paused")
+    paused = await release_phase(sc, "Paused")
     assert paused["status"]["reason"] == "EditedByHand"
     assert "orders was edited by hand" in paused["status"]["message"]
-    await _annotate(sc, "Release", "shop", ANNOTATION_RESUME, "true")
+    await annotate(sc, "Release", "shop", ANNOTATION_RESUME, "true")
     # The Release follows the person's template from here (its canary waits for a promotion).
     await sc.kube.wait_for(
         "Release",
@@ -308,12 +223,12 @@ async def test_a_second_release_naming_an_owned_rollout_is_refused_with_the_owne
     stack: Scenario, kube: Kube
 ) -> None:
     sc = stack
-    await _apps(sc, steps={"orders": MANUAL})
+    await apps(sc, steps={"orders": MANUAL})
     await sc.kube.apply(
         sc.namespace,
         builders.release("first", [builders.stage("backend", {"orders": "example/orders:v2"})]),
     )
-    await _release_phase(sc, "Progressing", name="first")
+    await release_phase(sc, "Progressing", name="first")
     await sc.kube.apply(
         sc.namespace,
         builders.release(
@@ -321,18 +236,18 @@ async def test_a_second_release_naming_an_owned_rollout_is_refused_with_the_owne
             [builders.stage("all", {"web": "example/web:v3", "orders": "example/orders:v3"})],
         ),
     )
-    refused = await _release_phase(sc, "Failed", name="second")
+    refused = await release_phase(sc, "Failed", name="second")
     assert refused["status"]["reason"] == "RolloutOwned"
     assert f"owned by Release default/{sc.namespace}/first" in refused["status"]["message"]
     # Nothing changed: web is still v1 and unclaimed, orders is still the first one's.
     web = await sc.kube.get("Rollout", sc.namespace, "web")
-    assert _image(web) == "example/app:v1"
+    assert image_of(web) == "example/app:v1"
     assert ANNOTATION_RELEASE not in (web["metadata"].get("annotations") or {})
-    await _annotate(sc, "Release", "first", ANNOTATION_ABORT, "true")
-    aborted = await _release_phase(sc, "Aborted", name="first", timeout=120)
+    await annotate(sc, "Release", "first", ANNOTATION_ABORT, "true")
+    aborted = await release_phase(sc, "Aborted", name="first", timeout=120)
     assert "every changed Rollout is back" in aborted["status"]["message"]
-    orders = await _rollout_phase(sc, "orders", "Completed")
-    assert _image(orders) == "example/app:v1"
+    orders = await rollout_phase(sc, "orders", "Completed")
+    assert image_of(orders) == "example/app:v1"
 
 
 async def test_a_release_is_told_as_a_pipeline_run_with_a_task_run_per_stage(
@@ -342,9 +257,9 @@ async def test_a_release_is_told_as_a_pipeline_run_with_a_task_run_per_stage(
     await receiver.start()
     try:
         async with watched(dev_env, kube, namespace, cdevents_url=receiver.url) as sc:
-            await _apps(sc)
-            await sc.kube.apply(sc.namespace, builders.release("shop", _two_stages()))
-            done = await _release_phase(sc, "Completed")
+            await apps(sc)
+            await sc.kube.apply(sc.namespace, builders.release("shop", two_stages()))
+            done = await release_phase(sc, "Completed")
             run = done["status"]["workflowId"]
             wanted = [
                 "pipelinerun.started",
@@ -383,7 +298,7 @@ async def test_a_deleted_release_lets_go_of_its_rollouts_and_changes_nothing_mor
     stack: Scenario,
 ) -> None:
     sc = stack
-    await _apps(sc, steps={"orders": MANUAL})
+    await apps(sc, steps={"orders": MANUAL})
     await sc.kube.apply(
         sc.namespace,
         builders.release(
@@ -394,8 +309,8 @@ async def test_a_deleted_release_lets_go_of_its_rollouts_and_changes_nothing_mor
             ],
         ),
     )
-    running = await _release_phase(sc, "Progressing")
-    await _paused_on(sc, "orders", "example/orders:v2")
+    running = await release_phase(sc, "Progressing")
+    await paused_on(sc, "orders", "example/orders:v2")
     await sc.kube.delete("Release", sc.namespace, "shop")
     for name in APPS:  # every claim is removed
         await sc.kube.wait_for(
@@ -412,8 +327,8 @@ async def test_a_deleted_release_lets_go_of_its_rollouts_and_changes_nothing_mor
         await asyncio.sleep(0.1)
     assert state == "CANCELED"
     # orders stays where the person left it; web was never changed.
-    assert _image(await sc.kube.get("Rollout", sc.namespace, "orders")) == "example/orders:v2"
-    assert _image(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/app:v1"
+    assert image_of(await sc.kube.get("Rollout", sc.namespace, "orders")) == "example/orders:v2"
+    assert image_of(await sc.kube.get("Rollout", sc.namespace, "web")) == "example/app:v1"
 
 
 async def test_a_release_deleted_while_no_watcher_ran_has_its_run_cancelled(
@@ -444,14 +359,14 @@ async def test_a_release_deleted_while_no_watcher_ran_has_its_run_cancelled(
         sc = Scenario(kube, dev_env.client, namespace, worker.task_queue)
         first = watcher()
         try:
-            await _apps(sc, steps={"orders": MANUAL})
+            await apps(sc, steps={"orders": MANUAL})
             await sc.kube.apply(
                 namespace,
                 builders.release(
                     "shop", [builders.stage("backend", {"orders": "example/orders:v2"})]
                 ),
             )
-            running = await _release_phase(sc, "Progressing")
+            running = await release_phase(sc, "Progressing")
         finally:
             for task in first:
                 task.cancel()
