@@ -73,10 +73,6 @@ class DevServerProcess:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--http-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
             *(["--db-filename", str(database)] if database is not None else []),
             "--log-level",
             "error",
@@ -86,7 +82,9 @@ class DevServerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> Client:
-        """Starts the server; returns a client once it answers."""
+        """Starts the server; returns a client once it answers. A server that exits at once
+        (its HTTP or metrics port, free when picked, was taken since: seen in CI) is started
+        again on other ones."""
         self._launch()
         deadline = time.monotonic() + 30
         while True:
@@ -95,12 +93,19 @@ class DevServerProcess:
                 await client.service_client.check_health()
                 return client
             except Exception:  # not up yet
-                assert time.monotonic() < deadline, "the Temporal dev server did not start"
+                log = self._log_path.read_text(errors="replace")[-300:]
+                assert time.monotonic() < deadline, f"the Temporal dev server did not start: {log}"
+                if self._proc is not None and self._proc.poll() is not None:
+                    self._launch()
                 await asyncio.sleep(0.2)
 
     def _launch(self) -> None:
+        """Its HTTP and metrics ports are picked now, just before it binds them."""
+        ports = ["--http-port", str(free_port()), "--metrics-port", str(free_port())]
         with self._log_path.open("ab") as log:
-            self._proc = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(
+                [*self._args, *ports], stdout=log, stderr=subprocess.STDOUT
+            )
 
     @property
     def pid(self) -> int:
