@@ -79,10 +79,6 @@ def stop_east() -> None:
         east_cluster("down")
 
 
-def _flip(image: str) -> str:
-    return demo.next_image(image)
-
-
 def _documents(name: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all((MANIFESTS / name).read_text()) if d]
 
@@ -105,7 +101,9 @@ async def _apply(kube: KubeClient, docs: list[dict[str, Any]]) -> dict[str, str]
             current = await kube.get(ROLLOUTS.path(demo.NAMESPACE, name))
         except NotFound:
             current = await kube.create(ROLLOUTS.path(demo.NAMESPACE), doc)
-        targets[name] = _flip(current["spec"]["template"]["spec"]["containers"][0]["image"])
+        targets[name] = demo.next_image(
+            current["spec"]["template"]["spec"]["containers"][0]["image"]
+        )
     return targets
 
 

@@ -106,7 +106,6 @@ class ReleaseWorkflow:
         self._claimed: list[MemberRef] = []
         self._started_stages: list[str] = []
         self._closing = False
-        self._announced = False
         self._sending: list[workflow.ActivityHandle[Any]] = []
         self._publisher: asyncio.Task[None] | None = None
 
@@ -595,7 +594,6 @@ class ReleaseWorkflow:
         self, kind: ReleaseEventKind, *, stage: str | None = None, errors: str | None = None
     ) -> None:
         """A CDEvent; `.finished` ones succeed unless `errors` says why not."""
-        self._announced = True
         self._event_count += 1
         start = self._start
         handle = self._effects.announce_release(
@@ -644,7 +642,7 @@ class ReleaseWorkflow:
             self._publisher = None
         self._set(phase=phase, reason=reason, message=message, finished_at=iso_time(workflow.now()))
         self._tell(reason, message, warn=warn)
-        if self._announced:  # a Release refused before it started was never announced
+        if self._sending:  # a Release refused before it started was never announced
             self._announce("pipelinerun.finished", errors=None if phase == "Completed" else message)
         await self._publish()
         # Sends still retrying, before the run closes (Temporal would abandon them); their
