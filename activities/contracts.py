@@ -139,6 +139,24 @@ class MirrorInput(Contract):
     percent: int | None = None
 
 
+class VerifyRouteInput(Contract):
+    """Waits up to `within_seconds` for the Gateways to take the route's current generation."""
+
+    namespace: str
+    route: str
+    within_seconds: float
+
+
+class VerifyRouteResult(Contract):
+    """`verified`: every Gateway reporting on the route accepted its current generation;
+    `unobserved`: none reports on it; `refused`: one said no (`message` is its reason);
+    `unreported`: one had not reported on the generation in time; `missing`: no route."""
+
+    outcome: Literal["verified", "unobserved", "refused", "unreported", "missing"]
+    generation: int = 0
+    message: str = ""
+
+
 class SetWeightsResult(Contract):
     outcome: Literal["applied", "unchanged", "drifted", "missing"]
     message: str = ""

@@ -36,6 +36,13 @@ TRAFFIC_WEIGHT = Gauge(
     "HTTPRoute weight kulta last wrote, per rollout backend.",
     ["namespace", "rollout", "backend"],
 )
+ROUTE_VERIFICATIONS = Histogram(
+    "kulta_route_verification_seconds",
+    "From the first look at an HTTPRoute's status to the Gateways' verdict on its generation, "
+    "by outcome (verified, refused, unreported, unobserved).",
+    ["outcome"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
 ACTIVITY_FAILURES = Counter(
     "kulta_activity_failures",
     "Activity attempts that raised, by activity and error.",

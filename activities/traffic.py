@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,8 @@ from activities.contracts import (
     SelectRevisionInput,
     SetWeightsInput,
     SetWeightsResult,
+    VerifyRouteInput,
+    VerifyRouteResult,
 )
 from activities.errors import Conflict, NotFound
 from activities.naming import (
@@ -27,6 +31,7 @@ from activities.naming import (
     ROLLOUTS,
     SERVICES,
 )
+from activities.route_status import judge_route
 from activities.routing import (
     KULTA_RULE_PREFIX,
     RouteMisconfigured,
@@ -41,6 +46,10 @@ from activities.routing import (
 )
 
 MAX_CONFLICT_RETRIES = 8
+# How often the route's status is read while a Gateway has not reported: quickly at first
+# (a controller usually takes a change in well under a second), then at most every second.
+VERIFY_POLL_FIRST = 0.1
+VERIFY_POLL_MAX = 1.0
 JsonObject = dict[str, Any]
 
 
@@ -173,6 +182,42 @@ class TrafficActivities:
             _show_weights(inp.namespace, inp.rollout, plan.observed)
             return SetWeightsResult(outcome="applied", observed=plan.observed)
         raise Conflict(f"HTTPRoute {inp.namespace}/{inp.route} kept changing; will retry")
+
+    @activity.defn(name="verify_route")
+    async def verify_route(self, inp: VerifyRouteInput) -> VerifyRouteResult:
+        """Waits until the Gateways reporting on the route have judged its current generation
+        (`activities/route_status.py`), for at most `within_seconds`. Read-only: a retry
+        just looks again. Heartbeats while it waits."""
+        path = _route_path(inp.namespace, inp.route)
+        began = time.monotonic()
+        deadline = began + inp.within_seconds
+        pause = VERIFY_POLL_FIRST
+        while True:
+            try:
+                judged = judge_route(await self._kube.get(path))
+            except NotFound:
+                return VerifyRouteResult(
+                    outcome="missing",
+                    message=f"HTTPRoute {inp.namespace}/{inp.route} does not exist",
+                )
+            result = None
+            if judged.verdict != "pending":
+                result = VerifyRouteResult(
+                    outcome=judged.verdict, generation=judged.generation, message=judged.message
+                )
+            elif time.monotonic() >= deadline:
+                result = VerifyRouteResult(
+                    outcome="unreported",
+                    generation=judged.generation,
+                    message=f"{judged.message} within {inp.within_seconds:g}s",
+                )
+            if result is not None:
+                waited = time.monotonic() - began
+                telemetry.ROUTE_VERIFICATIONS.labels(result.outcome).observe(waited)
+                return result
+            activity.heartbeat(judged.generation)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, VERIFY_POLL_MAX)
 
     @activity.defn(name="set_experiment_rule")
     async def set_experiment_rule(self, inp: ExperimentRuleInput) -> str:

@@ -89,6 +89,7 @@ def build_worker(
             traffic.set_route_weights,
             traffic.set_experiment_rule,
             traffic.set_mirror_route,
+            traffic.verify_route,
             experiments.measure,
             metrics.measure,
             status.publish_status,

@@ -51,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
         SelectRevisionInput,
         SetWeightsInput,
         SetWeightsResult,
+        VerifyRouteInput,
+        VerifyRouteResult,
         WaitAvailableInput,
         WaitAvailableResult,
     )
@@ -179,6 +181,17 @@ class Effects:
             SetWeightsResult,
             "weights stable 100 / canary 0",
             retry=options.ROLLBACK_ROUTE_RETRY,
+        )
+
+    async def verify_route(self, inp: VerifyRouteInput) -> VerifyRouteResult:
+        """A regular activity: it may wait for the Gateways for a while, heartbeating."""
+        return await self._run(
+            "verify_route",
+            inp,
+            VerifyRouteResult,
+            f"wait for the Gateways to accept HTTPRoute {inp.route}",
+            timeout=timedelta(seconds=inp.within_seconds) + options.KUBE_TIMEOUT,
+            heartbeat=options.VERIFY_HEARTBEAT,
         )
 
     async def publish_status(

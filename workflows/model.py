@@ -43,6 +43,14 @@ class GatewayAPIRouting(Model):
     namespace: str | None = Field(
         default=None, description="Namespace of the HTTPRoute (defaults to the Rollout's)."
     )
+    status_timeout: Duration | None = Field(
+        default=None,
+        description=(
+            "How long the Gateways reporting on the HTTPRoute may take to accept each change "
+            "kulta makes to it (status.parents: Accepted and ResolvedRefs for the generation "
+            "written) before the rollout pauses with their word; default 30s."
+        ),
+    )
 
 
 class TrafficRouting(Model):

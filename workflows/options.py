@@ -49,6 +49,10 @@ ANNOUNCE_RETRY = RetryPolicy(
 )
 ANNOUNCE_TIMEOUT = timedelta(seconds=15)
 HEARTBEAT = timedelta(seconds=30)
+# How long the Gateways may take to accept a route change (`gatewayAPI.statusTimeout`), and
+# the heartbeat of the activity that waits for them (it polls at least every second).
+ROUTE_STATUS_TIMEOUT = timedelta(seconds=30)
+VERIFY_HEARTBEAT = timedelta(seconds=10)
 CLAIM_TIMEOUT = timedelta(minutes=30)
 # How long a rollout blocked on a missing Service or route waits before checking again.
 RECHECK_INITIAL = timedelta(seconds=10)

@@ -21,9 +21,12 @@ with workflow.unsafe.imports_passed_through():
         ScaleInput,
         SelectRevisionInput,
         SetWeightsInput,
+        VerifyRouteInput,
+        VerifyRouteResult,
         WaitAvailableInput,
     )
     from workflows import options
+    from workflows.durations import parse_duration
     from workflows.effects import Effects
     from workflows.holds import Holds
     from workflows.model import RolloutSpec, TrafficRouting
@@ -35,6 +38,7 @@ class Workload:
         self._run = run
         self._effects = effects
         self._holds = holds
+        self._told_unobserved = False
 
     async def ensure_targets(
         self, services: list[str], routing: TrafficRouting | None, *, split: bool = True
@@ -181,6 +185,7 @@ class Workload:
             )
             if result.outcome in ("applied", "unchanged"):
                 run.expected_weights = weights
+                await self.verify_route(routing)
                 return
             if result.outcome == "drifted":
                 # Someone else's edit: leave the route as they made it until a person resumes;
@@ -206,10 +211,60 @@ class Workload:
             )
         except ActionFailed:
             return False
-        if result.outcome in ("applied", "unchanged"):
-            run.expected_weights = weights
-            return True
-        return False
+        if result.outcome not in ("applied", "unchanged"):
+            return False
+        run.expected_weights = weights
+        # Nothing is scaled down while a Gateway may still send traffic to the canary.
+        verified = await self._route_verdict(routing)
+        if verified is not None and verified.outcome in ("refused", "unreported"):
+            run.decide("rollback-incomplete", verified.message)
+            return False
+        return True
+
+    async def verify_route(self, routing: TrafficRouting | None) -> None:
+        """After a change to the route: the step goes on (its pause or analysis clock starts)
+        only once the Gateways reporting on the route accepted it. A Gateway that refuses it,
+        or does not report on it within `statusTimeout`, holds the rollout with its word; it
+        is looked at again on the recheck timer, a resume or an edit. A route no Gateway
+        reports on is not waited for, and that is said once per run."""
+        wait = options.RECHECK_INITIAL
+        while True:
+            verified = await self._route_verdict(routing)
+            if verified is None or verified.outcome in ("verified", "missing"):
+                return
+            if verified.outcome == "unobserved":
+                if not self._told_unobserved:
+                    self._told_unobserved = True
+                    self._run.decide("traffic-unverified", f"{verified.message}: not waited for")
+                return
+            reason = "HTTPRouteRefused" if verified.outcome == "refused" else "HTTPRouteNotAccepted"
+            await self._holds.hold(reason, verified.message, wait)
+            wait = min(wait * 2, options.RECHECK_MAX)
+
+    async def settle_route(self, routing: TrafficRouting | None) -> None:
+        """After taking kulta's rules off the route on the way out: gives the Gateways up to
+        `statusTimeout` to take that before pods go away, without holding (the way out must
+        not stop); a refusal is recorded as a decision."""
+        verified = await self._route_verdict(routing)
+        if verified is not None and verified.outcome in ("refused", "unreported"):
+            self._run.decide("traffic-unverified", verified.message)
+
+    async def _route_verdict(self, routing: TrafficRouting | None) -> VerifyRouteResult | None:
+        """What the Gateways say about the route now; None without a route, or in a run
+        recorded before kulta looked (its history has no such activity)."""
+        route = self._run.route(routing)
+        if route is None or not workflow.patched("verify-route-status"):
+            return None
+        assert routing is not None and routing.gateway_api is not None
+        timeout = routing.gateway_api.status_timeout
+        within = (
+            parse_duration(timeout)
+            if timeout is not None
+            else options.ROUTE_STATUS_TIMEOUT.total_seconds()
+        )
+        return await self._effects.verify_route(
+            VerifyRouteInput(namespace=route[0], route=route[1], within_seconds=within)
+        )
 
     def _record(self, state: ReplicaSetState) -> None:
         self._run.update(

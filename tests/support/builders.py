@@ -30,6 +30,7 @@ def rollout(
     scale_down_delay: int = 30,
     strategy: dict[str, Any] | None = None,
     workload_ref: str | None = None,
+    route_status_timeout: str | None = None,
 ) -> dict[str, Any]:
     """A Rollout named `name`; canary by default, or any `strategy` block given; with
     `workload_ref`, its template comes from that Deployment."""
@@ -43,6 +44,8 @@ def rollout(
     }
     if route:
         canary["trafficRouting"] = {"gatewayAPI": {"httpRoute": f"{name}-route"}}
+        if route_status_timeout is not None:
+            canary["trafficRouting"]["gatewayAPI"]["statusTimeout"] = route_status_timeout
     spec: dict[str, Any] = {
         "replicas": replicas,
         "selector": {"matchLabels": {"app": name}},

@@ -23,6 +23,8 @@ KINDS: dict[str, Resource] = {
     "ConfigMap": Resource("ConfigMap", "v1", "configmaps"),
     "ResourceQuota": Resource("ResourceQuota", "v1", "resourcequotas"),
     "Pod": Resource("Pod", "v1", "pods"),
+    "Gateway": Resource("Gateway", "gateway.networking.k8s.io/v1", "gateways"),
+    "GatewayClass": Resource("GatewayClass", "gateway.networking.k8s.io/v1", "gatewayclasses"),
 }
 
 

@@ -273,6 +273,11 @@ class ABTesting:
             raise RollbackRequired(
                 "HTTPRouteNotFound", f"HTTPRoute {route[0]}/{route[1]} does not exist"
             )
+        workload = self._parts.workload
+        if present:
+            await workload.verify_route(ab.traffic_routing)
+        else:
+            await workload.settle_route(ab.traffic_routing)
 
 
 def _describe_match(ab: ABTestingStrategy) -> str:
