@@ -26,7 +26,7 @@ class RouteMisconfigured(ValueError):
 class WeightPlan:
     route: JsonObject
     changed: bool
-    observed: dict[str, int] = field(default_factory=dict)
+    observed: dict[str, int] = field(default_factory=dict)  # our weights on the new route
 
 
 def _is_service_ref(ref: JsonObject, route_namespace: str) -> bool:
@@ -86,7 +86,6 @@ def with_weights(route: JsonObject, weights: dict[str, int]) -> WeightPlan:
     """A copy of `route` with `weights` set on our backendRefs in every managed rule."""
     services = sorted(weights)
     indexes = managed_rule_indexes(route, services)
-    observed = observed_weights(route, services)
     new_route = copy.deepcopy(route)
     namespace = route.get("metadata", {}).get("namespace", "")
     changed = False
@@ -97,7 +96,9 @@ def with_weights(route: JsonObject, weights: dict[str, int]) -> WeightPlan:
                 if ref.get("weight", DEFAULT_BACKEND_WEIGHT) != want:
                     ref["weight"] = want
                     changed = True
-    return WeightPlan(route=new_route, changed=changed, observed=observed)
+    return WeightPlan(
+        route=new_route, changed=changed, observed=observed_weights(new_route, services)
+    )
 
 
 def drifted(route: JsonObject, expected: dict[str, int]) -> bool:

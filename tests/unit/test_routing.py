@@ -27,6 +27,7 @@ def test_sets_only_our_weights_and_keeps_everything_else() -> None:
     before = route()
     plan = with_weights(before, {"stable": 70, "canary": 30})
     assert plan.changed
+    assert plan.observed == {"stable": 70, "canary": 30}  # what the route carries once written
     after = plan.route
     assert [ref["weight"] for ref in after["spec"]["rules"][1]["backendRefs"]] == [70, 30, 0]
     assert after["spec"]["rules"][0] == before["spec"]["rules"][0]
