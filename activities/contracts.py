@@ -27,6 +27,9 @@ class ClaimInput(Contract):
     rollout: RolloutRef
     workflow_id: str
     revision: str
+    # The kinds of config the run's template names copies of (trackConfig): the claim checks
+    # the revision with those, as the watcher made it.
+    config_kinds: list[Literal["ConfigMap", "Secret"]] = []
 
 
 class ClaimResult(Contract):

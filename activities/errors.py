@@ -60,3 +60,9 @@ class Unauthorized(Transient):
 
 class Unavailable(Transient):
     pass
+
+
+class ConfigChanged(Transient):
+    """A tracked ConfigMap or Secret changed (or went) since the watcher made the revision that
+    copies it: the copy is not made with other data than its name says, and the watcher starts
+    the revision that carries the change."""

@@ -60,6 +60,8 @@ ROLLOUTS = Resource("Rollout", ROLLOUT_API_VERSION, "rollouts")
 RELEASES = Resource("Release", ROLLOUT_API_VERSION, "releases")
 REPLICASETS = Resource("ReplicaSet", "apps/v1", "replicasets")
 DEPLOYMENTS = Resource("Deployment", "apps/v1", "deployments")
+CONFIGMAPS = Resource("ConfigMap", "v1", "configmaps")
+SECRETS = Resource("Secret", "v1", "secrets")
 SERVICES = Resource("Service", "v1", "services")
 HTTPROUTES = Resource("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
 REFERENCE_GRANTS = Resource(
@@ -75,6 +77,8 @@ RESOURCES: dict[str, Resource] = {
         RELEASES,
         REPLICASETS,
         DEPLOYMENTS,
+        CONFIGMAPS,
+        SECRETS,
         SERVICES,
         HTTPROUTES,
         REFERENCE_GRANTS,

@@ -16,6 +16,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.adapters.kube import KubeClient
+from activities.config_copies import (
+    Kind,
+    data_digest,
+    referenced,
+    resource_of,
+    tracked_kinds,
+    with_copies,
+)
 from activities.contracts import ClaimInput, ClaimResult
 from activities.errors import Conflict, NotFound
 from activities.naming import DEPLOYMENTS, ROLLOUTS, revision_of
@@ -47,7 +55,7 @@ class OwnershipActivities:
             meta = rollout["metadata"]
             if meta.get("uid") != ref.uid:
                 return ClaimResult(claimed=False, reason="RolloutDeleted")
-            current = revision_of(await self._template_of(rollout))
+            current = revision_of(await self._template_of(rollout, set(inp.config_kinds)))
             status = rollout.get("status") or {}
             if current != inp.revision:
                 return ClaimResult(claimed=False, reason="Superseded", current_revision=current)
@@ -77,19 +85,30 @@ class OwnershipActivities:
             )
         raise Conflict(f"Rollout {ref.namespace}/{ref.name} ownership kept changing; will retry")
 
-    async def _template_of(self, rollout: dict[str, Any]) -> dict[str, Any]:
-        """The template the Rollout rolls out now: its own, or its Deployment's (workloadRef;
-        none while that Deployment is missing), as the watcher resolves it."""
+    async def _template_of(self, rollout: dict[str, Any], kinds: set[Kind]) -> dict[str, Any]:
+        """The template the Rollout rolls out now, as the watcher resolves it: its own, or its
+        Deployment's (workloadRef; none while that Deployment is missing), naming the copies
+        of the config of `kinds` it tracks (trackConfig; those the watcher follows)."""
         spec = rollout.get("spec") or {}
-        ref = spec.get("workloadRef")
-        if not isinstance(ref, dict) or not ref.get("name"):
-            return dict(spec.get("template") or {})
         namespace = rollout["metadata"].get("namespace", "default")
-        try:
-            deployment = await self._kube.get(DEPLOYMENTS.path(namespace, str(ref["name"])))
-        except NotFound:
-            return {}
-        return dict((deployment.get("spec") or {}).get("template") or {})
+        ref = spec.get("workloadRef")
+        template = dict(spec.get("template") or {})
+        if isinstance(ref, dict) and ref.get("name"):
+            try:
+                deployment = await self._kube.get(DEPLOYMENTS.path(namespace, str(ref["name"])))
+            except NotFound:
+                return {}
+            template = dict((deployment.get("spec") or {}).get("template") or {})
+        digests = {}
+        for config in referenced(template, tracked_kinds(rollout) & kinds):
+            resource = resource_of(config.kind)
+            try:
+                digests[config] = data_digest(
+                    await self._kube.get(resource.path(namespace, config.name))
+                )
+            except NotFound:
+                continue  # left as referenced, as the watcher leaves it
+        return with_copies(template, digests) if digests else template
 
     async def _cancel_and_wait_closed(self, workflow_id: str) -> None:
         """Requests cancellation of a workflow and waits until it has closed.

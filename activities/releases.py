@@ -17,6 +17,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.adapters.kube import KubeClient
+from activities.config_copies import tracked_kinds
 from activities.contracts import RolloutRef
 from activities.errors import AlreadyExists, Conflict, Invalid, NotFound
 from activities.naming import (
@@ -53,7 +54,8 @@ class EditedByHand(Invalid):
 
 
 class UnsupportedRollout(Invalid):
-    """A Rollout a Release cannot change (its template lives in a Deployment)."""
+    """A Rollout a Release cannot change (its template lives in a Deployment, or its revisions
+    are made from its config too)."""
 
 
 def _pointer(key: str) -> str:
@@ -129,6 +131,12 @@ class ReleaseMemberActivities:
                 f"{member.label()} takes its template from Deployment {ref.get('name')} "
                 "(workloadRef): a Release changes Rollout templates only; change the "
                 "Deployment where it is managed"
+            )
+        if tracked_kinds(rollout):
+            raise UnsupportedRollout(
+                f"{member.label()} tracks its config (trackConfig): its revisions include its "
+                "ConfigMaps' and Secrets' data, which a Release does not change; release it on "
+                "its own"
             )
         template = spec.get("template") or {}
         return MemberTemplate(template=template, revision=revision_of(template))

@@ -10,6 +10,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.adapters.kube import KubeClient, WatchEvent
+from activities.config_copies import LABEL_CONFIG_SOURCE, copies_in, data_digest, resource_of
 from activities.contracts import (
     EnsureReplicaSetInput,
     ReplicaSetState,
@@ -20,7 +21,7 @@ from activities.contracts import (
     WaitAvailableInput,
     WaitAvailableResult,
 )
-from activities.errors import AlreadyExists, BadInput, Gone, NotFound, Transient
+from activities.errors import AlreadyExists, BadInput, ConfigChanged, Gone, NotFound, Transient
 from activities.naming import (
     ANNOTATION_GENERATION,
     DEPLOYMENTS,
@@ -119,14 +120,19 @@ class ReplicaSetActivities:
         except NotFound:
             body = build_replicaset(inp)
             try:
-                return await self._kube.create(REPLICASETS.path(ns), body)
+                created = await self._kube.create(REPLICASETS.path(ns), body)
             except AlreadyExists:
                 current = await self._kube.get(path)
+            else:
+                await self._ensure_config_copies(created, inp.template)
+                return created
         owners = current["metadata"].get("ownerReferences") or []
         if not any(o.get("uid") == inp.rollout.uid for o in owners):
             raise BadInput(
                 f"ReplicaSet {ns}/{name} exists but is not owned by Rollout {inp.rollout.name}"
             )
+        # Before any pod: a ReplicaSet made at zero, then scaled by a later call of this.
+        await self._ensure_config_copies(current, inp.template)
         change: dict[str, Any] = {}
         if int(current["spec"].get("replicas", 0)) != inp.replicas:
             change["spec"] = {"replicas": inp.replicas}
@@ -135,6 +141,54 @@ class ReplicaSetActivities:
         if change:
             current = await self._kube.patch(path, change)
         return current
+
+    async def _ensure_config_copies(self, rs: dict[str, Any], template: dict[str, Any]) -> None:
+        """The immutable copies of tracked config the revision's template names
+        (`activities/config_copies.py`), owned by its ReplicaSet so that they go with it.
+        Idempotent: a copy that exists is the one its name says (names are content digests)."""
+        ns = rs["metadata"]["namespace"]
+        for wanted in copies_in(template):
+            resource = resource_of(wanted.kind)
+            try:
+                await self._kube.get(resource.path(ns, wanted.name))
+                continue
+            except NotFound:
+                pass
+            try:
+                source = await self._kube.get(resource.path(ns, wanted.source))
+            except NotFound:
+                raise ConfigChanged(
+                    f"{wanted.kind} {ns}/{wanted.source} is gone since revision "
+                    f"{rs['metadata']['name']} was made from it"
+                ) from None
+            if data_digest(source) != wanted.digest:
+                raise ConfigChanged(
+                    f"{wanted.kind} {ns}/{wanted.source} changed since revision "
+                    f"{rs['metadata']['name']} was made from it; the next revision carries it"
+                )
+            body: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": wanted.kind,
+                "metadata": {
+                    "name": wanted.name,
+                    "labels": {
+                        LABEL_ROLLOUT: rs["metadata"].get("labels", {}).get(LABEL_ROLLOUT, ""),
+                        LABEL_CONFIG_SOURCE: wanted.source,
+                    },
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "ReplicaSet",
+                            "name": rs["metadata"]["name"],
+                            "uid": rs["metadata"]["uid"],
+                        }
+                    ],
+                },
+                "immutable": True,
+                **{k: source[k] for k in ("data", "binaryData", "type") if k in source},
+            }
+            with contextlib.suppress(AlreadyExists):
+                await self._kube.create(resource.path(ns), body)
 
     @activity.defn(name="scale_replicaset")
     async def scale_replicaset(self, inp: ScaleInput) -> ReplicaSetState:

@@ -1,6 +1,7 @@
 """`make bench`: every benchmark on the local stack, a table of medians and p95s, and JSON.
 
-    .venv/bin/python -m bench [--only promote,rollback,abort,steps,release,scale,experiment,peer]
+    .venv/bin/python -m bench [--only promote,rollback,abort,steps,release,traffic,scale,
+                               experiment,peer]
                               [--rollouts 1000] [--workers 1] [--experiment-days 7]
                               [--peer-rollouts 300]
                               [--json bench-results.json]
@@ -26,19 +27,30 @@ from bench import (
     promote_latency,
     release_cost,
     rollback_latency,
+    route_verification,
     scale,
     step_cost,
 )
 from bench.report import Row, as_json, render
 from bench.stack import local_stack
 
-SCENARIOS = ("promote", "rollback", "abort", "steps", "release", "scale", "experiment", "peer")
+SCENARIOS = (
+    "promote",
+    "rollback",
+    "abort",
+    "steps",
+    "release",
+    "traffic",
+    "scale",
+    "experiment",
+    "peer",
+)
 
 
 async def main(args: argparse.Namespace) -> list[Row]:
     only = set(args.only.split(",")) if args.only else set(SCENARIOS)
     rows: list[Row] = []
-    if only & {"promote", "steps", "abort", "release"}:
+    if only & {"promote", "steps", "abort", "release", "traffic"}:
         async with local_stack() as stack:
             if "promote" in only:
                 print("promote latency ...", flush=True)
@@ -52,6 +64,9 @@ async def main(args: argparse.Namespace) -> list[Row]:
             if "release" in only:
                 print("a Release of 20 Rollouts in 3 stages ...", flush=True)
                 rows += await release_cost.run(stack)
+            if "traffic" in only:
+                print("verified traffic: a canary with and without a Gateway's verdict ...")
+                rows += await route_verification.run(stack)
     if "rollback" in only:
         print("rollback latency ...", flush=True)
         rows += await rollback_latency.run(runs=args.rollback_runs)

@@ -2,7 +2,8 @@
 (`STRATEGY=blue-green|ab-testing|simple` for the others; `STRATEGY=release` for a Release across
 two local clusters, `kulta/demo_release.py`).
 
-Starts (or reuses) the local control plane, a Temporal dev server with its UI, the kulta worker
+Starts (or reuses) the local control plane, a Temporal dev server with its UI, Envoy Gateway
+(a real Gateway API controller, which judges each route change kulta makes), the kulta worker
 and watcher; applies `examples/demo-canary.yaml`; waits for the first revision; changes the image;
 prints every transition; promotes the manual pause the way a person would (an annotation); and
 leaves the stack running so the rollout can be read in the Temporal UI (`make demo-down` stops it).
@@ -30,11 +31,13 @@ from activities.errors import AlreadyExists, Gone, Unavailable
 from activities.naming import (
     ANNOTATION_CONCLUDE,
     ANNOTATION_PROMOTE,
+    HTTPROUTES,
     NAMESPACES,
     RESOURCES,
     ROLLOUTS,
     SEARCH_ATTRIBUTES,
 )
+from activities.route_status import judge_route
 from kulta import binaries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +45,11 @@ STATE = Path(os.environ.get("KULTA_DEMO_DIR", "/tmp/kulta-demo"))
 TEMPORAL_PORT = int(os.environ.get("KULTA_DEMO_TEMPORAL_PORT", "7233"))
 UI_PORT = int(os.environ.get("KULTA_DEMO_UI_PORT", "8233"))
 NAMESPACE = "kulta-demo"
-PROCESSES = ("temporal", "worker", "watcher")
+PROCESSES = ("temporal", "gateway", "worker", "watcher")
+# The demo's Gateway: Envoy Gateway with its usual controller name, serving one GatewayClass.
+GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+GATEWAY_CLASS = "kulta-demo"
+GATEWAY_NAMESPACE = "kulta-demo-gateway"  # Envoy Gateway's own objects (its proxies: kwok pods)
 
 
 def say(text: str) -> None:
@@ -103,12 +110,75 @@ def start_stack(kubeconfig: str) -> None:
         env,
     )
     wait_port(TEMPORAL_PORT, "Temporal dev server")
+    start_gateway(kubeconfig)
     bindir = Path(sys.executable).parent
     spawn("worker", [str(bindir / "kulta-worker"), "--http-port", "18080"], env)
     # Only the demo's namespace: a watcher on all namespaces would also drive the test suite's
     # Rollouts through this dev server, racing the tests' own workers.
     watcher = [str(bindir / "kulta-watcher"), "--http-port", "18081", "--namespace", NAMESPACE]
     spawn("watcher", watcher, env)
+
+
+def start_gateway(kubeconfig: str) -> None:
+    """Envoy Gateway, out of cluster, so that every route change the demo's rollout makes is
+    judged by a real Gateway API controller and verified by kulta. Skipped with the reason when
+    it cannot run here (then route changes are not verified, and the rollout says so)."""
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "cluster"), "gateway"], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        say(f"Envoy Gateway cannot run here, route changes go unverified: {done.stderr.strip()}")
+        return
+    config = STATE / "envoy-gateway.yaml"
+    config.write_text(
+        "apiVersion: gateway.envoyproxy.io/v1alpha1\n"
+        "kind: EnvoyGateway\n"
+        f"gateway: {{controllerName: {GATEWAY_CONTROLLER}}}\n"
+        "provider:\n"
+        "  type: Kubernetes\n"
+        "  kubernetes:\n"
+        "    leaderElection: {disable: true}\n"
+        "    proxyTopologyInjector: {disable: true}\n"
+        "telemetry: {metrics: {prometheus: {disable: true}}}\n"
+        "admin: {address: {host: 127.0.0.1, port: 0}}\n"
+        "logging: {level: {default: warn}}\n"
+    )
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "ENVOY_GATEWAY_NAMESPACE": GATEWAY_NAMESPACE}
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", "-"],
+        input=_gateway_objects(),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    binary = done.stdout.strip().splitlines()[-1]
+    spawn("gateway", [binary, "server", "--config-path", str(config)], env)
+
+
+def _gateway_objects() -> str:
+    return f"""apiVersion: v1
+kind: Namespace
+metadata: {{name: {GATEWAY_NAMESPACE}}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NAMESPACE}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: {GATEWAY_CLASS}}}
+spec: {{controllerName: {GATEWAY_CONTROLLER}}}
+""" + "".join(
+        f"""---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: {gateway}, namespace: {NAMESPACE}}}
+spec:
+  gatewayClassName: {GATEWAY_CLASS}
+  listeners: [{{name: http, protocol: HTTP, port: 80}}]
+"""
+        for gateway in ("demo-gateway", "my-gateway")  # the parents the examples' routes name
+    )
 
 
 def wait_port(port: int, what: str, timeout: float = 30) -> None:
@@ -273,6 +343,16 @@ class Steering:
         )
 
 
+async def tell_route_verdict(kube: KubeClient, rollout: dict[str, Any]) -> None:
+    """What the Gateway says about the route now, as kulta judged it after each change."""
+    strategy = rollout["spec"]["strategy"]
+    routing = next(iter(strategy.values())).get("trafficRouting") or {}
+    route = (routing.get("gatewayAPI") or {}).get("httpRoute")
+    if route:
+        judged = judge_route(await kube.get(HTTPROUTES.path(NAMESPACE, route)))
+        say(f"route: {judged.message}")
+
+
 async def run_demo(kubeconfig: str, strategy: str) -> None:
     manifest_name, name = STRATEGIES[strategy]
     kube = KubeClient(load_credentials(kubeconfig))
@@ -310,6 +390,7 @@ async def run_demo(kubeconfig: str, strategy: str) -> None:
             return status.get("phase") == "Completed" and status.get("stableRevision") != before
 
         done = await follow(kube, name, finished, steering, shown=first)
+        await tell_route_verdict(kube, done)
         status = done["status"]
         if status["phase"] == "Completed":
             say(f"rollout completed: stable revision {status['stableRevision']}")

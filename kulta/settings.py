@@ -22,6 +22,7 @@ ENVIRONMENT = {
     "TEMPORAL_UI_URL": "temporal_ui_url",
     "KUBECONFIG": "kubeconfig",
     "KULTA_WATCH_NAMESPACE": "watch_namespace",
+    "KULTA_TRACK_SECRETS": "track_secrets",
     "KULTA_HTTP_PORT": "http_port",
     "KULTA_PROMETHEUS_ADDRESS": "prometheus_address",
     "KULTA_PROMETHEUS_TIMEOUT_SECONDS": "prometheus_timeout_seconds",
@@ -81,6 +82,9 @@ class Settings(BaseModel):
     temporal_ui_url: str = "http://localhost:8233"
     kubeconfig: str | None = None
     watch_namespace: str | None = None
+    # The watcher follows Secrets for Rollouts with trackConfig.secrets (needs
+    # deploy/rbac-track-secrets.yaml); off by default, as listing Secrets is a big grant.
+    track_secrets: bool = False
     http_port: int = Field(default=8080, ge=0, le=65535)
     # The Prometheus analysis queries by default; the providers file names others. A Rollout
     # cannot point kulta at another URL.

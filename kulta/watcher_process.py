@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 
 from activities.adapters.kube import KubeClient, load_credentials
+from activities.config_copies import Kind
 from activities.naming import RELEASE_WORKFLOW_NAME
 from kulta import process
 from kulta.settings import Settings
@@ -24,9 +25,16 @@ from watcher.loop import watch_forever
 from watcher.releases import ReleaseSource, decide_release
 from watcher.runner import Runner
 from watcher.source import RolloutSource
-from watcher.workloads import DeploymentTemplates
+from watcher.workloads import DataDigests, DeploymentTemplates
 
 log = logging.getLogger("kulta.watcher")
+
+
+def config_sources(kube: KubeClient, settings: Settings) -> list[DataDigests]:
+    """ConfigMaps always (for trackConfig.configMaps); Secrets only when allowed."""
+    kinds: list[Kind] = ["ConfigMap", "Secret"] if settings.track_secrets else ["ConfigMap"]
+    return [DataDigests(kube, kind, settings.watch_namespace) for kind in kinds]
+
 
 LEASE_NAME = "kulta-watcher"  # deploy/rbac.yaml grants get/update on this name only
 
@@ -74,6 +82,7 @@ async def run(settings: Settings) -> int:
                 on_list=census.replace_all,
                 running=lambda: runner.running_workflows(settings.watch_namespace),
                 templates=DeploymentTemplates(kube, settings.watch_namespace),
+                configs=config_sources(kube, settings),
             )
             elector = elector_for(settings, kube) if settings.leader_election else None
             if elector is None or await process.unless_stopped(elector.acquire(), stopping):

@@ -1,19 +1,29 @@
 """What the watcher observes: every Rollout (list+watch, relisting after 410 Gone), each with
-its Deployment's template when it names one, and the runs whose Rollout is gone."""
+its Deployment's template when it names one and its config copies when it tracks its config,
+and the runs whose Rollout is gone."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from activities.adapters.kube import KubeClient
+from activities.config_copies import tracked_kinds
 from activities.naming import ROLLOUTS, parse_release_workflow_id, parse_workflow_id
 from watcher.listwatch import Listed, ListWatch
-from watcher.workloads import DeploymentTemplates, Key, referenced_deployment, with_template
+from watcher.workloads import (
+    DataDigests,
+    DeploymentTemplates,
+    Key,
+    Projected,
+    referenced_deployment,
+    with_config,
+    with_template,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +61,30 @@ class RolloutSource:
         on_list: Callable[[list[dict[str, Any]]], None] | None = None,
         running: Callable[[], Awaitable[list[RunningWorkflow]]] | None = None,
         templates: DeploymentTemplates | None = None,
+        configs: Sequence[DataDigests] = (),
     ) -> None:
         """`on_list` receives every full listing (the first, and each relist). `running`
         names the workflows running now: after the first listing, those whose Rollout is not
         in it (deleted while no watcher ran) are reported deleted, so they are cancelled.
         With `templates`, a Rollout with `spec.workloadRef` is observed with its Deployment's
-        template, and again whenever that template changes."""
+        template, and again whenever that template changes. With `configs`, a Rollout with
+        `spec.trackConfig` is observed with its template naming copies of the config it
+        references (`activities/config_copies.py`), and again whenever that config changes."""
         self._running = running
         self._list_watch = ListWatch(kube, ROLLOUTS.path(namespace))
         self._on_list = on_list
         self._templates = templates
+        self._configs = list(configs)
+        self._resolvers: list[Projected] = [r for r in (templates, *self._configs) if r is not None]
+        self._warned: set[tuple[str, str]] = set()
         # What each known Rollout's deletion needs (decide(deleted=True)): a relist that no
         # longer shows one reports it deleted, so a deletion missed in a gap cancels its run.
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
-        # The latest state of each Rollout that names a Deployment, by that Deployment, and
-        # which Deployment each one names (so a new state replaces the old one in one step).
-        self._referring: dict[Key, dict[tuple[str, str], dict[str, Any]]] = {}
-        self._names: dict[tuple[str, str], Key] = {}
+        # The latest state of each Rollout that references something (a Deployment, config),
+        # by what it references, and what each one references (so a new state replaces the
+        # old one in one step).
+        self._referring: dict[tuple[Projected, Key], dict[tuple[str, str], dict[str, Any]]] = {}
+        self._names: dict[tuple[str, str], set[tuple[Projected, Key]]] = {}
 
     @property
     def restarts(self) -> int:
@@ -78,80 +95,123 @@ class RolloutSource:
         """When the source last heard from the API server, on its quietest watch (the
         process's liveness check reads it)."""
         at = self._list_watch.progressed_at
-        return at if self._templates is None else min(at, self._templates.progressed_at)
+        return min([at, *(r.progressed_at for r in self._resolvers)])
 
     @progressed_at.setter
     def progressed_at(self, value: float) -> None:
         self._list_watch.progressed_at = value
-        if self._templates is not None:
-            self._templates.progressed_at = value
+        for resolver in self._resolvers:
+            resolver.progressed_at = value
 
     async def observe(self) -> AsyncIterator[Observed]:
         """Every Rollout once after each (re)list, then each change as it happens."""
-        if self._templates is None:
+        if not self._resolvers:
             async for observed in self._rollouts():
                 yield observed
             return
-        async for observed in self._with_templates(self._templates):
+        async for observed in self._with_references():
             yield observed
 
-    async def _with_templates(self, templates: DeploymentTemplates) -> AsyncIterator[Observed]:
-        """Rollout events with their templates resolved, merged with template changes; no
-        Rollout is decided before the Deployments were listed (else a Rollout whose
+    async def _with_references(self) -> AsyncIterator[Observed]:
+        """Rollout events with what they reference resolved, merged with the changes of what
+        they reference; no Rollout is decided before those were listed (else a Rollout whose
         Deployment exists would be reported as naming a missing one)."""
-        changes = templates.changes().__aiter__()
-        rollouts = self._rollouts().__aiter__()
-        change: asyncio.Future[Any] = asyncio.ensure_future(changes.__anext__())
+        resolvers = self._resolvers
+        changes = [r.changes().__aiter__() for r in resolvers]
+        waiting: dict[asyncio.Future[Any], Projected] = {
+            asyncio.ensure_future(c.__anext__()): r for c, r in zip(changes, resolvers, strict=True)
+        }
+        unlisted = set(resolvers)
         deadline = time.monotonic() + FIRST_LISTING_SECONDS
-        while True:  # the first listing, or give up waiting for it (it is retried meanwhile)
-            first, _ = await asyncio.wait({change}, timeout=max(0.0, deadline - time.monotonic()))
-            if not first:
+        while unlisted:  # the first listings, or give up waiting (they are retried meanwhile)
+            done, _ = await asyncio.wait(
+                set(waiting),
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not done:
                 log.warning(
-                    "Deployments not listed after %.0f s: Rollouts with a workloadRef are "
-                    "decided without their template until they are",
+                    "%s not listed after %.0f s: Rollouts that reference them are decided "
+                    "without them until they are",
+                    ", ".join(sorted(r.describe for r in unlisted)),
                     FIRST_LISTING_SECONDS,
                 )
                 break
-            listed = change.result() is None
-            change = asyncio.ensure_future(changes.__anext__())
-            if listed:
-                break
-        pending: dict[asyncio.Future[Any], str] = {
-            change: "template",
-            asyncio.ensure_future(rollouts.__anext__()): "rollout",
+            for listing in done:
+                listed = waiting.pop(listing)
+                if listing.result() is None:
+                    unlisted.discard(listed)
+                waiting[asyncio.ensure_future(changes[resolvers.index(listed)].__anext__())] = (
+                    listed
+                )
+        rollouts = self._rollouts().__aiter__()
+        pending: dict[asyncio.Future[Any], Projected | None] = {
+            **waiting,
+            asyncio.ensure_future(rollouts.__anext__()): None,
         }
         try:
             while True:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    kind = pending.pop(task)
-                    if kind == "rollout":
-                        pending[asyncio.ensure_future(rollouts.__anext__())] = kind
-                        yield self._resolved(task.result(), templates)
+                    resolver = pending.pop(task)
+                    if resolver is None:
+                        pending[asyncio.ensure_future(rollouts.__anext__())] = None
+                        yield self._resolved(task.result())
                         continue
-                    pending[asyncio.ensure_future(changes.__anext__())] = kind
+                    index = resolvers.index(resolver)
+                    pending[asyncio.ensure_future(changes[index].__anext__())] = resolver
                     key = task.result()
-                    for rollout in list(self._referring.get(key, {}).values()) if key else []:
-                        yield self._resolved(Observed(rollout), templates)
+                    referring = self._referring.get((resolver, key), {}) if key else {}
+                    for rollout in list(referring.values()):
+                        yield self._resolved(Observed(rollout))
         finally:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            await changes.aclose()  # type: ignore[attr-defined]
+            for change in changes:
+                await change.aclose()  # type: ignore[attr-defined]
             await rollouts.aclose()  # type: ignore[attr-defined]
 
-    def _resolved(self, observed: Observed, templates: DeploymentTemplates) -> Observed:
+    def _resolved(self, observed: Observed) -> Observed:
+        """The Rollout with its Deployment's template and its config copies, remembered under
+        everything it references."""
         rollout, key = observed.rollout, key_of(observed.rollout)
-        if (named := self._names.pop(key, None)) is not None:
-            self._referring[named].pop(key, None)
-            if not self._referring[named]:
-                del self._referring[named]
-        deployment = referenced_deployment(rollout)
-        if deployment is None or observed.deleted:
+        for reference in self._names.pop(key, set()):
+            self._referring[reference].pop(key, None)
+            if not self._referring[reference]:
+                del self._referring[reference]
+        if observed.deleted:
             return observed
-        self._names[key] = deployment
-        self._referring.setdefault(deployment, {})[key] = rollout
-        return Observed(with_template(rollout, templates.template(deployment)))
+        references: set[tuple[Projected, Key]] = set()
+        resolved = rollout
+        if self._templates is not None and (deployment := referenced_deployment(rollout)):
+            references.add((self._templates, deployment))
+            resolved = with_template(resolved, self._templates.template(deployment))
+        if self._configs or tracked_kinds(rollout):
+            self._warn_untracked(rollout)
+            resolved, watched = with_config(resolved, self._configs)
+            by_kind = {source.kind: source for source in self._configs}
+            references |= {(by_kind[kind], ref) for kind, ref in watched}
+        if references:
+            self._names[key] = references
+            for reference in references:
+                self._referring.setdefault(reference, {})[key] = rollout
+        return Observed(resolved) if resolved is not rollout else observed
+
+    def _warn_untracked(self, rollout: dict[str, Any]) -> None:
+        """A Rollout asking to track a kind of config this watcher does not follow (Secrets
+        are opt-in for the watcher too: `KULTA_TRACK_SECRETS`), said once per Rollout."""
+        followed = {source.kind for source in self._configs}
+        missing = tracked_kinds(rollout) - followed
+        key = key_of(rollout)
+        if missing and key not in self._warned:
+            self._warned.add(key)
+            log.warning(
+                "%s/%s tracks %s, which this watcher does not follow: those references are "
+                "left as they are",
+                *key,
+                " and ".join(f"{kind}s" for kind in sorted(missing)),
+            )
 
     async def _rollouts(self) -> AsyncIterator[Observed]:
         first_listing = True

@@ -1,5 +1,7 @@
-"""The pod templates of Deployments, for Rollouts that take theirs from one
-(`spec.workloadRef`): how a team migrates a Deployment without rewriting its manifest.
+"""What Rollouts reference and the watcher resolves before deciding: the pod templates of
+Deployments, for Rollouts that take theirs from one (`spec.workloadRef`: how a team migrates a
+Deployment without rewriting its manifest), and the data digests of the ConfigMaps and Secrets
+that Rollouts tracking their config reference (`spec.trackConfig`).
 
 The watcher resolves the reference before deciding: the workflow receives a spec with the
 Deployment's template in `template`, so the revision (the template's hash) changes when the
@@ -8,10 +10,19 @@ Deployment's template does, and every strategy runs unchanged.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from activities.adapters.kube import KubeClient
+from activities.config_copies import (
+    ConfigRef,
+    Kind,
+    data_digest,
+    referenced,
+    resource_of,
+    tracked_kinds,
+    with_copies,
+)
 from activities.naming import DEPLOYMENTS
 from watcher.listwatch import Listed, ListWatch
 
@@ -35,12 +46,50 @@ def with_template(rollout: dict[str, Any], template: dict[str, Any] | None) -> d
     return {**rollout, "spec": spec}
 
 
-class DeploymentTemplates:
-    """Every Deployment's pod template in the watched namespace(s), kept by list+watch."""
+def with_config(
+    rollout: dict[str, Any], digests: list[DataDigests]
+) -> tuple[dict[str, Any], set[tuple[Kind, Key]]]:
+    """A copy of `rollout` whose template names content-named copies of the config it tracks
+    (`activities/config_copies.py`), and every config object it references (so that a change
+    of any of them decides it again). An object not found keeps its reference as it is."""
+    kinds = tracked_kinds(rollout)
+    spec = rollout.get("spec") or {}
+    template = spec.get("template")
+    if not kinds or not isinstance(template, dict):
+        return rollout, set()
+    namespace = (rollout.get("metadata") or {}).get("namespace", "default")
+    found: dict[ConfigRef, str] = {}
+    watched: set[tuple[Kind, Key]] = set()
+    for source in digests:
+        if source.kind not in kinds:
+            continue
+        for ref in referenced(template, {source.kind}):
+            key = (namespace, ref.name)
+            watched.add((source.kind, key))
+            digest = source.get(key)
+            if digest is not None:
+                found[ref] = digest
+    if not found:
+        return rollout, watched
+    return {**rollout, "spec": {**spec, "template": with_copies(template, found)}}, watched
 
-    def __init__(self, kube: KubeClient, namespace: str | None = None) -> None:
-        self._list_watch = ListWatch(kube, DEPLOYMENTS.path(namespace))
-        self._templates: dict[Key, dict[str, Any]] = {}
+
+class Projected:
+    """One projection of every object of a kind in the watched namespace(s) (a Deployment's
+    pod template, a ConfigMap's data digest), kept by list+watch; only the projection is held.
+    """
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        path: str,
+        project: Callable[[dict[str, Any]], Any],
+        describe: str,
+    ) -> None:
+        self.describe = describe  # what it lists, for the logs
+        self._list_watch = ListWatch(kube, path)
+        self._project = project
+        self._values: dict[Key, Any] = {}
         self._listed = False
 
     @property
@@ -51,35 +100,55 @@ class DeploymentTemplates:
     def progressed_at(self, value: float) -> None:
         self._list_watch.progressed_at = value
 
-    def template(self, key: Key) -> dict[str, Any] | None:
-        return self._templates.get(key)
+    def get(self, key: Key) -> Any:
+        return self._values.get(key)
 
     async def changes(self) -> AsyncIterator[Key | None]:
-        """Yields None after each full listing (from then on `template` is current), and the
-        key of each Deployment whose template changed, appeared or went away."""
+        """Yields None after each full listing (from then on `get` is current), and the key
+        of each object whose projection changed, appeared or went away."""
         async for item in self._list_watch.follow():
             if isinstance(item, Listed):
-                listed = {_key(d): _template(d) for d in item.items}
+                listed = {_key(d): self._project(d) for d in item.items}
                 changed = {
                     key
-                    for key in listed.keys() | self._templates.keys()
-                    if listed.get(key) != self._templates.get(key)
+                    for key in listed.keys() | self._values.keys()
+                    if listed.get(key) != self._values.get(key)
                 }
-                relisted, self._templates = self._listed, listed
+                relisted, self._values = self._listed, listed
                 self._listed = True
                 yield None
                 for key in sorted(changed) if relisted else []:  # the first: nothing was decided
                     yield key
                 continue
             key = _key(item.object)
-            template = None if item.type == "DELETED" else _template(item.object)
-            if template == self._templates.get(key):
-                continue  # a status or scale change: the template is what it was
-            if template is None:
-                self._templates.pop(key, None)
+            value = None if item.type == "DELETED" else self._project(item.object)
+            if value == self._values.get(key):
+                continue  # a change of something else (status, scale, labels)
+            if value is None:
+                self._values.pop(key, None)
             else:
-                self._templates[key] = template
+                self._values[key] = value
             yield key
+
+
+class DeploymentTemplates(Projected):
+    """Every Deployment's pod template in the watched namespace(s)."""
+
+    def __init__(self, kube: KubeClient, namespace: str | None = None) -> None:
+        super().__init__(kube, DEPLOYMENTS.path(namespace), _template, "Deployments")
+
+    def template(self, key: Key) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.get(key)
+        return found
+
+
+class DataDigests(Projected):
+    """The data digest (`activities/config_copies.data_digest`) of every ConfigMap or Secret
+    in the watched namespace(s), for Rollouts that track their config (`spec.trackConfig`)."""
+
+    def __init__(self, kube: KubeClient, kind: Kind, namespace: str | None = None) -> None:
+        super().__init__(kube, resource_of(kind).path(namespace), data_digest, f"{kind}s")
+        self.kind: Kind = kind
 
 
 def _key(deployment: dict[str, Any]) -> Key:

@@ -290,6 +290,23 @@ class WorkloadRef(Model):
     )
 
 
+class TrackConfig(Model):
+    """Config that rolls out like code: the referenced objects become immutable copies per
+    revision, so a change to one starts a rollout and a rollback restores the old config."""
+
+    config_maps: bool = Field(
+        default=False,
+        description="Copy the ConfigMaps the pod template references (volumes, envFrom, env) "
+        "into immutable per-revision copies owned by the revision's ReplicaSet; a change to "
+        "one of them starts a rollout.",
+    )
+    secrets: bool = Field(
+        default=False,
+        description="The same for Secrets (the watcher must follow Secrets too: "
+        "KULTA_TRACK_SECRETS=true and deploy/rbac-track-secrets.yaml).",
+    )
+
+
 # One message for both wrong shapes (neither, both), from the model, `kulta lint` and CEL alike.
 TEMPLATE_OR_WORKLOAD = "template: give exactly one of template and workloadRef"
 
@@ -308,6 +325,10 @@ class RolloutSpec(Model):
         "of the Deployment's template starts a rollout.",
     )
     strategy: Strategy
+    track_config: TrackConfig | None = Field(
+        default=None,
+        description="Roll out the ConfigMaps (and Secrets) the pod template references with it.",
+    )
     paused: bool = False
     # 0: the original kulta's "no deadline", read as the longest one (see `_seed_no_deadline`).
     progress_deadline_seconds: Annotated[int, Field(ge=0, le=MAX_DEADLINE_SECONDS)] = (

@@ -23,6 +23,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.config_copies import copies_in
     from activities.contracts import ClaimInput
     from activities.naming import (
         UPDATE_ABORT,
@@ -170,7 +171,12 @@ class RolloutWorkflow:
         try:
             claim = await parts.effects.claim(
                 ClaimInput(
-                    rollout=run.ref, workflow_id=workflow.info().workflow_id, revision=run.revision
+                    rollout=run.ref,
+                    workflow_id=workflow.info().workflow_id,
+                    revision=run.revision,
+                    config_kinds=sorted(
+                        {c.kind for c in copies_in(start.spec.get("template") or {})}
+                    ),
                 )
             )
         except ActionFailed as failed:  # the Rollout is gone, or kulta may not read it

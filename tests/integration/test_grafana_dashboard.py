@@ -5,19 +5,16 @@ the panels a rollout feeds show data (the weight panel while the canary holds it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY, start_http_server
 
 from activities.naming import ANNOTATION_PROMOTE
-from tests.support import builders
 from tests.support.dashboard import queries
 from tests.support.exporter import free_port
-from tests.support.gateways import EnvoyGateway, gateway_binary
-from tests.support.kube import Kube
+from tests.support.gateways import EnvoyGateway
 from tests.support.prometheus import prometheus_scraping
 from tests.support.scenario import Scenario
 
@@ -46,21 +43,6 @@ def kulta_metrics_url() -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
-
-
-@pytest.fixture
-async def gateway(kube: Kube, namespace: str, tmp_path: Path) -> AsyncIterator[EnvoyGateway]:
-    eg = EnvoyGateway(kube, gateway_binary(), tmp_path)
-    try:
-        await eg.start()
-        await kube.apply(namespace, eg.gateway())
-        admin = builders.service("admin", "admin")
-        admin["spec"]["ports"] = [{"port": 9000, "targetPort": 9000}]
-        await kube.apply(namespace, admin)
-        await kube.apply(namespace, builders.service("mirror-sink", "mirror-sink"))
-        yield eg
-    finally:
-        await eg.close()
 
 
 async def test_every_dashboard_query_evaluates_and_a_canary_feeds_its_panels(

@@ -30,7 +30,13 @@ ALWAYS_REFUSED: dict[str, Attempt] = {
     "list secrets": lambda c, ns: c.get(path_of("Secret", ns)),
     "get a secret": lambda c, ns: c.get(path_of("Secret", ns, "credentials")),
     "list secrets cluster-wide": lambda c, ns: c.get("/api/v1/secrets"),
-    "list configmaps": lambda c, ns: c.get(path_of("ConfigMap", ns)),
+    # trackConfig: ConfigMaps are read (the watcher lists, the worker gets and copies them)
+    # but never changed.
+    "update a configmap": lambda c, ns: c.replace(
+        path_of("ConfigMap", ns, "x"), {"kind": "ConfigMap", "metadata": {"name": "x"}}
+    ),
+    "patch a configmap": lambda c, ns: c.patch(path_of("ConfigMap", ns, "x"), {}),
+    "delete a configmap": lambda c, ns: c.delete(path_of("ConfigMap", ns, "x")),
     "list pods": lambda c, ns: c.get(resource_path("v1", "pods", ns)),
     "create a deployment": lambda c, ns: c.create(_deployment(ns), {"kind": "Deployment"}),
     # A Deployment a Rollout took over: the watcher reads templates, the worker sets its scale.
@@ -67,11 +73,13 @@ WATCHER_REFUSED: dict[str, Attempt] = {
     "create an event": lambda c, ns: c.create(path_of("Event", ns), {"kind": "Event"}),
     "patch release status": lambda c, ns: c.patch(path_of("Release", ns, "x") + "/status", {}),
     "scale a deployment": lambda c, ns: c.patch(_deployment(ns) + "/x/scale", {}),
+    "create a configmap": lambda c, ns: c.create(path_of("ConfigMap", ns), {"kind": "ConfigMap"}),
 }
 WORKER_REFUSED: dict[str, Attempt] = {
     "watch rollouts": lambda c, ns: c.get(path_of("Rollout", ns), params={"watch": "1"}),
     "list rollouts": lambda c, ns: c.get(path_of("Rollout", ns)),
     "list deployments": lambda c, ns: c.get(_deployment(ns)),
+    "list configmaps": lambda c, ns: c.get(path_of("ConfigMap", ns)),
     "list releases": lambda c, ns: c.get(path_of("Release", ns)),
     "patch a release": lambda c, ns: c.patch(path_of("Release", ns, "x"), {}),
     "update a lease": lambda c, ns: c.replace(

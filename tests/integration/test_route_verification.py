@@ -6,16 +6,13 @@ not taken scales nothing down."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from activities.naming import ANNOTATION_ABORT, ANNOTATION_PROMOTE, revision_of
-from tests.support import builders
-from tests.support.gateways import EnvoyGateway, gateway_binary
-from tests.support.kube import Kube, path_of
+from tests.support.gateways import EnvoyGateway
+from tests.support.kube import path_of
 from tests.support.scenario import Scenario
 
 pytestmark = [pytest.mark.cluster, pytest.mark.devserver]
@@ -25,24 +22,6 @@ UNKNOWN_FILTER = {
     "type": "ExtensionRef",
     "extensionRef": {"group": "example.com", "kind": "NoSuchFilter", "name": "x"},
 }
-
-
-@pytest.fixture
-async def gateway(kube: Kube, namespace: str, tmp_path: Path) -> AsyncIterator[EnvoyGateway]:
-    """A running Envoy Gateway of its own class, and its Gateway `gw` in the test's namespace
-    (the parent of the route `Scenario.create` makes)."""
-    eg = EnvoyGateway(kube, gateway_binary(), tmp_path)
-    try:
-        await eg.start()
-        await kube.apply(namespace, eg.gateway())
-        # The other backends the test route names, so that the Gateway can resolve them all.
-        admin = builders.service("admin", "admin")
-        admin["spec"]["ports"] = [{"port": 9000, "targetPort": 9000}]
-        await kube.apply(namespace, admin)
-        await kube.apply(namespace, builders.service("mirror-sink", "mirror-sink"))
-        yield eg
-    finally:
-        await eg.close()
 
 
 def _reason(rollout: dict[str, Any], condition: str = "Paused") -> str | None:

@@ -22,7 +22,7 @@ from watcher.loop import watch_forever
 from watcher.releases import ReleaseSource, decide_release
 from watcher.runner import Runner
 from watcher.source import RolloutSource
-from watcher.workloads import DeploymentTemplates
+from watcher.workloads import DataDigests, DeploymentTemplates
 from workflows.messages import RolloutOutcome
 
 
@@ -212,6 +212,7 @@ async def watched(
                         kube.as_watcher,
                         namespace,
                         templates=DeploymentTemplates(kube.as_watcher, namespace),
+                        configs=[DataDigests(kube.as_watcher, "ConfigMap", namespace)],
                     ),
                 )
             ),
