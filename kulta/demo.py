@@ -49,6 +49,7 @@ PROCESSES = ("temporal", "gateway", "worker", "watcher")
 # The demo's Gateway: Envoy Gateway with its usual controller name, serving one GatewayClass.
 GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_CLASS = "kulta-demo"
+GATEWAY_ADMIN_PORT = int(os.environ.get("KULTA_DEMO_GATEWAY_ADMIN_PORT", "18089"))
 GATEWAY_NAMESPACE = "kulta-demo-gateway"  # Envoy Gateway's own objects (its proxies: kwok pods)
 
 
@@ -138,9 +139,9 @@ def start_gateway(kubeconfig: str) -> None:
         "  type: Kubernetes\n"
         "  kubernetes:\n"
         "    leaderElection: {disable: true}\n"
-        "    proxyTopologyInjector: {disable: true}\n"
+        "    proxyTopologyInjector: {disabled: true}\n"
         "telemetry: {metrics: {prometheus: {disable: true}}}\n"
-        "admin: {address: {host: 127.0.0.1, port: 0}}\n"
+        f"admin: {{address: {{host: 127.0.0.1, port: {GATEWAY_ADMIN_PORT}}}}}\n"
         "logging: {level: {default: warn}}\n"
     )
     env = {**os.environ, "KUBECONFIG": kubeconfig, "ENVOY_GATEWAY_NAMESPACE": GATEWAY_NAMESPACE}
@@ -425,7 +426,10 @@ def main() -> None:
     say("starting the local control plane (first run builds it from Go modules)")
     cluster("up")
     kubeconfig = cluster("env").strip().split("=", 1)[1]
-    say(f"starting Temporal dev server (UI http://localhost:{UI_PORT}), kulta worker and watcher")
+    say(
+        f"starting Temporal dev server (UI http://localhost:{UI_PORT}), Envoy Gateway, kulta "
+        "worker and watcher"
+    )
     start_stack(kubeconfig)
     if args.strategy == "release":
         from kulta import demo_release

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from activities.errors import NotFound
+from tests.support.exporter import free_port
 from tests.support.kube import ROOT, Kube, path_of
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -61,7 +62,7 @@ class EnvoyGateway:
 
     def _spawn(self) -> None:
         config = self.log_dir / f"{self.name}.yaml"
-        config.write_text(_config(self.controller_name))
+        config.write_text(_config(self.controller_name, free_port()))
         with (self.log_dir / f"{self.name}-{self._starts}.log").open("wb") as log:
             self._proc = subprocess.Popen(
                 [self.binary, "server", "--config-path", str(config)],
@@ -160,7 +161,7 @@ class EnvoyGateway:
         return "Starting workers" in log.read_text(errors="replace")
 
 
-def _config(controller_name: str) -> str:
+def _config(controller_name: str, admin_port: int) -> str:
     """Leader election off (one instance per class); off too what listens on a fixed port and
     is not needed here: the proxies' topology webhook (:9443) and the metrics server (:19001).
     The admin server takes a free port. The xDS server's port (18000) cannot be set: a second
@@ -175,7 +176,7 @@ provider:
     leaderElection:
       disable: true
     proxyTopologyInjector:
-      disable: true
+      disabled: true
 telemetry:
   metrics:
     prometheus:
@@ -183,7 +184,7 @@ telemetry:
 admin:
   address:
     host: 127.0.0.1
-    port: 0
+    port: {admin_port}
 logging:
   level:
     default: warn

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 from activities.adapters.kube import WatchEvent
@@ -16,6 +15,7 @@ from activities.config_copies import (
     with_copies,
 )
 from activities.naming import revision_of
+from tests.support.fake_listwatch import FakeListWatch
 from watcher.source import RolloutSource
 from watcher.workloads import DataDigests
 
@@ -117,27 +117,6 @@ def test_copy_names_stay_within_the_name_limit() -> None:
     assert len(name) == 253 and name.endswith("-abcdefghij")
 
 
-class FakeKube:
-    """Lists and watches per resource: a listing each, then the events a test puts."""
-
-    def __init__(self, listings: dict[str, list[dict[str, Any]]]) -> None:
-        self.listings = listings
-        self.events: dict[str, asyncio.Queue[WatchEvent]] = {k: asyncio.Queue() for k in listings}
-
-    def _kind(self, path: str) -> str:
-        return path.rsplit("/", 1)[-1]
-
-    async def get(self, path: str, params: Any = None) -> dict[str, Any]:
-        return {"metadata": {"resourceVersion": "1"}, "items": self.listings[self._kind(path)]}
-
-    async def watch(
-        self, path: str, *, resource_version: str | None, **_: Any
-    ) -> AsyncIterator[WatchEvent]:
-        queue = self.events[self._kind(path)]
-        while True:
-            yield await queue.get()
-
-
 def configmap(data: dict[str, str], rv: str) -> dict[str, Any]:
     meta = {"name": "app-config", "namespace": "ns", "resourceVersion": rv}
     return {"metadata": meta, "data": data}
@@ -157,7 +136,7 @@ def volume_name(observed: Any) -> str:
 async def test_the_watcher_names_copies_and_decides_again_when_the_data_changes() -> None:
     hello = configmap({"greeting": "hello"}, "2")
     untracked = {**tracked_rollout(track=False), "metadata": {"name": "plain", "namespace": "ns"}}
-    fake = FakeKube({"configmaps": [hello], "rollouts": [tracked_rollout(), untracked]})
+    fake = FakeListWatch({"configmaps": [hello], "rollouts": [tracked_rollout(), untracked]})
     digests = DataDigests(fake, "ConfigMap", "ns")  # type: ignore[arg-type]
     source = RolloutSource(fake, "ns", configs=[digests])  # type: ignore[arg-type]
     seen = source.observe().__aiter__()

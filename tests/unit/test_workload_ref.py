@@ -8,13 +8,13 @@ events exactly; tests/integration/test_workload_ref.py runs the same on the real
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from activities.adapters.kube import WatchEvent
 from kulta.cli import lint_rollout
+from tests.support.fake_listwatch import FakeListWatch
 from watcher.source import Observed, RolloutSource
 from watcher.workloads import DeploymentTemplates, with_template
 from workflows.model import InvalidSpec, parse_spec
@@ -80,35 +80,15 @@ def rollout(rv: str) -> dict[str, Any]:
     }
 
 
-class FakeKube:
-    """Lists and watches per path: a listing each, then the events of a queue (a test puts
-    events while the source runs)."""
-
-    def __init__(self, listings: dict[str, list[dict[str, Any]]]) -> None:
-        self.listings = listings
-        self.events: dict[str, asyncio.Queue[WatchEvent]] = {k: asyncio.Queue() for k in listings}
-
-    def _kind(self, path: str) -> str:
-        return "deployments" if path.endswith("/deployments") else "rollouts"
-
-    async def get(self, path: str, params: Any = None) -> dict[str, Any]:
-        return {"metadata": {"resourceVersion": "1"}, "items": self.listings[self._kind(path)]}
-
-    async def watch(
-        self, path: str, *, resource_version: str | None, **_: Any
-    ) -> AsyncIterator[WatchEvent]:
-        queue = self.events[self._kind(path)]
-        while True:
-            yield await queue.get()
-
-
 def images(observed: Observed) -> str | None:
     template = observed.rollout["spec"].get("template")
     return None if template is None else template["spec"]["containers"][0]["image"]
 
 
 async def test_the_source_resolves_and_re_observes_on_a_template_change() -> None:
-    fake = FakeKube({"deployments": [deployment("web", "a:1", "2")], "rollouts": [rollout("3")]})
+    fake = FakeListWatch(
+        {"deployments": [deployment("web", "a:1", "2")], "rollouts": [rollout("3")]}
+    )
     source = RolloutSource(fake, "ns", templates=DeploymentTemplates(fake, "ns"))  # type: ignore[arg-type]
     seen = source.observe().__aiter__()
     assert images(await seen.__anext__()) == "a:1"  # resolved from the first listing
