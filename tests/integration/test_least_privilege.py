@@ -13,7 +13,7 @@ import yaml
 
 from activities.adapters.kube import KubeClient, resource_path
 from activities.errors import Forbidden
-from tests.support.kube import ROOT, Kube, path_of
+from tests.support.kube import ROOT, Kube, kubectl, path_of
 
 pytestmark = pytest.mark.cluster
 
@@ -135,3 +135,31 @@ def test_the_rbac_has_no_wildcards_secrets_or_crd_writes() -> None:
         assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
         # One delete: the worker's, of ReplicaSets beyond a Rollout's revisionHistoryLimit.
         assert "delete" not in rule["verbs"] or rule["resources"] == ["replicasets"], rule
+
+
+def _grants(path: Path, resource: str) -> dict[str, set[str]]:
+    """The verbs each ClusterRole of `path` grants on `resource`, by role name."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "ClusterRole"]
+    return {
+        d["metadata"]["name"]: {
+            v for r in d["rules"] if resource in r["resources"] for v in r["verbs"]
+        }
+        for d in docs
+    }
+
+
+def test_the_secrets_opt_in_grants_for_secrets_what_configmaps_get_and_applies(kube: Kube) -> None:
+    deploy = ROOT / "deploy"
+    for rule in _rules(deploy / "rbac-track-secrets.yaml"):
+        assert rule == {**rule, "apiGroups": [""], "resources": ["secrets"]}, rule
+    configmaps = _grants(deploy / "rbac.yaml", "configmaps")
+    secrets = _grants(deploy / "rbac-track-secrets.yaml", "secrets")
+    assert secrets == {
+        "kulta-watcher-track-secrets": configmaps["kulta-watcher"],
+        "kulta-worker-track-secrets": configmaps["kulta-worker"],
+    }
+    # Valid for the API server (a dry run: the suite's accounts stay without Secrets).
+    done = kubectl(
+        kube.kubeconfig, "apply", "--dry-run=server", "-f", str(deploy / "rbac-track-secrets.yaml")
+    )
+    assert "created (server dry run)" in done.stdout or "configured (server dry run)" in done.stdout
