@@ -108,7 +108,7 @@ class OwnershipActivities:
                 )
             except NotFound:
                 continue  # left as referenced, as the watcher leaves it
-        return with_copies(template, digests) if digests else template
+        return with_copies(template, digests)
 
     async def _cancel_and_wait_closed(self, workflow_id: str) -> None:
         """Requests cancellation of a workflow and waits until it has closed.

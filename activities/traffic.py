@@ -200,21 +200,15 @@ class TrafficActivities:
                     outcome="missing",
                     message=f"HTTPRoute {inp.namespace}/{inp.route} does not exist",
                 )
-            result = None
-            if judged.verdict != "pending":
-                result = VerifyRouteResult(
-                    outcome=judged.verdict, generation=judged.generation, message=judged.message
-                )
-            elif time.monotonic() >= deadline:
-                result = VerifyRouteResult(
-                    outcome="unreported",
-                    generation=judged.generation,
-                    message=f"{judged.message} within {inp.within_seconds:g}s",
-                )
-            if result is not None:
+            pending = judged.verdict == "pending"
+            if not pending or time.monotonic() >= deadline:
                 waited = time.monotonic() - began
-                telemetry.ROUTE_VERIFICATIONS.labels(result.outcome).observe(waited)
-                return result
+                outcome = "unreported" if pending else judged.verdict
+                telemetry.ROUTE_VERIFICATIONS.labels(outcome).observe(waited)
+                late = f" within {inp.within_seconds:g}s" if pending else ""
+                return VerifyRouteResult(
+                    outcome=outcome, generation=judged.generation, message=judged.message + late
+                )
             activity.heartbeat(judged.generation)
             await asyncio.sleep(pause)
             pause = min(pause * 2, VERIFY_POLL_MAX)

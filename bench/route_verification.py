@@ -24,22 +24,11 @@ from tests.support.gateways import EnvoyGateway, gateway_binary
 STEPS = 10
 
 
-def _verification_samples() -> dict[str, tuple[float, float]]:
-    """(count, sum) of `kulta_route_verification_seconds` by outcome, in this process."""
-    out: dict[str, tuple[float, float]] = {}
-    for family in REGISTRY.collect():
-        if family.name != "kulta_route_verification_seconds":
-            continue
-        counts: dict[str, float] = {}
-        sums: dict[str, float] = {}
-        for sample in family.samples:
-            outcome = sample.labels.get("outcome", "")
-            if sample.name.endswith("_count"):
-                counts[outcome] = sample.value
-            elif sample.name.endswith("_sum"):
-                sums[outcome] = sample.value
-        out = {k: (counts[k], sums.get(k, 0.0)) for k in counts}
-    return out
+def _verified() -> tuple[float, float]:
+    """(count, sum) of `kulta_route_verification_seconds{outcome="verified"}`, this process."""
+    name, labels = "kulta_route_verification_seconds", {"outcome": "verified"}
+    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0
 
 
 async def _canary_seconds(stack: Stack, name: str, parent: str) -> float:
@@ -74,9 +63,9 @@ async def run(stack: Stack, runs: int = 3) -> list[Row]:
                 await stack.kube.apply(stack.namespace, service)
             with_gateway, without, per_change = [], [], []
             for n in range(runs):
-                before = _verification_samples().get("verified", (0.0, 0.0))
+                before = _verified()
                 with_gateway.append(await _canary_seconds(stack, f"verified-{n}", "served"))
-                after = _verification_samples().get("verified", (0.0, 0.0))
+                after = _verified()
                 changes = after[0] - before[0]
                 per_change.append((after[1] - before[1]) / changes if changes else float("nan"))
                 without.append(await _canary_seconds(stack, f"unserved-{n}", "nobody-serves"))

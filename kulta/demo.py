@@ -38,7 +38,7 @@ from activities.naming import (
     SEARCH_ATTRIBUTES,
 )
 from activities.route_status import judge_route
-from kulta import binaries
+from kulta import binaries, envoy_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("KULTA_DEMO_DIR", "/tmp/kulta-demo"))
@@ -124,26 +124,13 @@ def start_gateway(kubeconfig: str) -> None:
     """Envoy Gateway, out of cluster, so that every route change the demo's rollout makes is
     judged by a real Gateway API controller and verified by kulta. Skipped with the reason when
     it cannot run here (then route changes are not verified, and the rollout says so)."""
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "cluster"), "gateway"], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        say(f"Envoy Gateway cannot run here, route changes go unverified: {done.stderr.strip()}")
+    try:
+        binary = envoy_gateway.binary()
+    except envoy_gateway.Unavailable as why:
+        say(f"Envoy Gateway cannot run here, route changes go unverified: {why}")
         return
     config = STATE / "envoy-gateway.yaml"
-    config.write_text(
-        "apiVersion: gateway.envoyproxy.io/v1alpha1\n"
-        "kind: EnvoyGateway\n"
-        f"gateway: {{controllerName: {GATEWAY_CONTROLLER}}}\n"
-        "provider:\n"
-        "  type: Kubernetes\n"
-        "  kubernetes:\n"
-        "    leaderElection: {disable: true}\n"
-        "    proxyTopologyInjector: {disabled: true}\n"
-        "telemetry: {metrics: {prometheus: {disable: true}}}\n"
-        f"admin: {{address: {{host: 127.0.0.1, port: {GATEWAY_ADMIN_PORT}}}}}\n"
-        "logging: {level: {default: warn}}\n"
-    )
+    config.write_text(envoy_gateway.config(GATEWAY_CONTROLLER, GATEWAY_ADMIN_PORT))
     env = {**os.environ, "KUBECONFIG": kubeconfig, "ENVOY_GATEWAY_NAMESPACE": GATEWAY_NAMESPACE}
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", "-"],
@@ -152,7 +139,6 @@ def start_gateway(kubeconfig: str) -> None:
         check=True,
         capture_output=True,
     )
-    binary = done.stdout.strip().splitlines()[-1]
     spawn("gateway", [binary, "server", "--config-path", str(config)], env)
 
 

@@ -116,12 +116,11 @@ class RolloutSource:
         """Rollout events with what they reference resolved, merged with the changes of what
         they reference; no Rollout is decided before those were listed (else a Rollout whose
         Deployment exists would be reported as naming a missing one)."""
-        resolvers = self._resolvers
-        changes = [r.changes().__aiter__() for r in resolvers]
+        changes = {r: r.changes().__aiter__() for r in self._resolvers}
         waiting: dict[asyncio.Future[Any], Projected] = {
-            asyncio.ensure_future(c.__anext__()): r for c, r in zip(changes, resolvers, strict=True)
+            asyncio.ensure_future(c.__anext__()): r for r, c in changes.items()
         }
-        unlisted = set(resolvers)
+        unlisted = set(changes)
         deadline = time.monotonic() + FIRST_LISTING_SECONDS
         while unlisted:  # the first listings, or give up waiting (they are retried meanwhile)
             done, _ = await asyncio.wait(
@@ -141,9 +140,7 @@ class RolloutSource:
                 listed = waiting.pop(listing)
                 if listing.result() is None:
                     unlisted.discard(listed)
-                waiting[asyncio.ensure_future(changes[resolvers.index(listed)].__anext__())] = (
-                    listed
-                )
+                waiting[asyncio.ensure_future(changes[listed].__anext__())] = listed
         rollouts = self._rollouts().__aiter__()
         pending: dict[asyncio.Future[Any], Projected | None] = {
             **waiting,
@@ -158,8 +155,7 @@ class RolloutSource:
                         pending[asyncio.ensure_future(rollouts.__anext__())] = None
                         yield self._resolved(task.result())
                         continue
-                    index = resolvers.index(resolver)
-                    pending[asyncio.ensure_future(changes[index].__anext__())] = resolver
+                    pending[asyncio.ensure_future(changes[resolver].__anext__())] = resolver
                     key = task.result()
                     referring = self._referring.get((resolver, key), {}) if key else {}
                     for rollout in list(referring.values()):
@@ -168,7 +164,7 @@ class RolloutSource:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            for change in changes:
+            for change in changes.values():
                 await change.aclose()  # type: ignore[attr-defined]
             await rollouts.aclose()  # type: ignore[attr-defined]
 

@@ -215,11 +215,7 @@ class Workload:
             return False
         run.expected_weights = weights
         # Nothing is scaled down while a Gateway may still send traffic to the canary.
-        verified = await self._route_verdict(routing)
-        if verified is not None and verified.outcome in ("refused", "unreported"):
-            run.decide("rollback-incomplete", verified.message)
-            return False
-        return True
+        return await self.settle_route(routing, "rollback-incomplete")
 
     async def verify_route(self, routing: TrafficRouting | None) -> None:
         """After a change to the route: the step goes on (its pause or analysis clock starts)
@@ -241,13 +237,25 @@ class Workload:
             await self._holds.hold(reason, verified.message, wait)
             wait = min(wait * 2, options.RECHECK_MAX)
 
-    async def settle_route(self, routing: TrafficRouting | None) -> None:
-        """After taking kulta's rules off the route on the way out: gives the Gateways up to
-        `statusTimeout` to take that before pods go away, without holding (the way out must
-        not stop); a refusal is recorded as a decision."""
+    async def verify_rule_change(self, routing: TrafficRouting | None, *, added: bool) -> None:
+        """After kulta's header, mirror or A/B rule went on the route (verified like a weight:
+        a refusal holds) or came off it (settled: the way out does not stop)."""
+        if added:
+            await self.verify_route(routing)
+        else:
+            await self.settle_route(routing)
+
+    async def settle_route(
+        self, routing: TrafficRouting | None, action: str = "traffic-unverified"
+    ) -> bool:
+        """Gives the Gateways up to `statusTimeout` to take a change before pods go away,
+        without holding; False, with the Gateway's word as a decision `action`, when one
+        refused it or did not report on it."""
         verified = await self._route_verdict(routing)
         if verified is not None and verified.outcome in ("refused", "unreported"):
-            self._run.decide("traffic-unverified", verified.message)
+            self._run.decide(action, verified.message)
+            return False
+        return True
 
     async def _route_verdict(self, routing: TrafficRouting | None) -> VerifyRouteResult | None:
         """What the Gateways say about the route now; None without a route, or in a run

@@ -21,21 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from activities.errors import NotFound
+from kulta import envoy_gateway
 from tests.support.exporter import free_port
-from tests.support.kube import ROOT, Kube, path_of
+from tests.support.kube import Kube, path_of
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
 def gateway_binary() -> str:
-    """Builds Envoy Gateway if needed (cached under ~/.cache/kulta) and gives it its
-    certificate; fails with the reason when either cannot be done."""
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "cluster"), "gateway"], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"Envoy Gateway cannot run here:\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
+    """Envoy Gateway, built and ready to start; fails with the reason when it cannot be."""
+    try:
+        return envoy_gateway.binary()
+    except envoy_gateway.Unavailable as why:
+        raise AssertionError(f"Envoy Gateway cannot run here:\n{why}") from None
 
 
 class EnvoyGateway:
@@ -62,7 +60,7 @@ class EnvoyGateway:
 
     def _spawn(self) -> None:
         config = self.log_dir / f"{self.name}.yaml"
-        config.write_text(_config(self.controller_name, free_port()))
+        config.write_text(envoy_gateway.config(self.controller_name, free_port()))
         with (self.log_dir / f"{self.name}-{self._starts}.log").open("wb") as log:
             self._proc = subprocess.Popen(
                 [self.binary, "server", "--config-path", str(config)],
@@ -159,34 +157,3 @@ class EnvoyGateway:
         """This start's controller is up (the class may have been accepted by a former one)."""
         log = self.log_dir / f"{self.name}-{self._starts}.log"
         return "Starting workers" in log.read_text(errors="replace")
-
-
-def _config(controller_name: str, admin_port: int) -> str:
-    """Leader election off (one instance per class); off too what listens on a fixed port and
-    is not needed here: the proxies' topology webhook (:9443) and the metrics server (:19001).
-    The admin server takes a free port. The xDS server's port (18000) cannot be set: a second
-    instance logs that it is taken and goes on, as no proxy connects here."""
-    return f"""apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: EnvoyGateway
-gateway:
-  controllerName: {controller_name}
-provider:
-  type: Kubernetes
-  kubernetes:
-    leaderElection:
-      disable: true
-    proxyTopologyInjector:
-      disabled: true
-telemetry:
-  metrics:
-    prometheus:
-      disable: true
-admin:
-  address:
-    host: 127.0.0.1
-    port: {admin_port}
-logging:
-  level:
-    default: warn
-    provider: info
-"""

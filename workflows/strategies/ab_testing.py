@@ -273,11 +273,7 @@ class ABTesting:
             raise RollbackRequired(
                 "HTTPRouteNotFound", f"HTTPRoute {route[0]}/{route[1]} does not exist"
             )
-        workload = self._parts.workload
-        if present:
-            await workload.verify_route(ab.traffic_routing)
-        else:
-            await workload.settle_route(ab.traffic_routing)
+        await self._parts.workload.verify_rule_change(ab.traffic_routing, added=present)
 
 
 def _describe_match(ab: ABTestingStrategy) -> str:

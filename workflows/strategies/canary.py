@@ -245,7 +245,9 @@ class Canary:
             raise RollbackRequired(
                 "HTTPRouteNotFound", f"HTTPRoute {route[0]}/{route[1]} does not exist"
             )
-        await self._verify_rules(present=match is not None)
+        await self._parts.workload.verify_rule_change(
+            canary.traffic_routing, added=match is not None
+        )
 
     async def _a_canary_pod_first(self) -> None:
         """At least one canary pod available (the weight may still be 0): header-matched and
@@ -269,7 +271,7 @@ class Canary:
         outcome = await self._parts.effects.set_mirror_route(mirror_input(route, canary, percent))
         if percent is None:
             # Taking it off: a route that is gone or changed mirrors nothing of ours.
-            await self._verify_rules(present=False)
+            await self._parts.workload.verify_rule_change(canary.traffic_routing, added=False)
             return
         if outcome == "missing":
             raise RollbackRequired(
@@ -277,16 +279,7 @@ class Canary:
             )
         if outcome.startswith("misconfigured"):
             raise RollbackRequired("HTTPRouteMisconfigured", outcome.split(": ", 1)[-1])
-        await self._verify_rules(present=True)
-
-    async def _verify_rules(self, *, present: bool) -> None:
-        """A header or mirror rule put on is verified like a weight (a refusal holds); one
-        taken off is given the time to take without holding the way out."""
-        workload, routing = self._parts.workload, self._canary.traffic_routing
-        if present:
-            await workload.verify_route(routing)
-        else:
-            await workload.settle_route(routing)
+        await self._parts.workload.verify_rule_change(canary.traffic_routing, added=True)
 
     async def _remove_traffic_rules(self) -> None:
         """kulta's header rule and mirror off the route (also after an edit removed the step)."""
